@@ -1,0 +1,62 @@
+"""Risk classes in words, defined by share of the area.
+
+The classes are ranked cells of the risk surface: the top 5 % of the valid
+area is "very high", the next 10 % "high", the next 15 % "moderate" and the
+rest "low". Defining them by area (not by fixed risk values) keeps their
+meaning stable from month to month and model to model: a planner knows that
+"very high" is always the most dangerous twentieth of the district.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["RISK_CLASSES", "RiskClass", "classify"]
+
+
+@dataclass(frozen=True)
+class RiskClass:
+    code: int
+    label: str
+    area_share: float
+    colour: str  # hex RGB
+
+
+#: Risk classes from highest to lowest; colours are ColorBrewer's RdYlGn scheme.
+RISK_CLASSES: tuple[RiskClass, ...] = (
+    RiskClass(4, "very high", 0.05, "#d7191c"),
+    RiskClass(3, "high", 0.10, "#fdae61"),
+    RiskClass(2, "moderate", 0.15, "#ffffbf"),
+    RiskClass(1, "low", 0.70, "#a6d96a"),
+)
+
+
+def classify(surface: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """Risk classes (uint8, 0 = nodata) and the lower risk bound of each class.
+
+    Cells are ranked (ties broken by position, so the shares hold exactly even
+    on flat surfaces) and cut at the cumulative area shares of
+    :data:`RISK_CLASSES`.
+    """
+    out = np.zeros(surface.shape, dtype=np.uint8)
+    ok = valid & np.isfinite(surface)
+    values = surface[ok]
+    n = values.size
+    if n == 0:
+        return out, {}
+    order = np.argsort(-values, kind="stable")
+    codes = np.empty(n, dtype=np.uint8)
+    thresholds: dict[str, float] = {}
+    start = 0
+    cumulative = 0.0
+    for cls in RISK_CLASSES:
+        cumulative += cls.area_share
+        stop = n if cls is RISK_CLASSES[-1] else min(n, round(cumulative * n))
+        codes[order[start:stop]] = cls.code
+        if stop > start:
+            thresholds[cls.label] = float(values[order[stop - 1]])
+        start = stop
+    out[ok] = codes
+    return out, thresholds

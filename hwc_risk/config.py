@@ -1,0 +1,241 @@
+"""Typed pipeline configuration: the only place that reads YAML.
+
+One pydantic model per config section, all with ``extra="forbid"`` so that a
+misspelt key is an error, never a silent default. Paths are resolved relative
+to the config file when it is loaded; the rest of the code receives typed
+objects with absolute paths.
+
+Example
+-------
+>>> cfg = load_config("pipelines/sample.yaml")  # doctest: +SKIP
+>>> cfg.incidents.path.name  # doctest: +SKIP
+'incidents.csv'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError, MissingFileError
+
+__all__ = [
+    "BackgroundConfig",
+    "CovariateConfig",
+    "FeaturesConfig",
+    "GridConfig",
+    "IncidentsConfig",
+    "PipelineConfig",
+    "ValidationSettings",
+    "load_config",
+]
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    if base is not None and not path.is_absolute():
+        path = (Path(base) / path).resolve()
+    return path
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridConfig(_Section):
+    """The analysis grid; every unset key is taken from the first covariate."""
+
+    crs: str | None = Field(None, description="CRS of the grid, e.g. 'EPSG:32736'.")
+    resolution: float | None = Field(None, gt=0, description="Cell size in CRS units.")
+    extent: tuple[float, float, float, float] | None = Field(
+        None, description="xmin, ymin, xmax, ymax in the grid CRS."
+    )
+
+    @field_validator("extent")
+    @classmethod
+    def _extent_ordered(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if v is not None and not (v[0] < v[2] and v[1] < v[3]):
+            raise ValueError(
+                "extent must be [xmin, ymin, xmax, ymax] with xmin < xmax, ymin < ymax"
+            )
+        return v
+
+
+class IncidentsConfig(_Section):
+    """Where the incident reports are and which columns mean what."""
+
+    path: Path
+    layer: str | None = Field(None, description="Layer of a multi-layer file (GeoPackage).")
+    x: str | None = Field(None, description="Column of x / longitude (tables without geometry).")
+    y: str | None = Field(None, description="Column of y / latitude (tables without geometry).")
+    crs: str | None = Field(
+        None, description="CRS of x/y; for files with geometry, only if the file has none."
+    )
+    date: str = Field("date", description="Column holding the incident date.")
+    date_format: str | None = Field(None, description="strftime format; ISO 8601 when absent.")
+    id: str | None = Field(None, description="Column with the report's identifier.")
+    species: str | None = Field(None, description="Column with the species.")
+    type: str | None = Field(None, description="Column with the incident type.")
+    description: str | None = Field(None, description="Column with free-text description.")
+
+    _resolve_path = field_validator("path")(_resolve)
+
+    @model_validator(mode="after")
+    def _xy_together(self) -> IncidentsConfig:
+        if (self.x is None) != (self.y is None):
+            raise ValueError("give both 'x' and 'y' column names, or neither")
+        return self
+
+
+class CovariateConfig(_Section):
+    """One covariate raster."""
+
+    path: Path
+    type: Literal["categorical", "continuous"]
+    band: int = Field(1, ge=1, description="1-based band index.")
+    nodata: float | None = Field(None, description="Overrides the raster's own nodata value.")
+    transform: Literal["auto", "none", "log1p"] = Field(
+        "auto",
+        description="Continuous only: 'auto' applies log1p to non-negative, right-skewed values.",
+    )
+    classes: dict[int, str] | None = Field(
+        None, description="Categorical only: names of the class codes, e.g. {1: forest}."
+    )
+
+    _resolve_path = field_validator("path")(_resolve)
+
+    @model_validator(mode="after")
+    def _classes_only_categorical(self) -> CovariateConfig:
+        if self.classes is not None and self.type != "categorical":
+            raise ValueError("'classes' is only for categorical covariates")
+        return self
+
+
+class FeaturesConfig(_Section):
+    """How covariates become model features."""
+
+    neighbourhood: float = Field(
+        500.0, gt=0, description="Radius (CRS units) of the class-fraction neighbourhood."
+    )
+    max_classes: int = Field(
+        30, ge=2, description="A categorical raster with more distinct values is refused."
+    )
+
+
+class BackgroundConfig(_Section):
+    """Background (pseudo-absence) sampling."""
+
+    method: Literal["uniform"] = "uniform"
+    n_points: int = Field(10_000, ge=100, description="Number of background cells.")
+
+
+class ValidationSettings(_Section):
+    """Validation settings."""
+
+    folds: int = Field(5, ge=2, description="Spatial block cross-validation folds.")
+    block_size: float | None = Field(
+        None,
+        gt=0,
+        description="Side of a spatial block in CRS units; derived from the grid if unset.",
+    )
+    top_fraction: float = Field(
+        0.10, gt=0, lt=1, description="Share of the area for the capture rate."
+    )
+
+
+ModelName = Annotated[str, Field(min_length=1)]
+
+
+class PipelineConfig(_Section):
+    """A whole pipeline config file."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    grid: GridConfig = GridConfig()
+    incidents: IncidentsConfig
+    covariates: dict[str, CovariateConfig] = Field(min_length=1)
+    features: FeaturesConfig = FeaturesConfig()
+    background: BackgroundConfig = BackgroundConfig()
+    validation: ValidationSettings = ValidationSettings()
+    model: ModelName = "maxent"
+    seed: int = 42
+    output_dir: Path = Field(Path("out"), validate_default=True)
+    config_path: Path | None = Field(None, exclude=True)
+
+    _resolve_out = field_validator("output_dir")(_resolve)
+
+    @field_validator("covariates")
+    @classmethod
+    def _covariate_names(cls, v: dict[str, CovariateConfig]) -> dict[str, CovariateConfig]:
+        for key in v:
+            if not key.replace("_", "").isalnum():
+                raise ValueError(
+                    f"covariate name '{key}' must use letters, digits and underscores only"
+                )
+        return v
+
+
+def _describe_loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) if loc else "(top level)"
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    """Turn pydantic's first error into one line that names the key and the fix."""
+    err = exc.errors()[0]
+    loc = _describe_loc(tuple(p for p in err["loc"] if p != "__root__"))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return (
+            f"{path}: unknown key '{loc}'; remove it or fix its spelling "
+            "(see pipelines/template.yaml for the keys)"
+        )
+    if kind == "missing":
+        return f"{path}: key '{loc}' is missing; add it (see pipelines/template.yaml)"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{path}: key '{loc}': {msg}"
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline config; paths become absolute.
+
+    Raises
+    ------
+    MissingFileError
+        The file does not exist.
+    ConfigError
+        The YAML does not parse or does not follow the schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: config file not found; check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (name, incidents, covariates, ...)")
+    data.pop("config_path", None)
+    try:
+        cfg = PipelineConfig.model_validate(data, context={"base_dir": path.parent.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+    return cfg.model_copy(update={"config_path": path.resolve()})

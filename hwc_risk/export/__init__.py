@@ -1,0 +1,1 @@
+"""Exports: GeoTIFFs, the planners' HTML map, metrics and the manifest."""

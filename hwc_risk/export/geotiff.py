@@ -1,0 +1,87 @@
+"""Cloud-Optimized GeoTIFFs of the risk surface and its classes.
+
+A COG cannot be written window by window, so the surfaces are first written
+as tiled GTiffs (see :mod:`hwc_risk.predict`) and then converted with GDAL's
+COG driver: DEFLATE with a predictor, 256-pixel tiles, overviews resampled
+with AVERAGE for the continuous risk and NEAREST for classes (GDAL's default
+smears classes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.enums import ColorInterp
+
+from ..classes import RISK_CLASSES
+from ..grid import GridSpec
+
+__all__ = ["class_colormap", "remove_stale_sidecars", "write_cog", "write_tiled"]
+
+
+def class_colormap() -> dict[int, tuple[int, int, int, int]]:
+    """GDAL colour table of the risk classes (0 = nodata, transparent)."""
+    cmap: dict[int, tuple[int, int, int, int]] = {0: (0, 0, 0, 0)}
+    for cls in RISK_CLASSES:
+        h = cls.colour.lstrip("#")
+        cmap[cls.code] = (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
+    return cmap
+
+
+def write_tiled(
+    path: Path,
+    grid: GridSpec,
+    data: np.ndarray,
+    *,
+    description: str,
+    nodata: float | int,
+    tags: dict[str, str] | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
+) -> Path:
+    """Write one band as a tiled, compressed GTiff on the grid."""
+    predictor = 3 if np.issubdtype(data.dtype, np.floating) else 2
+    profile = grid.profile(dtype=data.dtype.name, nodata=nodata, predictor=predictor)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+        dst.set_band_description(1, description)
+        if tags:
+            dst.update_tags(**tags)
+        if colormap is not None:
+            dst.write_colormap(1, colormap)
+            dst.colorinterp = [ColorInterp.palette]
+    return path
+
+
+def write_cog(
+    src: Path, dst: Path, *, categorical: bool, tags: dict[str, str] | None = None
+) -> Path:
+    """Convert a tiled GTiff to a COG at ``dst`` (written beside it, then renamed)."""
+    if tags:
+        with rasterio.open(src, "r+") as ds:
+            ds.update_tags(**tags)
+    resampling = "NEAREST" if categorical else "AVERAGE"
+    tmp = dst.with_name(dst.name + ".part")
+    rasterio.shutil.copy(
+        src,
+        tmp,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        PREDICTOR="YES",
+        BLOCKSIZE=256,
+        RESAMPLING=resampling,
+        OVERVIEW_RESAMPLING=resampling,
+        OVERVIEWS="IGNORE_EXISTING",
+    )
+    tmp.replace(dst)
+    remove_stale_sidecars(dst)
+    return dst
+
+
+def remove_stale_sidecars(path: Path) -> None:
+    """Remove a ``.aux.xml`` beside ``path``: QGIS would show its stale statistics."""
+    aux = path.with_name(path.name + ".aux.xml")
+    if aux.exists():
+        aux.unlink()

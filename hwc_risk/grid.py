@@ -1,0 +1,223 @@
+"""The analysis grid and the alignment of rasters onto it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import CRSError as RioCRSError
+from rasterio.errors import RasterioIOError
+from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.windows import Window
+
+from .config import CovariateConfig, GridConfig
+from .errors import CRSError, InputError, MissingFileError, NoOverlapError
+
+__all__ = ["GridSpec", "align_raster", "open_raster", "parse_crs", "resolve_grid"]
+
+
+def parse_crs(value: str, where: str) -> CRS:
+    """Parse a user-given CRS string; ``where`` names the config key for the message."""
+    try:
+        crs = CRS.from_user_input(value)
+    except (RioCRSError, ValueError, TypeError):
+        raise CRSError(
+            f"{where} '{value}' is not a CRS that PROJ knows; use an EPSG code such as 'EPSG:4326'"
+        ) from None
+    return crs
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A raster grid: CRS, affine transform (north-up) and shape."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return (abs(self.transform.a), abs(self.transform.e))
+
+    @property
+    def cell_size(self) -> float:
+        """Mean cell side, in CRS units."""
+        return float(np.mean(self.res))
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        left, top = self.transform.c, self.transform.f
+        right = left + self.width * self.transform.a
+        bottom = top + self.height * self.transform.e
+        return (left, bottom, right, top)
+
+    @property
+    def epsg(self) -> int | None:
+        return self.crs.to_epsg()
+
+    def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cell indices of coordinates in the grid CRS, and whether each is inside."""
+        inv = ~self.transform
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        col_f = inv.a * x + inv.b * y + inv.c
+        row_f = inv.d * x + inv.e * y + inv.f
+        row = np.floor(row_f).astype(np.int64)
+        col = np.floor(col_f).astype(np.int64)
+        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
+        inside &= np.isfinite(row_f) & np.isfinite(col_f)
+        return np.where(inside, row, -1), np.where(inside, col, -1), inside
+
+    def cell_centres(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates of cell centres."""
+        t = self.transform
+        c = np.asarray(cols, dtype=float) + 0.5
+        r = np.asarray(rows, dtype=float) + 0.5
+        return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
+
+    def windows(self, size: int = 512) -> Iterator[Window]:
+        """Square windows that tile the grid, row by row."""
+        for r in range(0, self.height, size):
+            for c in range(0, self.width, size):
+                yield Window(c, r, min(size, self.width - c), min(size, self.height - r))
+
+    def profile(self, **overrides: object) -> dict[str, object]:
+        """A rasterio profile of a tiled single-band GTiff on this grid."""
+        prof: dict[str, object] = {
+            "driver": "GTiff",
+            "width": self.width,
+            "height": self.height,
+            "count": 1,
+            "crs": self.crs,
+            "transform": self.transform,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+        }
+        prof.update(overrides)
+        return prof
+
+    @classmethod
+    def from_dataset(cls, ds: rasterio.io.DatasetReader) -> GridSpec:
+        return cls(crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height)
+
+
+def open_raster(path: Path, key: str) -> rasterio.io.DatasetReader:
+    """Open a raster, turning I/O failures into one-line input errors."""
+    if not path.exists():
+        raise MissingFileError(f"{path}: file not found; check {key} in the config")
+    try:
+        return rasterio.open(path)
+    except RasterioIOError:
+        raise InputError(
+            f"{path}: not a raster GDAL can read ({key}); give a GeoTIFF or another GDAL raster"
+        ) from None
+
+
+def _check_projected(crs: CRS, where: str) -> None:
+    if crs.is_geographic:
+        raise CRSError(
+            f"{where} is geographic ({crs.to_string()}), but distances and neighbourhoods need "
+            "metres; set grid.crs to a projected CRS such as the local UTM zone"
+        )
+
+
+def resolve_grid(cfg: GridConfig, first: CovariateConfig, first_key: str) -> GridSpec:
+    """The analysis grid: the config's settings, each unset one taken from the first covariate."""
+    with open_raster(first.path, first_key) as ds:
+        if ds.crs is None:
+            raise CRSError(
+                f"{first.path}: raster has no CRS ({first_key}); assign one "
+                "(e.g. gdal_edit.py -a_srs EPSG:32736) or set grid.crs"
+            )
+        src_grid = GridSpec.from_dataset(ds)
+        src_bounds = ds.bounds
+    if cfg.crs is None and cfg.resolution is None and cfg.extent is None:
+        _check_projected(src_grid.crs, f"the CRS of {first.path} ({first_key})")
+        return src_grid
+
+    crs = parse_crs(cfg.crs, "grid.crs") if cfg.crs is not None else src_grid.crs
+    _check_projected(crs, "grid.crs" if cfg.crs is not None else f"the CRS of {first.path}")
+    if cfg.extent is not None:
+        xmin, ymin, xmax, ymax = cfg.extent
+    else:
+        xmin, ymin, xmax, ymax = transform_bounds(src_grid.crs, crs, *src_bounds, densify_pts=21)
+    if cfg.resolution is not None:
+        res = cfg.resolution
+    elif crs == src_grid.crs:
+        res = src_grid.cell_size
+    else:
+        # keep about as many cells across as the source has
+        res = max(xmax - xmin, ymax - ymin) / max(src_grid.width, src_grid.height)
+    width = max(1, math.ceil((xmax - xmin) / res - 1e-9))
+    height = max(1, math.ceil((ymax - ymin) / res - 1e-9))
+    return GridSpec(
+        crs=crs, transform=Affine(res, 0, xmin, 0, -res, ymax), width=width, height=height
+    )
+
+
+def _bounds_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
+    """Read one band of a covariate onto the grid; nodata becomes NaN.
+
+    Categorical rasters are resampled with nearest neighbour. Continuous ones
+    with the average of the source cells when the source is finer than the grid
+    (more than 1.5 source cells per grid cell), else bilinearly.
+    """
+    with open_raster(cfg.path, f"covariates.{key}.path") as ds:
+        if cfg.band > ds.count:
+            raise InputError(
+                f"{cfg.path}: covariates.{key}.band is {cfg.band} but the raster has "
+                f"{ds.count} band(s); set band between 1 and {ds.count}"
+            )
+        if ds.crs is None:
+            raise CRSError(
+                f"{cfg.path}: raster has no CRS (covariates.{key}); assign one "
+                "(e.g. gdal_edit.py -a_srs EPSG:32736)"
+            )
+        src_bounds_in_grid = transform_bounds(ds.crs, grid.crs, *ds.bounds, densify_pts=21)
+        if not _bounds_overlap(src_bounds_in_grid, grid.bounds):
+            raise NoOverlapError(
+                f"{cfg.path}: raster (covariates.{key}) does not overlap the analysis grid "
+                f"{tuple(round(b) for b in grid.bounds)} in {grid.crs.to_string()}; "
+                "check its CRS and extent, or set grid.extent"
+            )
+        nodata = cfg.nodata if cfg.nodata is not None else ds.nodata
+        if cfg.type == "categorical":
+            resampling = Resampling.nearest
+        else:
+            # source cell size expressed in grid units, valid across CRSs
+            src_cell = (src_bounds_in_grid[2] - src_bounds_in_grid[0]) / ds.width
+            finer = grid.cell_size / src_cell > 1.5
+            resampling = Resampling.average if finer else Resampling.bilinear
+        out = np.full(grid.shape, np.nan, dtype=np.float32)
+        reproject(
+            source=rasterio.band(ds, cfg.band),
+            destination=out,
+            src_nodata=nodata,
+            dst_transform=grid.transform,
+            dst_crs=grid.crs,
+            dst_nodata=np.nan,
+            resampling=resampling,
+        )
+    if not np.isfinite(out).any():
+        raise NoOverlapError(
+            f"{cfg.path}: raster (covariates.{key}) has no valid data inside the analysis grid; "
+            "check its nodata value and extent"
+        )
+    return out

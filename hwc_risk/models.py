@@ -1,0 +1,174 @@
+"""Model recipes: YAML files in ``models/`` that name an estimator and its parameters.
+
+A config says ``model: maxent``; :func:`load_recipe` finds ``maxent.yaml`` (in
+a ``models/`` folder beside the config first, then among the recipes shipped
+with hwc-risk) and :func:`build_estimator` turns it into a scikit-learn
+compatible estimator. An agency adds a recipe by dropping a YAML file in a
+``models/`` folder beside its config, or by giving a path (``model:
+my_recipes/strong_gbm.yaml``).
+
+Recipe format::
+
+    name: gbm
+    description: Histogram gradient boosting
+    estimator: hist_gradient_boosting   # one of ESTIMATORS
+    params: {max_iter: 200}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import SplineTransformer, StandardScaler
+
+from .errors import ModelRecipeError
+
+__all__ = [
+    "ESTIMATORS",
+    "ModelRecipe",
+    "build_estimator",
+    "load_recipe",
+    "recipe_dirs",
+    "risk_scores",
+]
+
+
+class ModelRecipe(BaseModel):
+    """A parsed recipe file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    path: Path | None = Field(None, exclude=True)
+
+
+def _maxent(params: dict[str, Any], seed: int) -> BaseEstimator:
+    from elapid import MaxentModel  # imported lazily: it pulls in matplotlib
+
+    params = {"n_cpus": 1, **params}
+    return MaxentModel(random_state=seed, **params)
+
+
+def _spline_logistic(params: dict[str, Any], seed: int) -> BaseEstimator:
+    params = dict(params)
+    n_knots = params.pop("n_knots", 5)
+    degree = params.pop("degree", 3)
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("splines", SplineTransformer(n_knots=n_knots, degree=degree, extrapolation="linear")),
+            (
+                "logistic",
+                LogisticRegression(
+                    max_iter=params.pop("max_iter", 2000),
+                    class_weight=params.pop("class_weight", "balanced"),
+                    random_state=seed,
+                    **params,
+                ),
+            ),
+        ]
+    )
+
+
+def _hist_gradient_boosting(params: dict[str, Any], seed: int) -> BaseEstimator:
+    return HistGradientBoostingClassifier(random_state=seed, **params)
+
+
+def _random_forest(params: dict[str, Any], seed: int) -> BaseEstimator:
+    return RandomForestClassifier(random_state=seed, **params)
+
+
+#: Estimator names a recipe may use, and the functions that build them.
+ESTIMATORS: dict[str, Callable[[dict[str, Any], int], BaseEstimator]] = {
+    "maxent": _maxent,
+    "spline_logistic": _spline_logistic,
+    "hist_gradient_boosting": _hist_gradient_boosting,
+    "random_forest": _random_forest,
+}
+
+
+def recipe_dirs(config_dir: Path | None = None) -> list[Path]:
+    """Folders searched for recipes, in order."""
+    dirs: list[Path] = []
+    if config_dir is not None:
+        dirs.append(config_dir / "models")
+    here = Path(__file__).resolve().parent
+    dirs.append(here / "_recipes")  # in an installed wheel
+    dirs.append(here.parent / "models")  # in a source checkout
+    return dirs
+
+
+def _available(dirs: list[Path]) -> list[str]:
+    names = {p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")}
+    return sorted(names)
+
+
+def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
+    """Find and parse a recipe by name (``maxent``) or by path (``models/x.yaml``)."""
+    dirs = recipe_dirs(config_dir)
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        path = Path(name)
+        if not path.is_absolute() and config_dir is not None:
+            path = config_dir / path
+        candidates = [path]
+    else:
+        candidates = [d / f"{name}.yaml" for d in dirs]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise ModelRecipeError(
+            f"model '{name}' not found; use one of {', '.join(_available(dirs))} "
+            "or a path to a recipe YAML file"
+        )
+    path = found
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        recipe = ModelRecipe.model_validate({**(data or {}), "path": path})
+    except yaml.YAMLError:
+        raise ModelRecipeError(f"{path}: not valid YAML; fix the recipe's syntax") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ModelRecipeError(f"{path}: recipe key '{loc}': {err['msg']}") from None
+    if recipe.estimator not in ESTIMATORS:
+        raise ModelRecipeError(
+            f"{path}: estimator '{recipe.estimator}' is unknown; use one of {', '.join(ESTIMATORS)}"
+        )
+    return recipe
+
+
+def build_estimator(recipe: ModelRecipe, seed: int) -> BaseEstimator:
+    """A fresh, unfitted estimator for a recipe."""
+    try:
+        return ESTIMATORS[recipe.estimator](dict(recipe.params), seed)
+    except TypeError as exc:
+        raise ModelRecipeError(
+            f"{recipe.path}: bad params for estimator '{recipe.estimator}' ({exc}); "
+            "fix the recipe's params"
+        ) from None
+
+
+def risk_scores(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
+    """Relative risk in [0, 1] from a fitted estimator, as float32.
+
+    MaxEnt gives its cloglog (or logistic) output; classifiers give the
+    probability of the incident class.
+    """
+    if X.shape[0] == 0:
+        return np.zeros(0, dtype=np.float32)
+    if type(model).__name__ == "MaxentModel":
+        scores = np.asarray(model.predict(X), dtype=np.float64).ravel()
+    else:
+        scores = np.asarray(model.predict_proba(X))[:, 1]
+    return np.clip(scores, 0.0, 1.0).astype(np.float32)

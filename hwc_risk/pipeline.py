@@ -1,0 +1,560 @@
+"""The monthly run: wires the stages together and writes the run folder.
+
+``run(config, month)`` reads the incidents and covariates, builds features,
+samples, validates the model against baselines, fits it on all incidents up to
+the end of the month, predicts the grid window by window and writes
+``<output_dir>/<name>/<YYYY-MM>/``. The folder is built in a hidden staging
+folder beside it and moved into place only when complete, so a failed run
+leaves no half-written folder and an earlier run of the same month intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+from sklearn.base import BaseEstimator
+
+from . import __version__
+from .classes import RISK_CLASSES, classify
+from .config import PipelineConfig
+from .covariates import FeatureStack, build_feature_stack
+from .errors import ConfigError, NoIncidentsError
+from .export.geotiff import class_colormap, write_cog, write_tiled
+from .export.report import file_record, package_versions, write_json
+from .export.webmap import write_map
+from .grid import GridSpec, resolve_grid
+from .incidents import IncidentTable, locate_incidents, read_incidents
+from .models import ModelRecipe, build_estimator, load_recipe
+from .predict import predict_to_array, predict_to_geotiff
+from .sampling import Samples, sample_background
+from .validation import (
+    default_block_size,
+    evaluate_surface,
+    kde_bandwidth,
+    kde_surface,
+    past_counts_surface,
+    spatial_block_folds,
+)
+
+__all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run"]
+
+log = logging.getLogger(__name__)
+
+#: Fewer incidents than this cannot train a model worth mapping.
+MIN_TRAINING_INCIDENTS = 10
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    run_dir: Path
+    month: str
+    metrics: dict[str, Any]
+    manifest: dict[str, Any]
+    outputs: list[Path] = field(default_factory=list)
+
+
+def parse_month(value: str) -> pd.Timestamp:
+    """First day of a ``YYYY-MM`` month."""
+    if not _MONTH.match(value):
+        raise ConfigError(f"--month '{value}' is not a month; write it as YYYY-MM, e.g. 2026-10")
+    return pd.Timestamp(f"{value}-01")
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, message: str) -> Iterator[None]:
+        log.info("%s ...", message)
+        start = time.perf_counter()
+        yield
+        took = time.perf_counter() - start
+        self.timings[name] = round(took, 3)
+        log.info("%s done in %.1f s", message, took)
+
+
+def _fit(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    model = build_estimator(recipe, seed)
+    model.fit(X, y)
+    return model
+
+
+def _baselines(
+    grid: GridSpec, valid: np.ndarray, train_rows: np.ndarray, train_cols: np.ndarray
+) -> dict[str, np.ndarray]:
+    return {
+        "uniform": np.where(valid, np.float32(1.0), np.float32(np.nan)),
+        "past_counts": past_counts_surface(grid.shape, train_rows, train_cols, valid),
+        "kde": kde_surface(grid.shape, train_rows, train_cols, valid),
+    }
+
+
+def _class_captures(
+    surface: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> dict[str, float]:
+    classes, _ = classify(surface, valid)
+    hit = classes[rows, cols]
+    hit = hit[hit > 0]
+    if hit.size == 0:
+        return {}
+    return {cls.label: float(np.mean(hit == cls.code)) for cls in RISK_CLASSES}
+
+
+def temporal_holdout(
+    samples: Samples,
+    stack: FeatureStack,
+    recipe: ModelRecipe,
+    seed: int,
+    month_start: pd.Timestamp,
+    fractions: tuple[float, ...],
+) -> dict[str, Any]:
+    """Train on incidents before the run's month, test on the month's incidents."""
+    is_p = samples.y == 1
+    before = is_p & (samples.dates < np.datetime64(month_start))
+    test = is_p & ~before
+    label = month_start.strftime("%Y-%m")
+    if test.sum() == 0:
+        return {"skipped": f"no incidents in {label} to test on"}
+    if before.sum() < MIN_TRAINING_INCIDENTS:
+        return {"skipped": f"only {int(before.sum())} incidents before {label} to train on"}
+    train = before | ~is_p
+    model = _fit(recipe, seed, samples.X[train], samples.y[train])
+    surface = predict_to_array(model, stack)
+    valid = stack.valid
+    tr, tc = samples.rows[before], samples.cols[before]
+    te_r, te_c = samples.rows[test], samples.cols[test]
+    results: dict[str, Any] = {
+        "test_month": label,
+        "n_train_incidents": int(before.sum()),
+        "n_test_incidents": int(test.sum()),
+        "kde_bandwidth_cells": kde_bandwidth(tr, tc, stack.grid.shape),
+        "model": evaluate_surface(surface, valid, te_r, te_c, fractions),
+    }
+    for name, base in _baselines(stack.grid, valid, tr, tc).items():
+        results[name] = evaluate_surface(base, valid, te_r, te_c, fractions)
+    results["class_capture"] = _class_captures(surface, valid, te_r, te_c)
+    return results
+
+
+def spatial_block_cv(
+    samples: Samples,
+    stack: FeatureStack,
+    recipe: ModelRecipe,
+    seed: int,
+    folds: int,
+    block_size: float,
+    fractions: tuple[float, ...],
+) -> dict[str, Any]:
+    """Spatial block cross-validation: whole blocks are held out together."""
+    grid = stack.grid
+    block_cells = max(1, round(block_size / grid.cell_size))
+    fold_of_cell = spatial_block_folds(grid.shape, block_cells, folds, np.random.default_rng(seed))
+    sample_fold = fold_of_cell[samples.rows, samples.cols]
+    is_p = samples.y == 1
+    per_fold: list[dict[str, Any]] = []
+    for f in range(folds):
+        test_p = is_p & (sample_fold == f)
+        train = sample_fold != f
+        if test_p.sum() == 0 or (train & is_p).sum() < MIN_TRAINING_INCIDENTS:
+            continue
+        log.info("spatial fold %d/%d", f + 1, folds)
+        model = _fit(recipe, seed, samples.X[train], samples.y[train])
+        surface = predict_to_array(model, stack)
+        area = stack.valid & (fold_of_cell == f)
+        te_r, te_c = samples.rows[test_p], samples.cols[test_p]
+        tr_p = train & is_p
+        fold: dict[str, Any] = {
+            "fold": f,
+            "model": evaluate_surface(surface, area, te_r, te_c, fractions),
+        }
+        bases = _baselines(grid, stack.valid, samples.rows[tr_p], samples.cols[tr_p])
+        for name, base in bases.items():
+            fold[name] = evaluate_surface(base, area, te_r, te_c, fractions)
+        per_fold.append(fold)
+    if not per_fold:
+        return {"skipped": "no fold had held-out incidents and enough training incidents"}
+    summary: dict[str, Any] = {
+        "block_size": block_size,
+        "folds": folds,
+        "folds_evaluated": len(per_fold),
+    }
+    for name in ("model", "uniform", "past_counts", "kde"):
+        keys = per_fold[0][name].keys()
+        summary[name] = {
+            k: _fold_mean([fd[name][k] for fd in per_fold]) for k in keys if k != "n_incidents"
+        }
+        summary[name]["n_incidents"] = int(sum(fd[name]["n_incidents"] for fd in per_fold))
+    summary["per_fold"] = per_fold
+    return summary
+
+
+def _fold_mean(values: list[float]) -> float:
+    """Mean over folds of a metric; NaN when no fold has it."""
+    arr = np.asarray(values, dtype=float)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
+
+
+def _verdict(temporal: dict[str, Any], fraction: float) -> str:
+    if "skipped" in temporal:
+        return f"temporal holdout skipped: {temporal['skipped']}"
+    key = f"capture_rate_{round(fraction * 100)}"
+    model = temporal["model"][key]
+    best_name, best = max(
+        ((n, temporal[n][key]) for n in ("past_counts", "kde", "uniform")),
+        key=lambda item: -1.0 if not np.isfinite(item[1]) else item[1],
+    )
+    pct = f"{fraction:.0%}"
+    text = (
+        f"In {temporal['test_month']} the model's top {pct} of the area held {model:.0%} of the "
+        f"{temporal['n_test_incidents']} incidents; the best baseline ({best_name}) "
+        f"held {best:.0%}."
+    )
+    if model > best:
+        return text + " The model beats every baseline."
+    return text + f" The model does NOT beat the {best_name} baseline this month."
+
+
+def _month_summary(dates: pd.Series) -> dict[str, int]:
+    return {
+        str(k): int(v) for k, v in dates.dt.strftime("%Y-%m").value_counts().sort_index().items()
+    }
+
+
+def _grid_record(grid: GridSpec) -> dict[str, Any]:
+    epsg = grid.epsg
+    return {
+        "crs": f"EPSG:{epsg}" if epsg else grid.crs.to_wkt(),
+        "epsg": epsg,
+        "width": grid.width,
+        "height": grid.height,
+        "resolution": list(grid.res),
+        "bounds": list(grid.bounds),
+        "transform": list(grid.transform)[:6],
+    }
+
+
+def run(
+    config: PipelineConfig,
+    month: str | None = None,
+    output_dir: Path | None = None,
+) -> RunResult:
+    """Run the pipeline for one month and write its run folder.
+
+    Parameters
+    ----------
+    config
+        A loaded config (see :func:`hwc_risk.config.load_config`).
+    month
+        ``YYYY-MM``; incidents dated up to the end of this month are used.
+        Default: the latest month with an accepted incident.
+    output_dir
+        Overrides ``config.output_dir``.
+    """
+    started = datetime.now(UTC)
+    timer = _Timer()
+    month_start = parse_month(month) if month is not None else None
+
+    with timer.stage("grid", "resolving the analysis grid"):
+        first_key, first = next(iter(config.covariates.items()))
+        grid = resolve_grid(config.grid, first, first_key)
+    with timer.stage("incidents", f"reading incidents from {config.incidents.path.name}"):
+        table = read_incidents(config.incidents)
+
+    if month_start is None:
+        if table.accepted.empty:
+            raise NoIncidentsError(
+                f"{config.incidents.path}: no row has usable coordinates and a date; "
+                "check the column settings under incidents"
+            )
+        month_start = pd.Timestamp(table.accepted["date"].max()).to_period("M").to_timestamp()
+    label = month_start.strftime("%Y-%m")
+    month_end = month_start + pd.offsets.MonthBegin(1)
+
+    out_root = Path(output_dir if output_dir is not None else config.output_dir) / config.name
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{label}.staging-", dir=out_root))
+    try:
+        result = _run_in(staging, config, grid, table, month_start, month_end, timer, started)
+        final = out_root / label
+        os.chmod(staging, 0o755)
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{label}.old-", dir=out_root))
+            final.rename(old / label)
+            staging.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result.run_dir = final
+    result.outputs = [final / p.name for p in result.outputs]
+    log.info("run folder: %s", final)
+    return result
+
+
+def _run_in(
+    staging: Path,
+    config: PipelineConfig,
+    grid: GridSpec,
+    table: IncidentTable,
+    month_start: pd.Timestamp,
+    month_end: pd.Timestamp,
+    timer: _Timer,
+    started: datetime,
+) -> RunResult:
+    label = month_start.strftime("%Y-%m")
+    work = staging / "_work"
+    config_dir = config.config_path.parent if config.config_path else None
+    recipe = load_recipe(config.model, config_dir)
+    fractions = tuple(sorted({0.05, config.validation.top_fraction, 0.20}))
+
+    with timer.stage(
+        "features", f"aligning {len(config.covariates)} covariates, building features"
+    ):
+        stack = build_feature_stack(config.covariates, grid, config.features, work / "features")
+    located = locate_incidents(table, grid, stack.valid)
+
+    acc = located.accepted
+    in_range = (acc["date"] < month_end).to_numpy()
+    used = acc.loc[in_range].reset_index(drop=True)
+    if len(used) < MIN_TRAINING_INCIDENTS:
+        span = ""
+        if len(acc):
+            span = (
+                f" (accepted incidents span {acc['date'].min():%Y-%m} to {acc['date'].max():%Y-%m})"
+            )
+        raise NoIncidentsError(
+            f"{config.incidents.path}: {len(used)} usable incidents dated up to {label}{span}; "
+            f"at least {MIN_TRAINING_INCIDENTS} are needed; choose a later --month or check "
+            "rejected rows"
+        )
+
+    with timer.stage("samples", "sampling background and reading features at samples"):
+        rng = np.random.default_rng(config.seed)
+        bg = sample_background(stack.valid, config.background.n_points, rng)
+        bg_rows, bg_cols = np.unravel_index(bg, grid.shape)
+        rows = np.concatenate([used["row"].to_numpy(), bg_rows]).astype(np.int64)
+        cols = np.concatenate([used["col"].to_numpy(), bg_cols]).astype(np.int64)
+        y = np.concatenate([np.ones(len(used)), np.zeros(bg.size)]).astype(np.int8)
+        dates = np.concatenate(
+            [used["date"].to_numpy(dtype="datetime64[ns]"), np.full(bg.size, np.datetime64("NaT"))]
+        )
+        samples = Samples(stack.values_at(rows, cols), y, rows, cols, dates, stack.names)
+
+    block_size = config.validation.block_size or default_block_size(
+        grid.shape, grid.cell_size, config.features.neighbourhood
+    )
+    with timer.stage("validation_temporal", f"temporal holdout on {label}"):
+        temporal = temporal_holdout(samples, stack, recipe, config.seed, month_start, fractions)
+    with timer.stage(
+        "validation_spatial", f"spatial block cross-validation ({config.validation.folds} folds)"
+    ):
+        spatial = spatial_block_cv(
+            samples, stack, recipe, config.seed, config.validation.folds, block_size, fractions
+        )
+
+    with timer.stage("fit", f"fitting model '{recipe.name}' on {len(used)} incidents"):
+        model = _fit(recipe, config.seed, samples.X, samples.y)
+
+    tags = {
+        "month": label,
+        "model": recipe.name,
+        "hwc_risk_version": __version__,
+        "run_name": config.name,
+    }
+    outputs: list[Path] = []
+    with timer.stage("predict", "predicting the grid window by window"):
+        tiled = predict_to_geotiff(model, stack, work / "risk_tiled.tif")
+        with rasterio.open(tiled) as ds:
+            risk = ds.read(1)
+        classes, thresholds = classify(risk, stack.valid)
+        del risk
+
+    with timer.stage("export", "writing GeoTIFFs, map and records"):
+        with rasterio.open(tiled, "r+") as ds:
+            ds.set_band_description(1, "relative conflict risk")
+            ds.update_tags(1, units="1 (relative risk, 0-1)")
+        outputs.append(
+            write_cog(
+                tiled,
+                staging / "risk.tif",
+                categorical=False,
+                tags={**tags, "units": "relative risk (0-1)"},
+            )
+        )
+        class_tiled = write_tiled(
+            work / "class_tiled.tif",
+            grid,
+            classes,
+            description="risk class",
+            nodata=0,
+            colormap=class_colormap(),
+            tags={
+                f"class_{c.code}": f"{c.label} (top {c.area_share:.0%} share)" for c in RISK_CLASSES
+            },
+        )
+        outputs.append(
+            write_cog(
+                class_tiled,
+                staging / "risk_class.tif",
+                categorical=True,
+                tags={**tags, "units": "class code"},
+            )
+        )
+        captures = temporal.get("class_capture") if "skipped" not in temporal else None
+        outputs.append(
+            write_map(
+                staging / "map.html",
+                title=f"Human-wildlife conflict risk: {config.name}, {label}",
+                grid=grid,
+                classes=classes,
+                incidents=used,
+                month=label,
+                class_captures=captures,
+            )
+        )
+        rejected_path = staging / "rejected_incidents.csv"
+        located.rejected.to_csv(rejected_path, index=False)
+        outputs.append(rejected_path)
+
+        top = config.validation.top_fraction
+        metrics: dict[str, Any] = {
+            "name": config.name,
+            "month": label,
+            "model": recipe.name,
+            "top_fraction": top,
+            "summary": _verdict(temporal, top),
+            "temporal_holdout": temporal,
+            "spatial_block_cv": spatial,
+            "risk_classes": [
+                {
+                    "code": c.code,
+                    "label": c.label,
+                    "area_share": c.area_share,
+                    "min_risk": thresholds.get(c.label),
+                    "held_out_capture": (captures or {}).get(c.label),
+                }
+                for c in RISK_CLASSES
+            ],
+            "metric_definitions": {
+                "auc": "P(held-out incident cell scores above a random cell of the area)",
+                "boyce": "continuous Boyce index (Hirzel et al. 2006), -1..1",
+                "capture_rate_N": "share of held-out incidents in the top N % of the area",
+                "pai_N": "predictive accuracy index: capture_rate_N / (N/100)",
+            },
+        }
+        outputs.append(write_json(staging / "metrics.json", metrics))
+
+    shutil.rmtree(work, ignore_errors=True)
+    manifest = _manifest(
+        config,
+        grid,
+        located,
+        used,
+        recipe,
+        stack,
+        samples,
+        metrics,
+        outputs,
+        staging,
+        timer,
+        started,
+        label,
+    )
+    write_json(staging / "manifest.json", manifest)
+    outputs.append(staging / "manifest.json")
+    return RunResult(
+        run_dir=staging, month=label, metrics=metrics, manifest=manifest, outputs=outputs
+    )
+
+
+def _manifest(
+    config: PipelineConfig,
+    grid: GridSpec,
+    located: IncidentTable,
+    used: pd.DataFrame,
+    recipe: ModelRecipe,
+    stack: FeatureStack,
+    samples: Samples,
+    metrics: dict[str, Any],
+    outputs: list[Path],
+    staging: Path,
+    timer: _Timer,
+    started: datetime,
+    label: str,
+) -> dict[str, Any]:
+    inputs = []
+    if config.config_path is not None:
+        inputs.append({"role": "config", **file_record(config.config_path)})
+    inputs.append({"role": "incidents", **file_record(config.incidents.path)})
+    for key, cov in config.covariates.items():
+        inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
+    if recipe.path is not None:
+        inputs.append({"role": "model_recipe", **file_record(recipe.path)})
+    n_rejected = len(located.rejected)
+    n_accepted = len(located.accepted)
+    notes = []
+    if grid.epsg is None:
+        notes.append(
+            "the grid CRS has no EPSG code; it is kept as WKT and QGIS may show it as 'Unknown'"
+        )
+    temporal = metrics["temporal_holdout"]
+    return {
+        "hwc_risk_version": __version__,
+        "name": config.name,
+        "month": label,
+        "status": "complete",
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.model_dump(mode="json"),
+        "grid": _grid_record(grid),
+        "inputs": inputs,
+        "incidents": {
+            "read": located.n_read,
+            "accepted": n_accepted,
+            "rejected": n_rejected,
+            "rejected_by_reason": located.rejected_counts(),
+            "used": len(used),
+            "after_month": n_accepted - len(used),
+            "used_by_month": _month_summary(used["date"]),
+            "source_crs": located.crs.to_string() if located.crs is not None else None,
+        },
+        "model": {
+            "recipe": recipe.name,
+            "estimator": recipe.estimator,
+            "params": recipe.params,
+            "n_presence": samples.n_presence,
+            "n_background": int((samples.y == 0).sum()),
+            "seed": config.seed,
+            "features": stack.describe(),
+        },
+        "metrics": {
+            "summary": metrics["summary"],
+            "temporal_holdout_model": temporal.get("model"),
+            "spatial_block_cv_model": metrics["spatial_block_cv"].get("model"),
+        },
+        "outputs": [file_record(p, staging) for p in outputs],
+        "timings_s": timer.timings,
+        "packages": package_versions(),
+        "notes": notes,
+    }

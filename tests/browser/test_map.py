@@ -1,0 +1,144 @@
+"""The planners' map in real headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import edit_config, run_cli
+
+XSS = "<img src=x onerror=alert(1)>"
+# break out of the JavaScript template literal folium wraps popups in
+JS_BREAKOUTS = ["${alert(2)}", "`);alert(3);(`", "</script><script>alert(4)</script>", "\\`"]
+
+FIND_MAP = """() => {
+  for (const key of Object.keys(window)) {
+    if (key.startsWith('map_') && window[key] instanceof L.Map) return key;
+  }
+  return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def xss_run(tmp_path_factory: pytest.TempPathFactory, small_area_template: Path) -> Path:
+    """A run whose incident descriptions carry an HTML/JS payload."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("xss") / "area"
+    shutil.copytree(small_area_template, folder)
+    csv_path = folder / "incidents.csv"
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["note"] = f"Goats taken {XSS} & more " + " ".join(JS_BREAKOUTS)
+        row["species"] = "<b>wolf</b>"
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    config = edit_config(folder / "config.yaml", incidents={"description": "note"}, name="xss")
+    proc = run_cli("run", config, "-q")
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip()) / "map.html"
+
+
+def _unexpected(errors: list[str]) -> list[str]:
+    # requests we refuse on purpose (offline test machine) log "Failed to load resource"
+    return [e for e in errors if "Failed to load resource" not in e]
+
+
+def test_map_initialises_with_risk_layer_and_legend(open_map: Any, xss_run: Path) -> None:
+    opened = open_map(xss_run)
+    page = opened.page
+    page.wait_for_selector(".leaflet-image-layer")
+    assert opened.page_errors == []
+    assert _unexpected(opened.console_errors) == []
+    assert any(u.endswith("/leaflet.js") for u in opened.served)
+    name = page.evaluate(FIND_MAP)
+    assert name is not None
+    overlay = page.locator("img.leaflet-image-layer")
+    assert overlay.count() == 1
+    assert overlay.get_attribute("src").startswith("data:image/png;base64,")
+    legend = page.locator("#hwc-legend")
+    assert legend.is_visible()
+    text = legend.inner_text()
+    for label in ("very high", "high", "moderate", "low"):
+        assert label in text
+    assert page.locator(".leaflet-control-layers").count() == 1
+    assert page.locator(".leaflet-control-scale").count() == 1
+    # the overlay sits exactly on its geographic bounds at this zoom
+    gap = page.evaluate(
+        """(name) => {
+      const map = window[name];
+      let layer = null;
+      map.eachLayer(l => { if (l instanceof L.ImageOverlay) layer = l; });
+      const b = layer.getBounds();
+      const nw = map.latLngToContainerPoint(b.getNorthWest());
+      const se = map.latLngToContainerPoint(b.getSouthEast());
+      const img = document.querySelector('img.leaflet-image-layer').getBoundingClientRect();
+      const box = map.getContainer().getBoundingClientRect();
+      return Math.max(Math.abs(img.left - box.left - nw.x), Math.abs(img.top - box.top - nw.y),
+                      Math.abs(img.right - box.left - se.x), Math.abs(img.bottom - box.top - se.y));
+    }""",
+        name,
+    )
+    assert gap < 1.5
+    shot = opened.screenshot("map-small-area.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_user_text_is_escaped_and_runs_nothing(open_map: Any, xss_run: Path) -> None:
+    opened = open_map(xss_run)
+    page = opened.page
+    page.wait_for_selector(".leaflet-image-layer")
+    name = page.evaluate(FIND_MAP)
+    # open the popup of every incident marker, as a planner clicking around would
+    n_opened = page.evaluate(
+        """(name) => {
+      const map = window[name];
+      let n = 0;
+      const visit = (layer) => {
+        if (layer.getLayers) { layer.getLayers().forEach(visit); return; }
+        if (layer.getPopup && layer.getPopup()) {
+          const popup = layer.getPopup();
+          popup.setLatLng(layer.getLatLng()).openOn(map);
+          n += 1;
+        }
+      };
+      map.eachLayer(visit);
+      return n;
+    }""",
+        name,
+    )
+    assert n_opened > 0
+    page.wait_for_timeout(300)
+    content = page.locator(".leaflet-popup-content").first.inner_text()
+    assert XSS in content  # shown as text
+    for payload in JS_BREAKOUTS:
+        assert payload in content
+    assert "<b>wolf</b>" in content
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator(".leaflet-popup-content b", has_text="wolf").count() == 0
+    assert opened.dialogs == []
+    assert opened.page_errors == []
+
+
+def test_sample_map_screenshot(open_map: Any, tmp_path: Path) -> None:
+    from tests.conftest import REPO
+
+    proc = run_cli("run", REPO / "pipelines" / "sample.yaml", "--output-dir", tmp_path, "-q")
+    assert proc.returncode == 0, proc.stderr
+    opened = open_map(Path(proc.stdout.strip()) / "map.html")
+    page = opened.page
+    page.wait_for_selector(".leaflet-image-layer")
+    page.wait_for_timeout(500)
+    assert opened.page_errors == []
+    assert _unexpected(opened.console_errors) == []
+    title = page.title()
+    assert "sample-district" in title and "2026-10" in title
+    # clusters of this month's incidents are drawn
+    assert page.locator(".marker-cluster, .leaflet-interactive").count() > 0
+    opened.screenshot("map-sample-district.png")

@@ -1,0 +1,86 @@
+"""Shared fixtures: tiny rasters and study areas made here, never collected."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+
+from hwc_risk.synthetic import SyntheticArea
+
+REPO = Path(__file__).resolve().parents[1]
+HWC_RISK = Path(sys.executable).with_name("hwc-risk")
+DEFAULT_TRANSFORM = Affine(100, 0, 500_000, 0, -100, 9_000_000)
+
+
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str | None = "EPSG:32736",
+    transform: Affine = DEFAULT_TRANSFORM,
+    nodata: float | None = None,
+) -> Path:
+    """Write a (bands, rows, cols) or (rows, cols) array as a GeoTIFF."""
+    arr = data if data.ndim == 3 else data[np.newaxis]
+    profile = {
+        "driver": "GTiff",
+        "width": arr.shape[2],
+        "height": arr.shape[1],
+        "count": arr.shape[0],
+        "dtype": arr.dtype.name,
+        "transform": transform,
+        "nodata": nodata,
+    }
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr)
+    return path
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``hwc-risk`` console script."""
+    return subprocess.run(
+        [str(HWC_RISK), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
+
+
+def edit_config(path: Path, **changes: object) -> Path:
+    """Update top-level keys of a YAML config (nested dicts are merged one level)."""
+    data = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_area_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic study area with 160 incidents over 16 months (read-only)."""
+    folder = tmp_path_factory.mktemp("small-area")
+    SyntheticArea(size=48, cell_size=250.0, seed=5).write(
+        folder,
+        n_incidents=160,
+        n_months=16,
+        extra_config={"background": {"n_points": 1500}, "validation": {"folds": 3}},
+    )
+    return folder
+
+
+@pytest.fixture
+def small_area(small_area_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the small study area; returns its config path."""
+    dest = tmp_path / "area"
+    shutil.copytree(small_area_template, dest)
+    return dest / "config.yaml"

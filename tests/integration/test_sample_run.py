@@ -1,0 +1,184 @@
+"""The real CLI on the bundled sample data, end to end, checking every file of the run folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+from scipy import stats
+
+from hwc_risk.export.report import sha256
+from tests.conftest import REPO, run_cli
+
+SAMPLE = REPO / "pipelines" / "sample.yaml"
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    proc = run_cli("run", SAMPLE, "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert run_dir == out / "sample-district" / "2026-10"
+    return run_dir
+
+
+def test_run_folder_has_every_output(sample_run: Path) -> None:
+    names = {p.name for p in sample_run.iterdir()}
+    assert names == {
+        "risk.tif",
+        "risk_class.tif",
+        "map.html",
+        "metrics.json",
+        "manifest.json",
+        "rejected_incidents.csv",
+    }
+    # nothing else was left beside the run folder (no staging or work folders)
+    assert [p.name for p in sample_run.parent.iterdir()] == ["2026-10"]
+
+
+def test_risk_geotiff(sample_run: Path) -> None:
+    with rasterio.open(REPO / "sample_data" / "land_use.tif") as lu:
+        shape, transform = lu.shape, lu.transform
+        lu_valid = lu.read(1) != 0
+    with rasterio.open(sample_run / "risk.tif") as ds:
+        assert ds.crs.to_epsg() == 32736
+        assert ds.shape == shape and ds.transform == transform
+        assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+        assert ds.profile["tiled"] and ds.overviews(1)
+        assert ds.tags()["month"] == "2026-10" and ds.tags()["model"] == "maxent"
+        risk = ds.read(1)
+    assert cog_validate(sample_run / "risk.tif")[0]
+    valid = np.isfinite(risk)
+    assert np.nanmin(risk) >= 0 and np.nanmax(risk) <= 1
+    # nodata of the land use (the corner outside the district) stays nodata
+    assert not valid[~lu_valid].any()
+    assert valid[lu_valid].mean() > 0.99
+
+
+def test_risk_ranks_cells_like_the_sample_truth(sample_run: Path) -> None:
+    with rasterio.open(sample_run / "risk.tif") as ds:
+        risk = ds.read(1)
+    with rasterio.open(REPO / "sample_data" / "truth_risk.tif") as ds:
+        truth = ds.read(1)
+    ok = np.isfinite(risk) & np.isfinite(truth) & (truth > 0)
+    rho = stats.spearmanr(risk[ok], truth[ok]).statistic
+    assert rho > 0.8, rho
+
+
+def test_class_geotiff(sample_run: Path) -> None:
+    with rasterio.open(sample_run / "risk_class.tif") as ds:
+        assert ds.dtypes[0] == "uint8" and ds.nodata == 0
+        assert ds.crs.to_epsg() == 32736
+        cmap = ds.colormap(1)
+        classes = ds.read(1)
+    assert cog_validate(sample_run / "risk_class.tif")[0]
+    assert set(np.unique(classes)) == {0, 1, 2, 3, 4}
+    assert cmap[4][:3] == (215, 25, 28) and cmap[0][3] == 0
+    share = (classes == 4).sum() / (classes > 0).sum()
+    assert share == pytest.approx(0.05, abs=0.001)
+
+
+def test_map_html(sample_run: Path) -> None:
+    html = (sample_run / "map.html").read_text()
+    assert "L.map(" in html and "L.imageOverlay(" in html
+    assert "data:image/png;base64," in html
+    assert "L.control.layers(" in html and "markerClusterGroup" in html
+    assert "very high (5% of area" in html
+    assert "Human-wildlife conflict risk: sample-district, 2026-10" in html
+    # the incidents of the month are on the map: 13 of them, each with a popup
+    assert "Incidents in 2026-10 (13)" in html
+    assert html.count("L.circleMarker(") == 890
+    # the overlay is placed in lat/lon bounds around the sample district
+    bounds = re.search(
+        r"L\.imageOverlay\(\s*\"data:image/png;base64,[^\"]+\",\s*(\[\[.*?\]\])", html, re.S
+    )
+    assert bounds is not None
+    (south, west), (north, east) = json.loads(bounds.group(1))
+    assert -2.6 < south < north < -2.1 and 34.4 < west < east < 34.9
+
+
+def test_metrics_compare_model_and_baselines(sample_run: Path) -> None:
+    metrics = json.loads((sample_run / "metrics.json").read_text())
+    assert metrics["month"] == "2026-10" and metrics["model"] == "maxent"
+    for section in ("temporal_holdout", "spatial_block_cv"):
+        block = metrics[section]
+        for name in ("model", "uniform", "past_counts", "kde"):
+            for key in ("auc", "boyce", "capture_rate_10"):
+                assert key in block[name]
+        assert block["uniform"]["capture_rate_10"] == pytest.approx(0.10)
+        assert block["uniform"]["auc"] == pytest.approx(0.5)
+        assert block["model"]["auc"] > 0.7
+        assert block["model"]["capture_rate_10"] > 0.2
+    assert metrics["temporal_holdout"]["n_test_incidents"] == 13
+    assert metrics["spatial_block_cv"]["folds_evaluated"] == 5
+    assert "summary" in metrics and "2026-10" in metrics["summary"]
+
+
+def test_manifest(sample_run: Path) -> None:
+    manifest = json.loads((sample_run / "manifest.json").read_text())
+    counts = manifest["incidents"]
+    assert counts["read"] == 896
+    assert counts["accepted"] + counts["rejected"] == counts["read"]
+    assert counts["rejected_by_reason"] == {
+        "outside_study_area": 2,
+        "bad_date": 2,
+        "bad_coordinates": 1,
+        "missing_coordinates": 1,
+    }
+    assert counts["used"] + counts["after_month"] == counts["accepted"]
+    roles = {i["role"]: i for i in manifest["inputs"]}
+    assert set(roles) == {
+        "config",
+        "incidents",
+        "covariate:land_use",
+        "covariate:population",
+        "covariate:connectivity",
+        "model_recipe",
+    }
+    inc = roles["incidents"]
+    assert inc["sha256"] == sha256(REPO / "sample_data" / "incidents.csv")
+    outputs = {o["path"]: o for o in manifest["outputs"]}
+    assert set(outputs) == {
+        "risk.tif",
+        "risk_class.tif",
+        "map.html",
+        "metrics.json",
+        "rejected_incidents.csv",
+    }
+    for name, rec in outputs.items():
+        assert rec["sha256"] == sha256(sample_run / name)
+    assert manifest["grid"]["epsg"] == 32736
+    assert manifest["config"]["name"] == "sample-district"
+    assert manifest["packages"]["rasterio"] and manifest["packages"]["hwc-risk"]
+    assert {"features", "validation_temporal", "predict"} <= set(manifest["timings_s"])
+    assert manifest["model"]["n_presence"] == counts["used"]
+
+
+def test_rejected_rows_file(sample_run: Path) -> None:
+    rejected = pd.read_csv(sample_run / "rejected_incidents.csv", dtype=str)
+    assert len(rejected) == 6
+    assert set(rejected["incident_id"]) == {f"HWC-BAD-{i}" for i in range(1, 7)}
+    assert rejected["reason"].notna().all() and rejected["detail"].notna().all()
+    swapped = rejected.set_index("incident_id").loc["HWC-BAD-6", "detail"]
+    assert "swapped" in swapped
+
+
+def test_month_option_uses_only_earlier_incidents(tmp_path: Path) -> None:
+    proc = run_cli("run", SAMPLE, "--month", "2025-06", "--output-dir", tmp_path, "-q")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "sample-district" / "2025-06"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    by_month = manifest["incidents"]["used_by_month"]
+    assert max(by_month) == "2025-06"
+    assert manifest["incidents"]["used"] == sum(by_month.values())
+    assert manifest["incidents"]["after_month"] > 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["temporal_holdout"]["test_month"] == "2025-06"
+    assert metrics["temporal_holdout"]["n_test_incidents"] == by_month["2025-06"]

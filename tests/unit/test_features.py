@@ -1,0 +1,115 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from hwc_risk.config import CovariateConfig, FeaturesConfig
+from hwc_risk.covariates import (
+    build_feature_stack,
+    class_fraction,
+    continuous_feature,
+    disk_kernel,
+    distance_to_class,
+)
+from hwc_risk.errors import InputError
+from hwc_risk.grid import GridSpec
+from tests.conftest import write_raster
+
+T = Affine(100, 0, 500_000, 0, -100, 9_000_000)
+
+
+def test_distance_to_class_is_euclidean_in_metres() -> None:
+    codes = np.full((21, 21), 2.0, dtype=np.float32)
+    codes[10, 10] = 1
+    dist = distance_to_class(codes, 1, 50.0)
+    rr, cc = np.mgrid[0:21, 0:21]
+    np.testing.assert_allclose(dist, np.hypot(rr - 10, cc - 10) * 50.0, rtol=1e-6)
+
+
+def test_distance_to_class_keeps_nodata_and_needs_the_class() -> None:
+    codes = np.array([[1, 2, np.nan]], dtype=np.float32)
+    dist = distance_to_class(codes, 1, 10.0)
+    assert dist[0, 1] == 10.0 and np.isnan(dist[0, 2])
+    with pytest.raises(ValueError, match="does not occur"):
+        distance_to_class(codes, 7, 10.0)
+
+
+def test_class_fraction() -> None:
+    codes = np.full((30, 30), 2.0, dtype=np.float32)
+    codes[:, :15] = 1.0
+    frac = class_fraction(codes, 1.0, 3)
+    assert frac[15, 2] == 1.0 and frac[15, 27] == 0.0
+    # on the boundary the disk is split: the centre column belongs to class 2
+    k = disk_kernel(3)
+    expected = k[:, :3].sum() / k.sum()
+    assert frac[15, 15] == pytest.approx(expected)
+    # nodata cells are left out of the denominator
+    codes[:, 20:] = np.nan
+    frac2 = class_fraction(codes, 2.0, 2)
+    assert frac2[15, 19] == 1.0 and np.isnan(frac2[15, 25])
+
+
+def test_continuous_transform() -> None:
+    rng = np.random.default_rng(1)
+    skewed = rng.lognormal(3, 1.5, size=(50, 50)).astype(np.float32)
+    out, applied = continuous_feature(skewed, "auto")
+    assert applied == "log1p"
+    np.testing.assert_allclose(out, np.log1p(skewed), rtol=1e-6)
+    normal = rng.normal(size=(50, 50)).astype(np.float32)
+    out, applied = continuous_feature(normal, "auto")
+    assert applied == "none"
+    np.testing.assert_array_equal(out, normal)
+    with pytest.raises(ValueError, match="non-negative"):
+        continuous_feature(normal, "log1p")
+
+
+def test_build_feature_stack(tmp_path: Path) -> None:
+    lu = np.ones((20, 20), np.uint8)
+    lu[:, 10:] = 3
+    lu[0, 0] = 0  # nodata
+    pop = np.full((20, 20), 10.0, np.float32)
+    pop[19, 19] = -1  # nodata
+    covs = {
+        "lu": CovariateConfig(
+            path=write_raster(tmp_path / "lu.tif", lu, nodata=0),
+            type="categorical",
+            classes={1: "Forest land", 3: "crops"},
+        ),
+        "pop": CovariateConfig(
+            path=write_raster(tmp_path / "pop.tif", pop, nodata=-1), type="continuous"
+        ),
+    }
+    grid = GridSpec(CRS.from_epsg(32736), T, 20, 20)
+    stack = build_feature_stack(covs, grid, FeaturesConfig(neighbourhood=200), tmp_path / "f")
+    assert stack.names == [
+        "lu_distance_forest_land",
+        "lu_fraction_forest_land",
+        "lu_distance_crops",
+        "lu_fraction_crops",
+        "pop",
+    ]
+    assert stack.class_names["lu"] == {1: "Forest land", 3: "crops"}
+    assert not stack.valid[0, 0] and not stack.valid[19, 19] and stack.valid.sum() == 398
+    for layer in stack.layers:
+        with rasterio.open(layer.path) as ds:
+            assert ds.crs.to_epsg() == 32736 and ds.descriptions == (layer.name,)
+    values = stack.values_at(np.array([5, 5]), np.array([2, 15]))
+    # distance to crops from column 2 is 8 cells; from column 15 it is 0
+    assert values[0, 2] == pytest.approx(800.0) and values[1, 2] == 0.0
+    assert values[0, 4] == 10.0
+    with stack.open() as handles:
+        block = stack.read_window(handles, rasterio.windows.Window(0, 0, 4, 3))
+    assert block.shape == (5, 3, 4)
+
+
+def test_categorical_with_too_many_values(tmp_path: Path) -> None:
+    data = np.arange(400, dtype=np.float32).reshape(20, 20)
+    path = write_raster(tmp_path / "c.tif", data)
+    grid = GridSpec(CRS.from_epsg(32736), T, 20, 20)
+    with pytest.raises(InputError, match="is it continuous"):
+        build_feature_stack(
+            {"x": CovariateConfig(path=path, type="categorical")}, grid, FeaturesConfig(), tmp_path
+        )

@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from sklearn.linear_model import LogisticRegression
+
+from hwc_risk.classes import RISK_CLASSES, classify
+from hwc_risk.config import CovariateConfig, FeaturesConfig
+from hwc_risk.covariates import build_feature_stack
+from hwc_risk.grid import GridSpec
+from hwc_risk.models import risk_scores
+from hwc_risk.predict import predict_block, predict_to_array, predict_to_geotiff
+from tests.conftest import write_raster
+
+T = Affine(100, 0, 500_000, 0, -100, 9_000_000)
+
+
+@pytest.fixture
+def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(37, 53)).astype(np.float32)
+    b = rng.normal(size=(37, 53)).astype(np.float32)
+    a[3:6, 3:6] = -9999
+    covs = {
+        "a": CovariateConfig(
+            path=write_raster(tmp_path / "a.tif", a, nodata=-9999), type="continuous"
+        ),
+        "b": CovariateConfig(path=write_raster(tmp_path / "b.tif", b), type="continuous"),
+    }
+    grid = GridSpec(CRS.from_epsg(32736), T, 53, 37)
+    return build_feature_stack(covs, grid, FeaturesConfig(), tmp_path / "f")
+
+
+def fitted() -> LogisticRegression:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    return LogisticRegression().fit(X, y)
+
+
+def test_windowed_prediction_equals_whole_array(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model = fitted()
+    whole = np.full(stack.grid.shape, np.nan, np.float32)
+    rows, cols = np.nonzero(stack.valid)
+    whole[rows, cols] = risk_scores(model, stack.values_at(rows, cols))
+    for size in (7, 16, 512):  # windows that do and do not divide the grid
+        np.testing.assert_array_equal(predict_to_array(model, stack, window_size=size), whole)
+    out = predict_to_geotiff(model, stack, tmp_path / "r.tif", window_size=10)
+    with rasterio.open(out) as ds:
+        np.testing.assert_array_equal(ds.read(1), whole)
+        assert ds.profile["tiled"] and ds.nodata is not None
+    assert np.isnan(whole[3:6, 3:6]).all() and np.isfinite(whole[10:, 10:]).all()
+
+
+def test_predict_block_skips_invalid_cells() -> None:
+    model = fitted()
+    block = np.zeros((2, 2, 3), np.float32)
+    block[1, 0, 0] = np.nan
+    out = predict_block(model, block)
+    assert np.isnan(out[0, 0]) and np.isfinite(out[1:, :]).all()
+
+
+def test_classes_follow_area_shares() -> None:
+    rng = np.random.default_rng(0)
+    surface = rng.uniform(size=(100, 100)).astype(np.float32)
+    valid = np.ones_like(surface, bool)
+    valid[:, :20] = False
+    classes, thresholds = classify(surface, valid)
+    assert (classes[~valid] == 0).all()
+    n = valid.sum()
+    for cls in RISK_CLASSES:
+        assert (classes == cls.code).sum() == round(cls.area_share * n)
+    very_high = surface[classes == 4]
+    assert very_high.min() >= surface[(classes == 3)].max()
+    assert thresholds["very high"] == pytest.approx(very_high.min())
+    # a flat surface still gets exact shares
+    flat, _ = classify(np.ones((10, 10), np.float32), np.ones((10, 10), bool))
+    assert (flat == 4).sum() == 5
