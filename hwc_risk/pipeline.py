@@ -276,6 +276,11 @@ def run(
     with timer.stage("grid", "resolving the analysis grid"):
         first_key, first = next(iter(config.covariates.items()))
         grid = resolve_grid(config.grid, first, first_key)
+        if grid.epsg is None:
+            log.warning(
+                "the grid CRS has no EPSG code; outputs keep it as WKT and QGIS may show "
+                "it as 'Unknown'. Set grid.crs to an EPSG code to avoid this"
+            )
     with timer.stage("incidents", f"reading incidents from {config.incidents.path.name}"):
         table = read_incidents(config.incidents)
 

@@ -1,0 +1,66 @@
+"""Pipeline options through the library entry point, on the small synthetic area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+
+from hwc_risk.config import load_config
+from hwc_risk.pipeline import run
+from hwc_risk.synthetic import SyntheticArea
+from tests.conftest import edit_config
+
+
+def test_grid_set_in_config_reprojects_everything(small_area: Path) -> None:
+    # ETRS89 / LAEA Europe at 300 m: every covariate and incident is reprojected
+    edit_config(small_area, grid={"crs": "EPSG:3035", "resolution": 300})
+    result = run(load_config(small_area))
+    with rasterio.open(result.run_dir / "risk.tif") as ds:
+        assert ds.crs.to_epsg() == 3035
+        assert ds.res == (300.0, 300.0)
+        risk = ds.read(1)
+    assert np.isfinite(risk).mean() > 0.5
+    assert result.manifest["grid"]["epsg"] == 3035
+    assert result.manifest["incidents"]["used"] > 100
+
+
+def test_month_after_the_data_skips_temporal_holdout(small_area: Path) -> None:
+    result = run(load_config(small_area), month="2030-01")
+    temporal = result.metrics["temporal_holdout"]
+    assert temporal == {"skipped": "no incidents in 2030-01 to test on"}
+    assert "skipped" in result.metrics["summary"]
+    assert result.manifest["incidents"]["after_month"] == 0
+    assert (result.run_dir / "risk.tif").exists()
+
+
+def test_rerun_replaces_the_month_cleanly(small_area: Path) -> None:
+    config = load_config(small_area)
+    first = run(config, month="2025-03")
+    (first.run_dir / "stale-note.txt").write_text("from an earlier run")
+    second = run(config, month="2025-03")
+    assert second.run_dir == first.run_dir
+    assert not (second.run_dir / "stale-note.txt").exists()
+    assert [p.name for p in second.run_dir.parent.iterdir()] == ["2025-03"]
+
+
+def test_crs_without_epsg_code_is_kept_and_reported(tmp_path: Path) -> None:
+    custom = CRS.from_proj4(
+        "+proj=tmerc +lat_0=0 +lon_0=14.5 +k=0.9996 +x_0=500000 +y_0=0 +ellps=WGS84 +units=m"
+    )
+    assert custom.to_epsg() is None
+    area = SyntheticArea(size=48, cell_size=250.0, seed=5, crs=custom)
+    config = area.write(
+        tmp_path,
+        n_incidents=150,
+        n_months=12,
+        extra_config={"background": {"n_points": 1000}, "validation": {"folds": 3}},
+    )
+    result = run(load_config(config))
+    with rasterio.open(result.run_dir / "risk.tif") as ds:
+        assert ds.crs.to_epsg() is None
+        assert ds.crs == custom
+    assert result.manifest["grid"]["epsg"] is None
+    assert any("no EPSG code" in note for note in result.manifest["notes"])
