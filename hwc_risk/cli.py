@@ -77,6 +77,29 @@ def run(
         typer.echo(result.metrics["summary"], err=True)
 
 
+@app.command()
+def circuitscape(
+    ini: Annotated[Path, typer.Argument(help="A Circuitscape raster configuration (.ini).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+) -> None:
+    """Run a Circuitscape .ini (raster; advanced or pairwise) and write Circuitscape's outputs.
+
+    Relative paths in the .ini are taken from the .ini's folder, else from the current
+    folder. The files written are listed on stdout.
+    """
+    _setup_logging(quiet)
+    from .circuitscape import run_ini
+
+    log = logging.getLogger("hwc_risk.circuitscape")
+    try:
+        written = run_ini(ini, progress=log.info)
+    except InputError as exc:
+        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in written:
+        typer.echo(str(path))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
