@@ -32,6 +32,7 @@ from .errors import ConfigError, MissingFileError
 
 __all__ = [
     "BackgroundConfig",
+    "ConnectivityConfig",
     "CovariateConfig",
     "FeaturesConfig",
     "GridConfig",
@@ -48,6 +49,10 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
     if base is not None and not path.is_absolute():
         path = (Path(base) / path).resolve()
     return path
+
+
+def _resolve_optional(value: Path | None, info: ValidationInfo) -> Path | None:
+    return None if value is None else _resolve(value, info)
 
 
 class _Section(BaseModel):
@@ -157,6 +162,58 @@ class ValidationSettings(_Section):
     )
 
 
+ConnectivityLayer = Literal["current", "cost_distance", "corridor"]
+CONNECTIVITY_LAYERS: tuple[ConnectivityLayer, ...] = ("current", "cost_distance", "corridor")
+
+
+class ConnectivityConfig(_Section):
+    """Connectivity layers built by hwc-risk (see :mod:`hwc_risk.connectivity`)."""
+
+    from_covariate: str | None = Field(
+        None, description="Categorical covariate whose classes give resistance and sources."
+    )
+    resistance: dict[int, float] | None = Field(
+        None, description="Reclass table: class code -> resistance (> 0); others are barriers."
+    )
+    resistance_raster: Path | None = Field(
+        None, description="A resistance raster to use instead of the reclass table."
+    )
+    raster_is_conductance: bool = False
+    density_covariate: str | None = Field(
+        None, description="Continuous covariate (people/km²) that raises resistance."
+    )
+    density_factor: float = Field(
+        0.0, ge=0, description="Resistance x (1 + density_factor x density)."
+    )
+    sources: list[int] | None = Field(None, description="Classes of source habitat.")
+    sources_raster: Path | None = Field(None, description="Raster of source cells (> 0).")
+    min_patch_cells: int = Field(25, ge=1, description="Smaller habitat patches are ignored.")
+    max_patches: int = Field(8, ge=2, le=50, description="Largest patches used as focal regions.")
+    max_cells: int = Field(
+        1_000_000, ge=10_000, description="Coarsen the grid above this many cells for the solve."
+    )
+    layers: list[ConnectivityLayer] = Field(
+        default_factory=lambda: list(CONNECTIVITY_LAYERS),
+        description="Which layers to build.",
+    )
+
+    _resolve_paths = field_validator("resistance_raster", "sources_raster")(_resolve_optional)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ConnectivityConfig:
+        if self.resistance_raster is None and (self.resistance is None or not self.from_covariate):
+            raise ValueError(
+                "give resistance_raster, or from_covariate with a resistance reclass table"
+            )
+        if self.sources is None and self.sources_raster is None:
+            raise ValueError("give sources (habitat classes) or sources_raster")
+        if self.sources is not None and not self.from_covariate:
+            raise ValueError("sources as classes need from_covariate")
+        if self.resistance and any(v <= 0 for v in self.resistance.values()):
+            raise ValueError("resistance values must be positive")
+        return self
+
+
 ModelName = Annotated[str, Field(min_length=1)]
 
 
@@ -168,6 +225,7 @@ class PipelineConfig(_Section):
     incidents: IncidentsConfig
     covariates: dict[str, CovariateConfig] = Field(min_length=1)
     features: FeaturesConfig = FeaturesConfig()
+    connectivity: ConnectivityConfig | None = None
     background: BackgroundConfig = BackgroundConfig()
     validation: ValidationSettings = ValidationSettings()
     model: ModelName = "maxent"
@@ -176,6 +234,25 @@ class PipelineConfig(_Section):
     config_path: Path | None = Field(None, exclude=True)
 
     _resolve_out = field_validator("output_dir")(_resolve)
+
+    @model_validator(mode="after")
+    def _connectivity_refs(self) -> PipelineConfig:
+        conn = self.connectivity
+        if conn is None:
+            return self
+        for key, kind in (
+            (conn.from_covariate, "categorical"),
+            (conn.density_covariate, "continuous"),
+        ):
+            if key is None:
+                continue
+            if key not in self.covariates:
+                raise ValueError(
+                    f"connectivity refers to covariate '{key}', which is not under covariates"
+                )
+            if self.covariates[key].type != kind:
+                raise ValueError(f"connectivity needs covariate '{key}' to be {kind}")
+        return self
 
     @field_validator("covariates")
     @classmethod

@@ -19,7 +19,7 @@ import rasterio
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
-from .config import CovariateConfig, FeaturesConfig
+from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
 from .grid import GridSpec, align_raster
 
@@ -152,6 +152,61 @@ class FeatureStack:
         ]
 
 
+_CONN_UNITS = {
+    "connectivity_current": "A (cumulative current, 1 A per patch pair)",
+    "connectivity_cost_distance": "resistance x m",
+    "connectivity_corridor": "resistance x m above the least-cost path",
+}
+
+
+def connectivity_layers(
+    cfg: ConnectivityConfig, grid: GridSpec, covariates: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Resistance-based connectivity layers on the grid (see :mod:`hwc_risk.connectivity`)."""
+    from . import connectivity as conn
+
+    if cfg.resistance_raster is not None:
+        raster = CovariateConfig(path=cfg.resistance_raster, type="continuous")
+        resistance = align_raster(raster, "connectivity.resistance_raster", grid).astype(float)
+        if cfg.raster_is_conductance:
+            with np.errstate(divide="ignore"):
+                resistance = np.where(resistance > 0, 1.0 / resistance, np.nan)
+        resistance[~(resistance > 0)] = np.nan
+    else:
+        assert cfg.from_covariate is not None and cfg.resistance is not None  # config checks
+        density = covariates.get(cfg.density_covariate) if cfg.density_covariate else None
+        resistance = conn.resistance_from_classes(
+            covariates[cfg.from_covariate], cfg.resistance, density, cfg.density_factor
+        )
+    if cfg.sources_raster is not None:
+        raster = CovariateConfig(path=cfg.sources_raster, type="categorical")
+        src = align_raster(raster, "connectivity.sources_raster", grid)
+        sources = np.isfinite(src) & (src > 0)
+    else:
+        assert cfg.from_covariate is not None and cfg.sources is not None
+        sources = np.isin(covariates[cfg.from_covariate], cfg.sources)
+    sources &= np.isfinite(resistance)
+    if not sources.any():
+        raise InputError(
+            "connectivity: no source habitat cell on the grid; check connectivity.sources"
+        )
+    patches = conn.habitat_patches(sources, cfg.min_patch_cells, cfg.max_patches)
+    out: dict[str, np.ndarray] = {}
+    if "current" in cfg.layers:
+        if int(patches.max()) < 2:
+            raise InputError(
+                "connectivity: current needs at least two habitat patches of "
+                f"connectivity.min_patch_cells ({cfg.min_patch_cells}) cells; lower it or "
+                "drop 'current' from connectivity.layers"
+            )
+        out["connectivity_current"] = conn.pairwise_current(resistance, patches, cfg.max_cells)
+    if "cost_distance" in cfg.layers:
+        out["connectivity_cost_distance"] = conn.cost_distance(resistance, sources, grid.cell_size)
+    if "corridor" in cfg.layers:
+        out["connectivity_corridor"] = conn.least_cost_corridor(resistance, patches, grid.cell_size)
+    return out
+
+
 def _write_band(path: Path, grid: GridSpec, data: np.ndarray, name: str) -> None:
     profile = grid.profile(dtype="float32", nodata=np.nan, predictor=3)
     with rasterio.open(path, "w", **profile) as dst:
@@ -171,13 +226,15 @@ def build_feature_stack(
     grid: GridSpec,
     settings: FeaturesConfig,
     work_dir: Path,
+    connectivity: ConnectivityConfig | None = None,
 ) -> FeatureStack:
     """Align every covariate, derive its features and write them under ``work_dir``.
 
     Categorical covariates give, for each class present in the grid, the
     distance to the class (metres) and the fraction of the class within
     ``settings.neighbourhood``. Continuous covariates give their value, log1p
-    transformed where :func:`continuous_feature` finds it sensible.
+    transformed where :func:`continuous_feature` finds it sensible. With
+    ``connectivity``, the layers of :func:`connectivity_layers` are added.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     layers: list[FeatureLayer] = []
@@ -185,11 +242,17 @@ def build_feature_stack(
     class_names: dict[str, dict[int, str]] = {}
     radius_cells = settings.neighbourhood / grid.cell_size
     units = "m" if grid.crs.linear_units in ("metre", "meter", "m") else grid.crs.linear_units
+    needed = set()
+    if connectivity is not None:
+        needed = {connectivity.from_covariate, connectivity.density_covariate} - {None}
+    kept: dict[str, np.ndarray] = {}
 
     for key, cov in covariates.items():
         log.info("aligning covariate %s (%s)", key, cov.path.name)
         data = align_raster(cov, key, grid)
         valid &= np.isfinite(data)
+        if key in needed:
+            kept[key] = data
         if cov.type == "categorical":
             finite = data[np.isfinite(data)]
             values = np.unique(finite)
@@ -224,6 +287,23 @@ def build_feature_stack(
             _write_band(path, grid, arr, name)
             layers.append(FeatureLayer(name, path, key, "value", "as input", applied))
         del data
+    if connectivity is not None:
+        log.info("building connectivity layers")
+        for name, arr in connectivity_layers(connectivity, grid, kept).items():
+            path = work_dir / f"{name}.tif"
+            arr32 = arr.astype(np.float32)
+            # barrier or unreachable cells: no current, the largest cost seen
+            finite = np.isfinite(arr32)
+            if not finite.any():
+                raise InputError(f"connectivity: {name} has no value on the grid")
+            fill = 0.0 if name == "connectivity_current" else float(arr32[finite].max())
+            arr32[~finite] = fill
+            arr32[~valid] = np.nan
+            _write_band(path, grid, arr32, name)
+            layers.append(
+                FeatureLayer(name, path, "connectivity", "connectivity", _CONN_UNITS[name])
+            )
+        kept.clear()
     if not valid.any():
         raise NoOverlapError(
             "the covariates have no cell with data in common on the analysis grid; "

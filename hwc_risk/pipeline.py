@@ -207,6 +207,61 @@ def spatial_block_cv(
     return summary
 
 
+def connectivity_ablation(
+    samples: Samples,
+    stack: FeatureStack,
+    recipe: ModelRecipe,
+    seed: int,
+    month_start: pd.Timestamp,
+    fractions: tuple[float, ...],
+    temporal: dict[str, Any],
+    spatial: dict[str, Any],
+    folds: int,
+    block_size: float,
+) -> dict[str, Any]:
+    """The model's validation with and without the connectivity layers hwc-risk built."""
+    keep = [k for k, layer in enumerate(stack.layers) if layer.kind != "connectivity"]
+    reduced_stack = FeatureStack(
+        grid=stack.grid,
+        layers=[stack.layers[k] for k in keep],
+        valid=stack.valid,
+        class_names=stack.class_names,
+    )
+    reduced = Samples(
+        samples.X[:, keep],
+        samples.y,
+        samples.rows,
+        samples.cols,
+        samples.dates,
+        [samples.feature_names[k] for k in keep],
+    )
+    t_without = temporal_holdout(reduced, reduced_stack, recipe, seed, month_start, fractions)
+    s_without = spatial_block_cv(reduced, reduced_stack, recipe, seed, folds, block_size, fractions)
+    out: dict[str, Any] = {
+        "layers": [layer.name for layer in stack.layers if layer.kind == "connectivity"],
+        "with": {
+            "temporal_holdout": temporal.get("model", temporal),
+            "spatial_block_cv": spatial.get("model", spatial),
+        },
+        "without": {
+            "temporal_holdout": t_without.get("model", t_without),
+            "spatial_block_cv": s_without.get("model", s_without),
+        },
+    }
+    key = "capture_rate_10"
+    verdicts = []
+    for name in ("temporal_holdout", "spatial_block_cv"):
+        w, wo = out["with"][name], out["without"][name]
+        if key in w and key in wo:
+            diff = w[key] - wo[key]
+            verdicts.append(
+                f"{name.replace('_', ' ')}: top-10 % capture {w[key]:.1%} with, "
+                f"{wo[key]:.1%} without ({diff * 100:+.1f} points)"
+            )
+    out["summary"] = "; ".join(verdicts) if verdicts else "not enough held-out incidents to compare"
+    return out
+
+
 def _fold_mean(values: list[float]) -> float:
     """Mean over folds of a metric; NaN when no fold has it."""
     arr = np.asarray(values, dtype=float)
@@ -336,7 +391,9 @@ def _run_in(
     with timer.stage(
         "features", f"aligning {len(config.covariates)} covariates, building features"
     ):
-        stack = build_feature_stack(config.covariates, grid, config.features, work / "features")
+        stack = build_feature_stack(
+            config.covariates, grid, config.features, work / "features", config.connectivity
+        )
     located = locate_incidents(table, grid, stack.valid)
 
     acc = located.accepted
@@ -378,6 +435,22 @@ def _run_in(
             samples, stack, recipe, config.seed, config.validation.folds, block_size, fractions
         )
 
+    ablation = None
+    if config.connectivity is not None:
+        with timer.stage("validation_connectivity", "validating without the connectivity layers"):
+            ablation = connectivity_ablation(
+                samples,
+                stack,
+                recipe,
+                config.seed,
+                month_start,
+                fractions,
+                temporal,
+                spatial,
+                config.validation.folds,
+                block_size,
+            )
+
     with timer.stage("fit", f"fitting model '{recipe.name}' on {len(used)} incidents"):
         model = _fit(recipe, config.seed, samples.X, samples.y)
 
@@ -418,6 +491,16 @@ def _run_in(
                 f"class_{c.code}": f"{c.label} (top {c.area_share:.0%} share)" for c in RISK_CLASSES
             },
         )
+        for layer in stack.layers:
+            if layer.kind == "connectivity":
+                outputs.append(
+                    write_cog(
+                        layer.path,
+                        staging / f"{layer.name}.tif",
+                        categorical=False,
+                        tags={**tags, "units": layer.units},
+                    )
+                )
         outputs.append(
             write_cog(
                 class_tiled,
@@ -451,6 +534,7 @@ def _run_in(
             "summary": _verdict(temporal, top),
             "temporal_holdout": temporal,
             "spatial_block_cv": spatial,
+            "connectivity_ablation": ablation,
             "risk_classes": [
                 {
                     "code": c.code,

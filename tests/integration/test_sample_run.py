@@ -17,6 +17,11 @@ from hwc_risk.export.report import sha256
 from tests.conftest import REPO, run_cli
 
 SAMPLE = REPO / "pipelines" / "sample.yaml"
+CONNECTIVITY = {
+    "connectivity_current.tif",
+    "connectivity_cost_distance.tif",
+    "connectivity_corridor.tif",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +43,7 @@ def test_run_folder_has_every_output(sample_run: Path) -> None:
         "metrics.json",
         "manifest.json",
         "rejected_incidents.csv",
+        *CONNECTIVITY,
     }
     # nothing else was left beside the run folder (no staging or work folders)
     assert [p.name for p in sample_run.parent.iterdir()] == ["2026-10"]
@@ -151,6 +157,7 @@ def test_manifest(sample_run: Path) -> None:
         "map.html",
         "metrics.json",
         "rejected_incidents.csv",
+        *CONNECTIVITY,
     }
     for name, rec in outputs.items():
         assert rec["sha256"] == sha256(sample_run / name)
@@ -182,3 +189,31 @@ def test_month_option_uses_only_earlier_incidents(tmp_path: Path) -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["temporal_holdout"]["test_month"] == "2025-06"
     assert metrics["temporal_holdout"]["n_test_incidents"] == by_month["2025-06"]
+
+
+def test_connectivity_layers_and_ablation(sample_run: Path) -> None:
+    with rasterio.open(sample_run / "risk.tif") as ds:
+        risk_valid = np.isfinite(ds.read(1))
+    for name in CONNECTIVITY:
+        assert cog_validate(sample_run / name)[0]
+        with rasterio.open(sample_run / name) as ds:
+            assert ds.crs.to_epsg() == 32736 and ds.dtypes[0] == "float32"
+            data = ds.read(1)
+        assert np.isfinite(data[risk_valid]).all()
+        assert np.nanmin(data) >= 0
+    with rasterio.open(sample_run / "connectivity_current.tif") as ds:
+        current = ds.read(1)
+    with rasterio.open(REPO / "sample_data" / "land_use.tif") as ds:
+        land = ds.read(1)
+    # more current crosses cheap grassland than settlements
+    assert np.nanmedian(current[land == 2]) > np.nanmedian(current[land == 4])
+    metrics = json.loads((sample_run / "metrics.json").read_text())
+    ablation = metrics["connectivity_ablation"]
+    assert set(ablation["layers"]) == {n.removesuffix(".tif") for n in CONNECTIVITY}
+    for side in ("with", "without"):
+        for part in ("temporal_holdout", "spatial_block_cv"):
+            assert 0 <= ablation[side][part]["capture_rate_10"] <= 1
+    assert "with" in ablation["summary"] and "without" in ablation["summary"]
+    manifest = json.loads((sample_run / "manifest.json").read_text())
+    names = {f["name"] for f in manifest["model"]["features"]}
+    assert {n.removesuffix(".tif") for n in CONNECTIVITY} <= names

@@ -1,0 +1,105 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwc_risk.config import load_config
+from hwc_risk.connectivity import (
+    cost_distance,
+    habitat_patches,
+    least_cost_corridor,
+    pairwise_current,
+    resistance_from_classes,
+)
+from hwc_risk.errors import ConfigError
+
+
+def test_resistance_from_classes_and_density() -> None:
+    codes = np.array([[1.0, 2.0, 3.0, np.nan]])
+    density = np.array([[0.0, 100.0, 0.0, 0.0]])
+    res = resistance_from_classes(codes, {1: 1.0, 2: 5.0}, density, 0.01)
+    assert res[0, 0] == 1.0 and res[0, 1] == pytest.approx(10.0)
+    assert np.isnan(res[0, 2]) and np.isnan(res[0, 3])  # unlisted class, nodata
+
+
+def test_habitat_patches_are_ranked_by_size() -> None:
+    src = np.zeros((10, 10), bool)
+    src[0:2, 0:2] = True  # 4 cells
+    src[5:10, 5:10] = True  # 25 cells
+    src[0, 9] = True  # 1 cell: too small
+    patches = habitat_patches(src, min_cells=2)
+    assert patches[6, 6] == 1 and patches[0, 0] == 2 and patches[0, 9] == 0
+
+
+def test_cost_distance_on_uniform_resistance() -> None:
+    res = np.full((21, 21), 2.0)
+    src = np.zeros_like(res, bool)
+    src[10, 10] = True
+    cd = cost_distance(res, src, 100.0)
+    assert cd[10, 10] == 0
+    assert cd[10, 15] == pytest.approx(5 * 100 * 2.0)  # straight along a row
+    assert cd[15, 15] == pytest.approx(5 * np.sqrt(2) * 100 * 2.0)  # diagonal
+    # a barrier of NaN must be walked around
+    res[:, 12] = np.nan
+    res[0, 12] = 2.0
+    cd2 = cost_distance(res, src, 100.0)
+    assert np.isnan(cd2[5, 12]) and cd2[10, 14] > cd[10, 14] * 2
+
+
+def test_corridor_is_zero_on_the_least_cost_path() -> None:
+    res = np.full((15, 30), 10.0)
+    res[7, :] = 1.0  # a cheap road between the patches
+    patches = np.zeros(res.shape, int)
+    patches[6:9, 0:2] = 1
+    patches[6:9, 28:30] = 2
+    corridor = least_cost_corridor(res, patches, 100.0)
+    assert np.nanmax(corridor[7, 2:28]) == pytest.approx(0.0, abs=1e-6)
+    assert corridor[1, 15] > 1000
+
+
+def test_pairwise_current_prefers_the_corridor_and_survives_coarsening() -> None:
+    res = np.full((60, 80), 20.0)
+    res[28:32, :] = 1.0  # a low-resistance corridor
+    patches = np.zeros(res.shape, int)
+    patches[20:40, 0:5] = 1
+    patches[20:40, 75:80] = 2
+    cur = pairwise_current(res, patches)
+    assert cur[30, 40] > 5 * cur[5, 40]
+    coarse = pairwise_current(res, patches, max_cells=1200)  # forces a factor-2 coarsening
+    assert coarse.shape == res.shape
+    assert coarse[30, 40] > 3 * coarse[5, 40]
+
+
+def test_config_checks_connectivity(tmp_path: Path) -> None:
+    base = (
+        "name: x\nincidents: {path: a.csv, x: lon, y: lat, crs: 'EPSG:4326'}\n"
+        "covariates: {lu: {path: lu.tif, type: categorical}, pop: {path: p.tif, "
+        "type: continuous}}\n"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        base + "connectivity: {from_covariate: landuse, resistance: {1: 1}, sources: [1]}\n"
+    )
+    with pytest.raises(ConfigError, match="covariate 'landuse'"):
+        load_config(path)
+    path.write_text(
+        base + "connectivity: {from_covariate: pop, resistance: {1: 1}, sources: [1]}\n"
+    )
+    with pytest.raises(ConfigError, match="to be categorical"):
+        load_config(path)
+    path.write_text(base + "connectivity: {from_covariate: lu, resistance: {1: 1}}\n")
+    with pytest.raises(ConfigError, match="sources"):
+        load_config(path)
+    path.write_text(base + "connectivity: {from_covariate: lu, resistance: {1: 0}, sources: [1]}\n")
+    with pytest.raises(ConfigError, match="positive"):
+        load_config(path)
+    path.write_text(
+        base + "connectivity: {from_covariate: lu, resistance: {1: 1, 2: 50}, "
+        "sources: [1], density_covariate: pop, density_factor: 0.01}\n"
+    )
+    cfg = load_config(path)
+    assert cfg.connectivity is not None and cfg.connectivity.layers == [
+        "current",
+        "cost_distance",
+        "corridor",
+    ]
