@@ -137,3 +137,53 @@ def test_case_matches_circuitscape(name: str, tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         problems = compare(case, again)
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ({"scenario": "one-to-all"}, "scenario = one-to-all is not supported"),
+        ({"use_included_pairs": "True"}, "use_included_pairs = True"),
+        ({"write_max_cur_maps": "True"}, "write_max_cur_maps = True"),
+        ({"data_type": "network"}, "data_type = network"),
+        ({"habitat_file": "/nonexistent/cellmap.asc"}, "cellmap.asc: file not found"),
+    ],
+)
+def test_unsupported_options_stop_with_a_clear_error(
+    tmp_path: Path, override: dict[str, str], needle: str
+) -> None:
+    ini = mapped_ini(VERIFY / "pairwise_4", tmp_path, override)
+    proc = run_cli("circuitscape", ini)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr
+    assert not list(tmp_path.glob("*.asc"))  # nothing written
+
+
+def test_gzipped_ascii_and_compressed_outputs(tmp_path: Path) -> None:
+    import gzip
+    import shutil
+
+    case = VERIFY / "advanced_2"
+    for src in case.glob("*.asc"):
+        if not src.name.startswith("expected_"):
+            with open(src, "rb") as fin, gzip.open(tmp_path / (src.name + ".gz"), "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+    out = tmp_path / "out"
+    out.mkdir()
+    overrides = {
+        key: str(tmp_path / (Path(value).name + ".gz"))
+        for key, value in (
+            ("habitat_file", "cellmap10x10.asc"),
+            ("source_file", "sources10x10.asc"),
+            ("ground_file", "grounds10x10.asc"),
+        )
+    }
+    ini = mapped_ini(case, out, {**overrides, "compress_grids": "True"})
+    proc = run_cli("circuitscape", ini)
+    assert proc.returncode == 0, proc.stderr
+    written = out / "mgVerify2_voltmap.asc.gz"
+    assert written.exists()
+    got, _ = read_grid(written, "computed")
+    expected, _ = read_grid(case / "expected_mgVerify2_voltmap.asc", "expected")
+    assert float(np.sum((got - expected) ** 2)) < 1e-6

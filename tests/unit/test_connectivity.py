@@ -103,3 +103,36 @@ def test_config_checks_connectivity(tmp_path: Path) -> None:
         "cost_distance",
         "corridor",
     ]
+
+
+def test_layers_from_a_resistance_raster(tmp_path: Path) -> None:
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from hwc_risk.config import ConnectivityConfig
+    from hwc_risk.covariates import connectivity_layers
+    from hwc_risk.grid import GridSpec
+    from tests.conftest import write_raster
+
+    conductance = np.full((30, 40), 0.5, np.float32)
+    conductance[14:16, :] = 2.0
+    sources = np.zeros((30, 40), np.uint8)
+    sources[10:20, :3] = 1
+    sources[10:20, -3:] = 1
+    cfg = ConnectivityConfig(
+        resistance_raster=write_raster(tmp_path / "c.tif", conductance),
+        raster_is_conductance=True,
+        sources_raster=write_raster(tmp_path / "s.tif", sources),
+        min_patch_cells=5,
+    )
+    grid = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 500_000, 0, -100, 9_000_000), 40, 30)
+    layers = connectivity_layers(cfg, grid, {})
+    assert set(layers) == {
+        "connectivity_current",
+        "connectivity_cost_distance",
+        "connectivity_corridor",
+    }
+    cur = layers["connectivity_current"]
+    assert cur[15, 20] > cur[3, 20]  # the conductive band carries the current
+    cd = layers["connectivity_cost_distance"]
+    assert cd[15, 1] == 0 and cd[15, 20] == pytest.approx(17 * 100 * 0.5, rel=1e-6)
