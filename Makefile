@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest format sample-data clean
+WEB_STAMP := web/node_modules/.installed-stamp
+
+.PHONY: demo test lint typecheck pytest format sample-data web-assets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Leaflet and its plugins from the npm registry, for offline maps and the browser tests.
+# Optional: without npm, online maps still work and those tests are skipped locally.
+web-assets: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd web && npm install --no-package-lock --no-audit --no-fund --silent && \
+		touch node_modules/.installed-stamp; \
+	else \
+		echo "npm not found: offline maps (--offline) and the browser tests need 'make web-assets'"; \
+	fi
+
+demo: $(STAMP) web-assets
 	$(BIN)/hwc-risk run pipelines/sample.yaml
 
 test: lint typecheck pytest
@@ -26,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) web-assets
 	$(BIN)/pytest
 
 format: $(STAMP)
@@ -37,4 +51,4 @@ sample-data: $(STAMP)
 	$(BIN)/python sample_data/make_sample_data.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache web/node_modules test-artifacts

@@ -60,6 +60,13 @@ def run(
     output_dir: Annotated[
         Path | None, typer.Option(help="Where run folders go; overrides output_dir in the config.")
     ] = None,
+    offline: Annotated[
+        bool | None,
+        typer.Option(
+            "--offline/--online",
+            help="Inline every script in map.html (no basemap); default: outputs.offline_map.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Run the pipeline for one month and write <output_dir>/<name>/<YYYY-MM>/."""
@@ -68,7 +75,7 @@ def run(
 
     try:
         cfg = load_config(config)
-        result = run_pipeline(cfg, month=month, output_dir=output_dir)
+        result = run_pipeline(cfg, month=month, output_dir=output_dir, offline=offline)
     except InputError as exc:
         typer.echo(f"hwc-risk: error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,6 +38,7 @@ __all__ = [
     "FeaturesConfig",
     "GridConfig",
     "IncidentsConfig",
+    "OutputsConfig",
     "PipelineConfig",
     "ValidationSettings",
     "load_config",
@@ -214,6 +216,41 @@ class ConnectivityConfig(_Section):
         return self
 
 
+class OutputsConfig(_Section):
+    """What the run folder holds beyond the rasters, and how the map is made."""
+
+    population_covariate: str | None = Field(
+        None, description="Continuous covariate with population, for people in hotspots."
+    )
+    population_units: Literal["per_km2", "per_cell"] = Field(
+        "per_km2", description="Population density per km², or people per source cell."
+    )
+    offline_map: bool = Field(
+        False, description="Inline every script, style and image in map.html; no basemap."
+    )
+    generalise_incidents: float | str | None = Field(
+        None,
+        description=(
+            "Snap incident locations on the map to a grid: degrees (0.1, 0.01, 0.001, "
+            "as GBIF recommends for sensitive species) or a distance such as '1km' or '500m'."
+        ),
+    )
+
+    @field_validator("generalise_incidents")
+    @classmethod
+    def _generalisation(cls, v: float | str | None) -> float | str | None:
+        if v is None:
+            return v
+        if isinstance(v, int | float):
+            if not 0 < v <= 1:
+                raise ValueError("give degrees between 0 and 1 (e.g. 0.01), or a distance '1km'")
+            return float(v)
+        text = v.strip().lower().replace(" ", "")
+        if not re.fullmatch(r"\d+(\.\d+)?(m|km)", text) or float(text.rstrip("km")) <= 0:
+            raise ValueError("write a distance as e.g. '1km' or '500m', or degrees as 0.01")
+        return text
+
+
 ModelName = Annotated[str, Field(min_length=1)]
 
 
@@ -226,6 +263,7 @@ class PipelineConfig(_Section):
     covariates: dict[str, CovariateConfig] = Field(min_length=1)
     features: FeaturesConfig = FeaturesConfig()
     connectivity: ConnectivityConfig | None = None
+    outputs: OutputsConfig = OutputsConfig()
     background: BackgroundConfig = BackgroundConfig()
     validation: ValidationSettings = ValidationSettings()
     model: ModelName = "maxent"
@@ -237,6 +275,13 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _connectivity_refs(self) -> PipelineConfig:
+        pop = self.outputs.population_covariate
+        if pop is not None and (
+            pop not in self.covariates or self.covariates[pop].type != "continuous"
+        ):
+            raise ValueError(
+                f"outputs.population_covariate '{pop}' must name a continuous covariate"
+            )
         conn = self.connectivity
         if conn is None:
             return self

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import rasterio
+from rasterio.warp import transform_bounds
 from sklearn.base import BaseEstimator
 
 from . import __version__
@@ -34,9 +35,13 @@ from .config import PipelineConfig
 from .covariates import FeatureStack, build_feature_stack
 from .errors import ConfigError, NoIncidentsError
 from .export.geotiff import class_colormap, write_cog, write_tiled
+from .export.hotspots import hotspot_polygons, write_hotspots
+from .export.offline import require_web_assets
+from .export.qgis import write_class_qml, write_risk_qml
 from .export.report import file_record, package_versions, write_json
+from .export.stac import write_stac_item
 from .export.webmap import write_map
-from .grid import GridSpec, resolve_grid
+from .grid import GridSpec, align_raster, resolve_grid
 from .incidents import IncidentTable, locate_incidents, read_incidents
 from .models import ModelRecipe, build_estimator, load_recipe
 from .predict import predict_to_array, predict_to_geotiff
@@ -262,6 +267,30 @@ def connectivity_ablation(
     return out
 
 
+def _class_sentence(label: str, share: float, captures: dict[str, float] | None) -> str:
+    text = f"{label}: {share:.0%} of the area"
+    if captures and label in captures:
+        text += f", {captures[label]:.0%} of held-out incidents"
+    return text
+
+
+def _people_per_cell(config: PipelineConfig, grid: GridSpec) -> np.ndarray | None:
+    """People in each grid cell from the population covariate, if the config names one."""
+    key = config.outputs.population_covariate
+    if key is None:
+        return None
+    cov = config.covariates[key]
+    values = align_raster(cov, key, grid).astype(np.float64)
+    cell_km2 = grid.res[0] * grid.res[1] / 1e6
+    if config.outputs.population_units == "per_km2":
+        return values * cell_km2
+    # people per source cell: scale by how many source cells one grid cell holds
+    with rasterio.open(cov.path) as ds:
+        left, bottom, right, top = transform_bounds(ds.crs, grid.crs, *ds.bounds)
+        src_cell_area = (right - left) * (top - bottom) / (ds.width * ds.height)
+    return values * (grid.res[0] * grid.res[1] / src_cell_area)
+
+
 def _fold_mean(values: list[float]) -> float:
     """Mean over folds of a metric; NaN when no fold has it."""
     arr = np.asarray(values, dtype=float)
@@ -311,6 +340,7 @@ def run(
     config: PipelineConfig,
     month: str | None = None,
     output_dir: Path | None = None,
+    offline: bool | None = None,
 ) -> RunResult:
     """Run the pipeline for one month and write its run folder.
 
@@ -323,6 +353,8 @@ def run(
         Default: the latest month with an accepted incident.
     output_dir
         Overrides ``config.output_dir``.
+    offline
+        Overrides ``config.outputs.offline_map``: a map with every script inlined.
     """
     started = datetime.now(UTC)
     timer = _Timer()
@@ -353,7 +385,17 @@ def run(
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{label}.staging-", dir=out_root))
     try:
-        result = _run_in(staging, config, grid, table, month_start, month_end, timer, started)
+        result = _run_in(
+            staging,
+            config,
+            grid,
+            table,
+            month_start,
+            month_end,
+            timer,
+            started,
+            config.outputs.offline_map if offline is None else offline,
+        )
         final = out_root / label
         os.chmod(staging, 0o755)
         if final.exists():
@@ -381,8 +423,11 @@ def _run_in(
     month_end: pd.Timestamp,
     timer: _Timer,
     started: datetime,
+    offline: bool,
 ) -> RunResult:
     label = month_start.strftime("%Y-%m")
+    if offline:
+        require_web_assets()  # fail before the long steps, not at the end
     work = staging / "_work"
     config_dir = config.config_path.parent if config.config_path else None
     recipe = load_recipe(config.model, config_dir)
@@ -466,9 +511,9 @@ def _run_in(
         with rasterio.open(tiled) as ds:
             risk = ds.read(1)
         classes, thresholds = classify(risk, stack.valid)
-        del risk
 
-    with timer.stage("export", "writing GeoTIFFs, map and records"):
+    captures = temporal.get("class_capture") if "skipped" not in temporal else None
+    with timer.stage("export", "writing GeoTIFFs, styles, hotspots, map and records"):
         with rasterio.open(tiled, "r+") as ds:
             ds.set_band_description(1, "relative conflict risk")
             ds.update_tags(1, units="1 (relative risk, 0-1)")
@@ -480,6 +525,11 @@ def _run_in(
                 tags={**tags, "units": "relative risk (0-1)"},
             )
         )
+        outputs.append(write_risk_qml(staging / "risk.qml", thresholds))
+        class_tags = {
+            f"class_{c.code}": _class_sentence(c.label, c.area_share, captures)
+            for c in RISK_CLASSES
+        }
         class_tiled = write_tiled(
             work / "class_tiled.tif",
             grid,
@@ -487,9 +537,7 @@ def _run_in(
             description="risk class",
             nodata=0,
             colormap=class_colormap(),
-            tags={
-                f"class_{c.code}": f"{c.label} (top {c.area_share:.0%} share)" for c in RISK_CLASSES
-            },
+            tags=class_tags,
         )
         for layer in stack.layers:
             if layer.kind == "connectivity":
@@ -509,7 +557,11 @@ def _run_in(
                 tags={**tags, "units": "class code"},
             )
         )
-        captures = temporal.get("class_capture") if "skipped" not in temporal else None
+        outputs.append(write_class_qml(staging / "risk_class.qml", captures))
+        people = _people_per_cell(config, grid)
+        hotspots = hotspot_polygons(classes, grid, risk, people, used)
+        outputs.append(write_hotspots(staging / "hotspots.gpkg", hotspots))
+        del risk
         outputs.append(
             write_map(
                 staging / "map.html",
@@ -519,6 +571,9 @@ def _run_in(
                 incidents=used,
                 month=label,
                 class_captures=captures,
+                hotspots=hotspots,
+                offline=offline,
+                generalise=config.outputs.generalise_incidents,
             )
         )
         rejected_path = staging / "rejected_incidents.csv"
@@ -570,8 +625,41 @@ def _run_in(
         started,
         label,
     )
+    manifest["map"] = {
+        "offline": offline,
+        "incident_generalisation": config.outputs.generalise_incidents,
+    }
+    manifest["stac_item"] = "item.json"
     write_json(staging / "manifest.json", manifest)
     outputs.append(staging / "manifest.json")
+    titles = {
+        "risk": ("Relative conflict risk (0-1)", ["data"]),
+        "risk_class": ("Conflict risk classes", ["data"]),
+        "risk_qml": ("QGIS style for risk.tif", ["style"]),
+        "risk_class_qml": ("QGIS style for risk_class.tif", ["style"]),
+        "hotspots": ("Very high risk hotspots", ["data"]),
+        "map": ("Planners' map", ["overview"]),
+        "metrics": ("Validation metrics, model and baselines", ["metadata"]),
+        "manifest": ("Inputs, outputs, versions and timings", ["metadata"]),
+        "rejected_incidents": ("Rejected incident rows with reasons", ["metadata"]),
+    }
+    assets: dict[str, tuple[Path, str, list[str]]] = {}
+    for out in outputs:
+        key = out.name.replace(".tif", "").replace(".", "_").replace("_html", "")
+        key = key.replace("_json", "").replace("_gpkg", "").replace("_csv", "")
+        title, roles = titles.get(key, (out.stem.replace("_", " "), ["data"]))
+        assets[key] = (out, title, roles)
+    write_stac_item(
+        staging / "item.json",
+        run_name=config.name,
+        month=label,
+        grid=grid,
+        run_dir=staging,
+        assets=assets,
+        model=recipe.name,
+        inputs=manifest["inputs"],
+    )
+    outputs.append(staging / "item.json")
     return RunResult(
         run_dir=staging, month=label, metrics=metrics, manifest=manifest, outputs=outputs
     )

@@ -3,29 +3,57 @@
 The risk classes are reprojected to Web Mercator (EPSG:3857) before they go
 into an ``ImageOverlay``: Leaflet stretches an image linearly between its
 corners in Web Mercator, so an image in any other CRS would be misaligned.
-Every value that comes from the user's files is HTML-escaped before it is
-put in a popup, tooltip, title or legend.
+
+Incidents go into the page as JSON data (folium's ``tojson`` escapes ``<``,
+``>`` and ``&``) and their popups are built in the browser with
+``textContent``, so text from the user's files is shown, never run. Titles,
+legend and other HTML get :func:`escape_text`. Many incidents are clustered.
+With ``offline=True`` every script and stylesheet is inlined
+(:mod:`hwc_risk.export.offline`) and the basemap is replaced by a plain
+background.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import folium
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from branca.element import Element, MacroElement, Template
-from folium.plugins import MarkerCluster
+from folium.plugins import FastMarkerCluster, Fullscreen
+from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from ..classes import RISK_CLASSES
 from ..grid import GridSpec
 from .geotiff import class_colormap
+from .offline import inline_assets, require_web_assets
 
-__all__ = ["classes_to_web_mercator", "escape_text", "write_map"]
+__all__ = [
+    "classes_to_web_mercator",
+    "escape_text",
+    "generalise_points",
+    "write_map",
+]
 
 WEB_MERCATOR = "EPSG:3857"
+LEAFLET_JS = ("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js")
+LEAFLET_CSS = ("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css")
+
+
+def escape_text(value: object) -> str:
+    """Escape user text for HTML that folium may also place in a JavaScript template literal.
+
+    ``html.escape`` is not enough there: folium puts popup HTML inside
+    backticks, where a backtick ends the string and ``${...}`` runs code. So
+    backticks, dollar signs and backslashes become character references too.
+    """
+    text = html.escape(str(value), quote=True)
+    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
 def classes_to_web_mercator(
@@ -61,52 +89,122 @@ def classes_to_web_mercator(
     return rgba_img, [[south, west], [north, east]]
 
 
-def escape_text(value: object) -> str:
-    """Escape user text for HTML that folium may also place in a JavaScript template literal.
+def generalise_points(
+    lon: np.ndarray, lat: np.ndarray, grid: GridSpec, setting: float | str
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Snap points to the centres of a grid, as GBIF recommends for sensitive locations.
 
-    ``html.escape`` is not enough there: folium puts popup HTML inside
-    backticks, where a backtick ends the string and ``${...}`` runs code. So
-    backticks, dollar signs and backslashes become character references too.
+    ``setting`` is a cell size in degrees (e.g. 0.01) or a distance ('1km',
+    '500m') applied in the analysis grid's CRS. Returns the snapped lon/lat and
+    a sentence for the map.
     """
-    text = html.escape(str(value), quote=True)
-    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
-
-
-def _popup_html(row: pd.Series, fields: list[tuple[str, str]]) -> str:
-    parts = []
-    for col, label in fields:
-        value = row.get(col)
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-            continue
-        text = value.strftime("%Y-%m-%d") if isinstance(value, pd.Timestamp) else str(value)
-        parts.append(f"<b>{escape_text(label)}</b>: {escape_text(text)}")
-    return "<br>".join(parts)
+    if isinstance(setting, float):
+        d = setting
+        glon = (np.floor(np.asarray(lon) / d) + 0.5) * d
+        glat = (np.floor(np.asarray(lat) / d) + 0.5) * d
+        return glon, glat, f"Incident locations are generalised to a {d:g}° grid."
+    size = float(setting.rstrip("km")) * (1000.0 if setting.endswith("km") else 1.0)
+    fwd = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
+    inv = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    x, y = fwd.transform(np.asarray(lon), np.asarray(lat))
+    x0, y0 = grid.transform.c, grid.transform.f
+    gx = x0 + (np.floor((np.asarray(x) - x0) / size) + 0.5) * size
+    gy = y0 + (np.floor((np.asarray(y) - y0) / size) + 0.5) * size
+    glon, glat = inv.transform(gx, gy)
+    return (
+        np.asarray(glon),
+        np.asarray(glat),
+        f"Incident locations are generalised to a {setting} grid.",
+    )
 
 
 _LEGEND = """
 {% macro html(this, kwargs) %}
 <div id="hwc-legend" style="position: fixed; bottom: 30px; right: 10px; z-index: 9999;
      background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px;
-     font: 13px/1.4 sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.3);">
+     font: 13px/1.4 sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.3); max-width: 360px;">
   <div style="font-weight: bold; margin-bottom: 4px;">{{ this.title }}</div>
   {% for colour, label in this.items %}
   <div><span style="display:inline-block; width: 14px; height: 14px; background: {{ colour }};
        border: 1px solid #777; margin-right: 6px; vertical-align: middle;"></span>{{ label }}</div>
   {% endfor %}
-  <div style="margin-top: 4px; color: #444;">{{ this.note }}</div>
+  {% for note in this.notes %}
+  <div class="hwc-note" style="margin-top: 4px; color: #444;">{{ note }}</div>
+  {% endfor %}
 </div>
 {% endmacro %}
 """
 
 
+class _HideLayer(MacroElement):
+    """Start with a layer switched off (folium's show=False misses FastMarkerCluster)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this.map.get_name() }}.removeLayer({{ this.layer.get_name() }});"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, fmap: folium.Map, layer: Element) -> None:
+        super().__init__()
+        self._name = "HideLayer"
+        self.map = fmap
+        self.layer = layer
+
+
 class _Legend(MacroElement):
-    def __init__(self, title: str, items: list[tuple[str, str]], note: str) -> None:
+    def __init__(self, title: str, items: list[tuple[str, str]], notes: list[str]) -> None:
         super().__init__()
         self._name = "Legend"
         self.title = escape_text(title)
         self.items = [(colour, escape_text(label)) for colour, label in items]
-        self.note = escape_text(note)
+        self.notes = [escape_text(n) for n in notes]
         self._template = Template(_LEGEND)
+
+
+# Builds each incident marker and its popup in the browser. Text goes in with
+# textContent, so whatever a report says is displayed, never interpreted.
+_CALLBACK = """function (row) {
+  var marker = L.circleMarker(new L.LatLng(row[0], row[1]),
+      {radius: 5, color: %(colour)s, weight: 1, fill: true, fillOpacity: 0.8});
+  var box = document.createElement('div');
+  var labels = %(labels)s;
+  for (var k = 0; k < labels.length; k++) {
+    var v = row[2 + k];
+    if (v === null || v === undefined || v === '') { continue; }
+    var line = document.createElement('div');
+    var b = document.createElement('b');
+    b.textContent = labels[k] + ': ';
+    line.appendChild(b);
+    line.appendChild(document.createTextNode(String(v)));
+    box.appendChild(line);
+  }
+  marker.bindPopup(box, {maxWidth: 320});
+  return marker;
+}"""
+
+_FIELDS = [
+    ("date", "Date"),
+    ("species", "Species"),
+    ("type", "Type"),
+    ("id", "Report"),
+    ("description", "Description"),
+]
+
+
+def _rows(frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> list[list[object]]:
+    cols: list[list[str | None]] = []
+    for name, _ in _FIELDS:
+        if name not in frame:
+            cols.append([None] * len(frame))
+        elif name == "date":
+            cols.append(frame[name].dt.strftime("%Y-%m-%d").tolist())
+        else:
+            cols.append([None if pd.isna(v) else str(v) for v in frame[name]])
+    rows: list[list[object]] = []
+    for i in range(len(frame)):
+        rows.append([round(float(lat[i]), 6), round(float(lon[i]), 6), *(c[i] for c in cols)])
+    return rows
 
 
 def write_map(
@@ -118,47 +216,79 @@ def write_map(
     incidents: pd.DataFrame,
     month: str,
     class_captures: dict[str, float] | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    offline: bool = False,
+    generalise: float | str | None = None,
 ) -> Path:
-    """Write the planners' map: risk classes, incidents of the month and before, legend."""
+    """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls."""
+    assets = require_web_assets() if offline else None
     image, bounds = classes_to_web_mercator(classes, grid)
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    fmap = folium.Map(location=centre, zoom_start=11, tiles="OpenStreetMap", control_scale=True)
-    fmap.get_root().header.add_child(  # type: ignore[attr-defined]
-        Element(f"<title>{escape_text(title)}</title>")
+    fmap = folium.Map(
+        location=centre,
+        zoom_start=11,
+        tiles=None if offline else "OpenStreetMap",
+        control_scale=True,
     )
+    # marker clusters need a maximum zoom; without a tile layer the map has none
+    fmap.options["maxZoom"] = 18
+    # only Leaflet itself: folium's Bootstrap, jQuery and icon fonts are not used here
+    fmap.default_js = [LEAFLET_JS]
+    fmap.default_css = [LEAFLET_CSS]
+    root = fmap.get_root()
+    root.header.add_child(Element(f"<title>{escape_text(title)}</title>"))  # type: ignore[attr-defined]
+    if offline:
+        root.header.add_child(  # type: ignore[attr-defined]
+            Element("<style>.folium-map { background: #e9e6df; }</style>")
+        )
 
     folium.raster_layers.ImageOverlay(
         image=image, bounds=bounds, opacity=0.65, name="Risk class", pixelated=True
     ).add_to(fmap)
 
-    fields = [
-        ("date", "Date"),
-        ("species", "Species"),
-        ("type", "Type"),
-        ("id", "Report"),
-        ("description", "Description"),
-    ]
+    if hotspots is not None and len(hotspots):
+        shown = hotspots.to_crs("EPSG:4326")
+        fields = [c for c in ("hotspot", "area_km2", "people", "incidents") if c in shown]
+        aliases = {
+            "hotspot": "Hotspot",
+            "area_km2": "Area (km²)",
+            "people": "People",
+            "incidents": "Incidents",
+        }
+        shown = shown[[*fields, "geometry"]].copy()
+        shown["area_km2"] = shown["area_km2"].round(2)
+        folium.GeoJson(
+            json.loads(shown.to_json()),
+            name=f"Hotspots ({len(shown)})",
+            style_function=lambda _f: {"color": "#67000d", "weight": 2, "fillOpacity": 0.0},
+            tooltip=folium.GeoJsonTooltip(
+                fields=fields, aliases=[aliases[f] for f in fields], localize=True
+            ),
+        ).add_to(fmap)
+
+    lon = incidents["lon"].to_numpy(dtype=float)
+    lat = incidents["lat"].to_numpy(dtype=float)
+    notes = ["Classes by share of the area; risk is relative."]
+    if generalise is not None:
+        lon, lat, sentence = generalise_points(lon, lat, grid, generalise)
+        notes.append(sentence + " Exact places are not in this page (GBIF guidance).")
     month_start = pd.Timestamp(f"{month}-01")
-    this_month = incidents["date"] >= month_start
-    for label, subset, colour in (
-        (f"Incidents in {month}", incidents[this_month], "#6a00a8"),
-        ("Earlier incidents", incidents[~this_month], "#333333"),
+    this_month = (incidents["date"] >= month_start).to_numpy()
+    labels = json.dumps([label for _, label in _FIELDS])
+    hidden: list[Element] = []
+    for label, mask, colour, show in (
+        (f"Incidents in {month}", this_month, "#6a00a8", True),
+        ("Earlier incidents", ~this_month, "#333333", False),
     ):
-        group = folium.FeatureGroup(
-            name=f"{label} ({len(subset)})", show=label != "Earlier incidents"
-        )
-        cluster = MarkerCluster(options={"disableClusteringAtZoom": 15}).add_to(group)
-        for _, row in subset.iterrows():
-            folium.CircleMarker(
-                location=[float(row["lat"]), float(row["lon"])],
-                radius=5,
-                color=colour,
-                weight=1,
-                fill=True,
-                fill_opacity=0.8,
-                popup=folium.Popup(_popup_html(row, fields), max_width=300),
-            ).add_to(cluster)
-        group.add_to(fmap)
+        subset = incidents[mask]
+        cluster = FastMarkerCluster(
+            _rows(subset, lon[mask], lat[mask]),
+            callback=_CALLBACK % {"colour": json.dumps(colour), "labels": labels},
+            name=f"{label} ({int(mask.sum())})",
+            options={"disableClusteringAtZoom": 15, "chunkedLoading": True},
+        ).add_to(fmap)
+        if not show:
+            hidden.append(cluster)
 
     items = []
     for cls in RISK_CLASSES:
@@ -166,14 +296,22 @@ def write_map(
         if class_captures and cls.label in class_captures:
             text += f", {class_captures[cls.label]:.0%} of held-out incidents"
         items.append((cls.colour, text))
-    _Legend("Conflict risk", items, "Classes by share of the area; risk is relative.").add_to(fmap)
+    if offline:
+        notes.append("Offline map: no basemap.")
+    _Legend("Conflict risk", items, notes).add_to(fmap)
     heading = Element(
-        '<div style="position: fixed; top: 10px; left: 50px; z-index: 9999; '
+        '<div id="hwc-title" style="position: fixed; top: 10px; left: 50px; z-index: 9999; '
         "background: rgba(255,255,255,0.92); padding: 6px 10px; border-radius: 4px; "
         'font: bold 15px sans-serif;">' + escape_text(title) + "</div>"
     )
-    fmap.get_root().html.add_child(heading)  # type: ignore[attr-defined]
+    root.html.add_child(heading)  # type: ignore[attr-defined]
+    Fullscreen(position="topleft").add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
+    for layer in hidden:
+        _HideLayer(fmap, layer).add_to(fmap)
     fmap.fit_bounds(bounds)
-    fmap.save(str(path))
+    page = fmap.get_root().render()
+    if assets is not None:
+        page = inline_assets(page, assets)
+    path.write_text(page, encoding="utf-8")
     return path

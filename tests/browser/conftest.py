@@ -1,10 +1,10 @@
 """Real headless Chromium for the planners' map.
 
 The map is opened from disk as a planner would open it. Test machines have no
-internet, so Leaflet, its marker-cluster plugin and jQuery, which folium loads from
-CDNs, are served from npm copies installed here (``package.json`` beside this
-file); basemap tiles are answered with a plain grey tile; every other outside
-request is refused and recorded.
+internet, so Leaflet and its plugins, which an online map loads from CDNs, are
+served from the npm copies that offline maps inline (``web/package.json``,
+``make web-assets``); basemap tiles are answered with a plain grey tile; every
+other outside request is refused and recorded.
 
 Chromium comes from Debian (``apt-get install chromium``; ``.ci/run`` does
 it). Without it the tests are skipped locally but fail under CI.
@@ -24,15 +24,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from hwc_risk.export.offline import ASSETS as OFFLINE_ASSETS
+from hwc_risk.export.offline import find_web_assets
+
 HERE = Path(__file__).resolve().parent
-ASSETS = {
-    "/leaflet.js": "leaflet/dist/leaflet.js",
-    "/leaflet.css": "leaflet/dist/leaflet.css",
-    "/leaflet.markercluster.js": "leaflet.markercluster/dist/leaflet.markercluster.js",
-    "/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
-    "/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
-    "/jquery-3.7.1.min.js": "jquery/dist/jquery.min.js",
-}
+REPO = HERE.parents[1]
+# CDN file names folium uses -> path inside node_modules (the same table offline maps use)
+ASSETS = {f"/{name}": rel for name, rel in OFFLINE_ASSETS.items()}
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -43,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-ARTIFACTS = HERE.parents[1] / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 
 
 def _unavailable(reason: str) -> None:
@@ -54,18 +52,20 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    modules = HERE / "node_modules"
-    if not all((modules / p).exists() for p in ASSETS.values()):
+    found = find_web_assets()
+    if found is None:
         npm = shutil.which("npm")
         if npm is None:
-            _unavailable("npm to install Leaflet")
+            _unavailable("npm to install Leaflet (make web-assets)")
         subprocess.run(
             [str(npm), "install", "--no-package-lock", "--no-audit", "--no-fund", "--silent"],
-            cwd=HERE,
+            cwd=REPO / "web",
             check=True,
             timeout=300,
         )
-    return modules
+        found = find_web_assets()
+        assert found is not None
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +108,8 @@ def open_map(browser: Any, node_modules: Path) -> Iterator[Any]:
     tile = _grey_tile()
     contexts = []
 
-    def _open(path: Path) -> OpenedMap:
+    def _open(path: Path, network: bool = True) -> OpenedMap:
+        """Open a map; with ``network=False`` every outside request is refused."""
         context = browser.new_context(viewport={"width": 1200, "height": 800})
         contexts.append(context)
         page = context.new_page()
@@ -118,6 +119,10 @@ def open_map(browser: Any, node_modules: Path) -> Iterator[Any]:
             url = route.request.url
             if url.startswith(("file:", "data:")):
                 route.continue_()
+                return
+            if not network:
+                opened.refused.append(url)
+                route.abort()
                 return
             for suffix, rel in ASSETS.items():
                 if url.split("?")[0].endswith(suffix):

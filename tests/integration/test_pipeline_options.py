@@ -40,9 +40,11 @@ def test_rerun_replaces_the_month_cleanly(small_area: Path) -> None:
     config = load_config(small_area)
     first = run(config, month="2025-03")
     (first.run_dir / "stale-note.txt").write_text("from an earlier run")
+    (first.run_dir / "risk.tif.aux.xml").write_text("<PAMDataset>stale statistics</PAMDataset>")
     second = run(config, month="2025-03")
     assert second.run_dir == first.run_dir
     assert not (second.run_dir / "stale-note.txt").exists()
+    assert not (second.run_dir / "risk.tif.aux.xml").exists()  # QGIS would show stale stats
     assert [p.name for p in second.run_dir.parent.iterdir()] == ["2025-03"]
 
 

@@ -43,6 +43,10 @@ def test_run_folder_has_every_output(sample_run: Path) -> None:
         "metrics.json",
         "manifest.json",
         "rejected_incidents.csv",
+        "risk.qml",
+        "risk_class.qml",
+        "hotspots.gpkg",
+        "item.json",
         *CONNECTIVITY,
     }
     # nothing else was left beside the run folder (no staging or work folders)
@@ -96,11 +100,15 @@ def test_map_html(sample_run: Path) -> None:
     assert "L.map(" in html and "L.imageOverlay(" in html
     assert "data:image/png;base64," in html
     assert "L.control.layers(" in html and "markerClusterGroup" in html
+    assert "L.control.fullscreen(" in html and "control.scale" in html
     assert "very high (5% of area" in html
     assert "Human-wildlife conflict risk: sample-district, 2026-10" in html
-    # the incidents of the month are on the map: 13 of them, each with a popup
-    assert "Incidents in 2026-10 (13)" in html
-    assert html.count("L.circleMarker(") == 890
+    # the incidents of the month and before are on the map, each once
+    assert "Incidents in 2026-10 (13)" in html and "Earlier incidents (877)" in html
+    assert html.count('"HWC-20') == 890
+    assert "Hotspots (" in html
+    # online maps load only Leaflet and its plugins: no Bootstrap, jQuery or icon fonts
+    assert "bootstrap" not in html and "jquery" not in html
     # the overlay is placed in lat/lon bounds around the sample district
     bounds = re.search(
         r"L\.imageOverlay\(\s*\"data:image/png;base64,[^\"]+\",\s*(\[\[.*?\]\])", html, re.S
@@ -157,6 +165,9 @@ def test_manifest(sample_run: Path) -> None:
         "map.html",
         "metrics.json",
         "rejected_incidents.csv",
+        "risk.qml",
+        "risk_class.qml",
+        "hotspots.gpkg",
         *CONNECTIVITY,
     }
     for name, rec in outputs.items():
@@ -217,3 +228,83 @@ def test_connectivity_layers_and_ablation(sample_run: Path) -> None:
     manifest = json.loads((sample_run / "manifest.json").read_text())
     names = {f["name"] for f in manifest["model"]["features"]}
     assert {n.removesuffix(".tif") for n in CONNECTIVITY} <= names
+
+
+def test_qgis_styles(sample_run: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    risk = ET.parse(sample_run / "risk.qml").getroot()
+    renderer = risk.find("./pipe/rasterrenderer")
+    assert renderer is not None and renderer.get("type") == "singlebandpseudocolor"
+    items = risk.findall(".//colorrampshader/item")
+    values = [float(i.get("value", "nan")) for i in items]
+    assert values == sorted(values) and values[0] == 0 and values[-1] == 1
+    labels = " ".join(i.get("label", "") for i in items)
+    for word in ("moderate", "high", "very high"):
+        assert word in labels
+    metrics = json.loads((sample_run / "metrics.json").read_text())
+    very_high = next(c for c in metrics["risk_classes"] if c["label"] == "very high")
+    assert any(abs(v - very_high["min_risk"]) < 1e-5 for v in values)
+
+    classes = ET.parse(sample_run / "risk_class.qml").getroot()
+    renderer = classes.find("./pipe/rasterrenderer")
+    assert renderer is not None and renderer.get("type") == "paletted"
+    entries = classes.findall(".//colorPalette/paletteEntry")
+    assert [e.get("value") for e in entries] == ["1", "2", "3", "4"]
+    assert entries[3].get("label", "").startswith("very high (5% of area, ")
+    assert "of held-out incidents" in entries[3].get("label", "")
+    with rasterio.open(sample_run / "risk_class.tif") as ds:
+        cmap = ds.colormap(1)
+        tags = ds.tags()
+        assert ds.descriptions == ("risk class",)
+    for entry in entries:
+        code = int(entry.get("value", "0"))
+        colour = entry.get("color", "").lstrip("#")
+        assert tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4)) == cmap[code][:3]
+    assert tags["class_4"].startswith("very high: 5% of the area, ")
+    assert tags["hwc_risk_version"] and tags["units"] == "class code"
+    with rasterio.open(sample_run / "risk.tif") as ds:
+        assert ds.descriptions == ("relative conflict risk",)
+        assert ds.tags()["units"] == "relative risk (0-1)"
+        assert ds.profile["compress"].lower() == "deflate"
+    assert not list(sample_run.glob("*.aux.xml"))
+
+
+def test_hotspots(sample_run: Path) -> None:
+    import geopandas as gpd
+
+    hotspots = gpd.read_file(sample_run / "hotspots.gpkg", layer="hotspots")
+    assert hotspots.crs.to_epsg() == 32736
+    assert list(hotspots["hotspot"]) == list(range(1, len(hotspots) + 1))
+    assert hotspots["area_km2"].is_monotonic_decreasing
+    with rasterio.open(sample_run / "risk_class.tif") as ds:
+        top_cells = int((ds.read(1) == 4).sum())
+    # polygons cover exactly the "very high" cells of 1 ha each
+    assert hotspots["area_km2"].sum() == pytest.approx(top_cells * 0.01)
+    assert hotspots.geometry.area.sum() == pytest.approx(top_cells * 10_000)
+    assert (hotspots["people"] >= 0).all() and hotspots["people"].sum() > 100
+    assert hotspots["incidents"].sum() > 100  # many of the 890 incidents sit in hotspots
+
+
+def test_stac_item(sample_run: Path) -> None:
+    import pystac
+
+    item = pystac.Item.from_file(str(sample_run / "item.json"))
+    assert item.id == "sample-district-2026-10"
+    assert item.properties["start_datetime"].startswith("2026-10-01")
+    assert item.properties["end_datetime"].startswith("2026-10-31")
+    schemas = " ".join(item.stac_extensions)
+    for ext in ("projection", "raster", "classification", "file", "processing"):
+        assert f"/{ext}/" in schemas, ext
+    assert item.properties["proj:code"] == "EPSG:32736" or item.properties.get("proj:epsg") == 32736
+    assert item.properties["processing:software"]["hwc-risk"]
+    assert {"risk", "risk_class", "map", "metrics", "manifest", "hotspots"} <= set(item.assets)
+    for asset in item.assets.values():
+        target = sample_run / asset.href.removeprefix("./")
+        assert asset.extra_fields["file:checksum"] == "1220" + sha256(target)
+        assert asset.extra_fields["file:size"] == target.stat().st_size
+    classes = item.assets["risk_class"].extra_fields["classification:classes"]
+    assert [c["value"] for c in classes] == [1, 2, 3, 4]
+    assert item.assets["risk"].media_type.startswith("image/tiff")
+    bands = item.assets["risk"].extra_fields["raster:bands"]
+    assert bands[0]["data_type"] == "float32"

@@ -67,6 +67,6 @@ def test_map_file(tmp_path: Path) -> None:
     )
     html = out.read_text()
     assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in html  # JSON-escaped data
     assert "Area &lt;x&gt;" in html and "Area <x>" not in html
     assert "Incidents in 2026-10 (1)" in html and "Earlier incidents (1)" in html
