@@ -42,11 +42,17 @@ def _main(
 
 
 def _setup_logging(quiet: bool) -> None:
+    from .progress import enable
+
+    enable(not quiet)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s hwc-risk: %(message)s", "%H:%M:%S"))
+    # the logger passes everything from INFO on (the run's run.log.jsonl keeps it);
+    # the terminal shows only warnings and errors with --quiet
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
     root = logging.getLogger("hwc_risk")
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.setLevel(logging.INFO)
     root.propagate = False
 
 
@@ -67,6 +73,9 @@ def run(
             help="Inline every script in map.html (no basemap); default: outputs.offline_map.",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun even if nothing changed since the last run.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Run the pipeline for one month and write <output_dir>/<name>/<YYYY-MM>/."""
@@ -75,13 +84,114 @@ def run(
 
     try:
         cfg = load_config(config)
-        result = run_pipeline(cfg, month=month, output_dir=output_dir, offline=offline)
+        result = run_pipeline(cfg, month=month, output_dir=output_dir, offline=offline, force=force)
     except InputError as exc:
         typer.echo(f"hwc-risk: error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(str(result.run_dir))
     if not quiet:
-        typer.echo(result.metrics["summary"], err=True)
+        if result.skipped:
+            typer.echo("nothing changed since the last run of this month; kept it", err=True)
+        else:
+            typer.echo(result.metrics["summary"], err=True)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
+    month: Annotated[
+        str | None, typer.Option(help="Month a run would map, YYYY-MM; default: the latest.")
+    ] = None,
+    offline: Annotated[
+        bool | None, typer.Option("--offline/--online", help="Also check offline-map assets.")
+    ] = None,
+) -> None:
+    """Check a config and its inputs (files, CRS, overlap, incidents) without training.
+
+    Prints what a run would use. Exit code 0 when a run would start, 2 (with the
+    problem) when it would not.
+    """
+    from .checks import validate_config
+
+    try:
+        report = validate_config(load_config(config), month=month, offline=offline)
+    except InputError as exc:
+        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    g, inc = report["grid"], report["incidents"]
+    typer.echo(f"config: {config} is valid")
+    typer.echo(
+        f"grid: {g['crs']}, {g['width']} x {g['height']} cells of "
+        f"{g['resolution'][0]:g} x {g['resolution'][1]:g}; "
+        f"{report['valid_share_of_grid']:.0%} of cells have every covariate"
+    )
+    for key, cov in report["covariates"].items():
+        typer.echo(
+            f"covariate {key}: {cov['type']}, band {cov['band']}, "
+            f"{cov['valid_share_of_grid']:.0%} of the grid covered ({cov['path']})"
+        )
+    rejected = ", ".join(f"{k} {v}" for k, v in inc["rejected_by_reason"].items()) or "none"
+    typer.echo(
+        f"incidents: {inc['read']} read from {len(inc['files'])} file(s): {inc['accepted']} "
+        f"accepted, {inc['duplicates_merged']} duplicates merged, {inc['rejected']} rejected "
+        f"({rejected}); dates {inc['first_date']} to {inc['last_date']}"
+    )
+    typer.echo(f"month: {inc['month']}, using {inc['used_up_to_month']} incidents")
+    typer.echo(f"model: {report['model']['recipe']} ({report['model']['estimator']})")
+
+
+@app.command()
+def runs(
+    output_dir: Annotated[Path, typer.Argument(help="The output_dir of your runs.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List past runs: name, month, status, skill against the best baseline, incident counts."""
+    import json
+
+    from .runfolder import list_runs
+
+    try:
+        rows = list_runs(output_dir)
+    except InputError as exc:
+        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no runs in {output_dir}")
+        return
+
+    def pct(value: object) -> str:
+        return f"{value:.0%}" if isinstance(value, int | float) else "-"
+
+    widths = [
+        ("name", 24),
+        ("month", 8),
+        ("status", 9),
+        ("model", 8),
+        ("top10%", 7),
+        ("best base", 10),
+        ("read", 6),
+        ("used", 6),
+        ("rej", 5),
+        ("dup", 5),
+    ]
+    typer.echo(" ".join(f"{title:<{w}}" for title, w in widths))
+    for r in rows:
+        cells = [
+            str(r["name"]),
+            str(r["month"]),
+            str(r["status"]),
+            str(r.get("model", "")),
+            pct(r.get("capture_10")),
+            pct(r.get("best_baseline_capture_10")),
+            str(r.get("read", "-")),
+            str(r.get("used", "-")),
+            str(r.get("rejected", "-")),
+            str(r.get("duplicates", "-")),
+        ]
+        typer.echo(" ".join(f"{c[:w]:<{w}}" for c, (_, w) in zip(cells, widths, strict=True)))
 
 
 @app.command()

@@ -35,8 +35,10 @@ __all__ = [
     "BackgroundConfig",
     "ConnectivityConfig",
     "CovariateConfig",
+    "DuplicatesConfig",
     "FeaturesConfig",
     "GridConfig",
+    "IncidentFilters",
     "IncidentsConfig",
     "OutputsConfig",
     "PipelineConfig",
@@ -82,30 +84,105 @@ class GridConfig(_Section):
         return v
 
 
+class IncidentFilters(_Section):
+    """Keep only incidents whose mapped column matches one of the listed values (any case)."""
+
+    species: list[str] | None = None
+    type: list[str] | None = None
+    category: list[str] | None = None
+
+
+class DuplicatesConfig(_Section):
+    """How the same report exported twice is recognised.
+
+    By identifier when the table has one (``incidents.id``); otherwise, or in
+    addition, two reports of the same type and species within ``time_hours``
+    and ``distance_m`` of each other are one incident.
+    """
+
+    enabled: bool = True
+    time_hours: float = Field(1.0, ge=0)
+    distance_m: float = Field(50.0, ge=0)
+
+
+IncidentFormat = Literal["auto", "table", "earthranger", "smart"]
+
+
 class IncidentsConfig(_Section):
     """Where the incident reports are and which columns mean what."""
 
-    path: Path
+    path: Path | list[Path] = Field(
+        description="A file, a glob pattern ('exports/*.csv') or a list of files to merge."
+    )
+    format: IncidentFormat = Field(
+        "auto",
+        description="'table' (any columns, mapped below), 'earthranger' or 'smart' exports.",
+    )
     layer: str | None = Field(None, description="Layer of a multi-layer file (GeoPackage).")
     x: str | None = Field(None, description="Column of x / longitude (tables without geometry).")
     y: str | None = Field(None, description="Column of y / latitude (tables without geometry).")
     crs: str | None = Field(
         None, description="CRS of x/y; for files with geometry, only if the file has none."
     )
-    date: str = Field("date", description="Column holding the incident date.")
+    date: str | None = Field(None, description="Column holding the incident date ('date').")
     date_format: str | None = Field(None, description="strftime format; ISO 8601 when absent.")
+    timezone: str | None = Field(
+        None, description="IANA time zone of dates without one, e.g. 'Africa/Nairobi'; else UTC."
+    )
     id: str | None = Field(None, description="Column with the report's identifier.")
     species: str | None = Field(None, description="Column with the species.")
     type: str | None = Field(None, description="Column with the incident type.")
+    category: str | None = Field(None, description="Column with the incident category.")
     description: str | None = Field(None, description="Column with free-text description.")
+    filters: IncidentFilters | None = None
+    duplicates: DuplicatesConfig = DuplicatesConfig()
 
-    _resolve_path = field_validator("path")(_resolve)
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one file")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _resolve_paths(cls, v: Path | list[Path], info: ValidationInfo) -> Path | list[Path]:
+        if isinstance(v, list):
+            return [_resolve(p, info) for p in v]
+        return _resolve(v, info)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"'{v}' is not an IANA time zone; use e.g. 'Africa/Nairobi' or 'UTC'"
+                ) from None
+        return v
 
     @model_validator(mode="after")
     def _xy_together(self) -> IncidentsConfig:
         if (self.x is None) != (self.y is None):
             raise ValueError("give both 'x' and 'y' column names, or neither")
         return self
+
+    @property
+    def paths(self) -> list[Path]:
+        """The files named, glob patterns expanded (sorted), in order."""
+        import glob
+
+        out: list[Path] = []
+        for p in self.path if isinstance(self.path, list) else [self.path]:
+            if any(ch in str(p) for ch in "*?["):
+                out.extend(Path(m) for m in sorted(glob.glob(str(p))))
+            else:
+                out.append(p)
+        return out
 
 
 class CovariateConfig(_Section):

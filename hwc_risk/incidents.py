@@ -1,24 +1,30 @@
-"""Read an agency's incident table: map columns, parse dates, reproject, accept or reject.
+"""Read an agency's incident reports: map columns, parse dates, check, merge duplicates.
 
-Every row read ends up in exactly one of two tables: ``accepted`` (with grid
-coordinates and cell indices) or ``rejected`` (with a reason code and a detail
-a person can act on). Nothing is dropped silently.
+Every row read ends up in exactly one of three tables: ``accepted`` (with
+WGS 84 and, once located, grid coordinates), ``duplicates`` (the same report
+exported twice, merged into an accepted row) or ``rejected`` (with a reason
+code and a detail a person can act on). Nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
+from scipy.spatial import cKDTree
 
 from .config import IncidentsConfig
 from .errors import CRSError, InputError, MissingColumnError, MissingFileError
+from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
 
 __all__ = [
@@ -32,10 +38,12 @@ __all__ = [
 REJECTION_REASONS: dict[str, str] = {
     "missing_coordinates": "no coordinates",
     "bad_coordinates": "coordinates are not numbers",
-    "coordinates_out_of_range": "coordinates outside the valid range of their CRS",
+    "coordinates_out_of_range": "coordinates outside the valid area of their CRS",
     "not_a_point": "geometry is not a point",
     "missing_date": "no date",
     "bad_date": "date does not parse",
+    "future_date": "date is in the future",
+    "filtered_out": "does not match incidents.filters",
     "outside_study_area": "outside the analysis grid",
     "no_covariate_data": "a covariate has no data at this place",
 }
@@ -43,24 +51,83 @@ REJECTION_REASONS: dict[str, str] = {
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+#: Dates later than the run's clock by more than this are "in the future".
+FUTURE_TOLERANCE = pd.Timedelta(days=1)
+# a time of day followed by "Z" or a UTC offset: the value carries its own time zone
+_AWARE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.I)
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    """Which columns mean what, after format defaults and the config are combined."""
+
+    x: str | None
+    y: str | None
+    crs: str | None
+    date: str
+    date_format: str | None
+    timezone: str | None
+    id: str | None
+    species: str | None
+    type: str | None
+    category: str | None
+    description: str | None
+
+
+_EXPORT_DEFAULTS = {
+    "x": "lon",
+    "y": "lat",
+    "crs": "EPSG:4326",
+    "date": "time",
+    "id": "id",
+    "species": "species",
+    "type": "type",
+    "category": "category",
+    "description": "description",
+}
+
+
+def _mapping(cfg: IncidentsConfig) -> _Mapping:
+    base: dict[str, str | None] = {}
+    if cfg.format in ("earthranger", "smart"):
+        base.update(_EXPORT_DEFAULTS)
+    for key in ("x", "y", "crs", "date", "id", "species", "type", "category", "description"):
+        value = getattr(cfg, key)
+        if value is not None:
+            base[key] = value
+    return _Mapping(
+        x=base.get("x"),
+        y=base.get("y"),
+        crs=base.get("crs"),
+        date=base.get("date") or "date",
+        date_format=cfg.date_format,
+        timezone=cfg.timezone,
+        id=base.get("id"),
+        species=base.get("species"),
+        type=base.get("type"),
+        category=base.get("category"),
+        description=base.get("description"),
+    )
 
 
 @dataclass
 class IncidentTable:
     """Incidents after reading and checking.
 
-    ``accepted`` has the columns ``source_row``, ``date`` (naive UTC
-    datetime), ``x`` and ``y`` (grid CRS; NaN until located), ``row`` and
-    ``col`` (cell indices; -1 until located), the optional ``id``,
-    ``species``, ``type``, ``description``, and ``lon``/``lat`` (WGS 84).
-    ``rejected`` holds the original columns plus ``source_row``, ``reason``
-    and ``detail``.
+    ``accepted`` has ``source_file``, ``source_row``, ``date`` (naive UTC),
+    ``lon``/``lat`` (WGS 84), ``x``/``y`` and ``row``/``col`` on the grid (NaN
+    and -1 until located) and the mapped ``id``, ``species``, ``type``,
+    ``category``, ``description``. ``rejected`` holds the original columns
+    plus ``source_file``, ``source_row``, ``reason`` and ``detail``;
+    ``duplicates`` the merged rows with ``duplicate_of``.
     """
 
     path: Path
     n_read: int
     accepted: pd.DataFrame
     rejected: pd.DataFrame
+    duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    files: list[Path] = field(default_factory=list)
     crs: CRS | None = None
     raw_accepted: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -70,12 +137,15 @@ class IncidentTable:
         return {str(k): int(v) for k, v in self.rejected["reason"].value_counts().items()}
 
 
-def _read_table(cfg: IncidentsConfig) -> tuple[pd.DataFrame, int]:
+def _read_table(cfg: IncidentsConfig, path: Path) -> tuple[pd.DataFrame, int]:
     """The raw table and the offset from index to a human row number."""
-    path = cfg.path
     if not path.exists():
         raise MissingFileError(f"{path}: incident file not found; check incidents.path")
     suffix = path.suffix.lower()
+    if cfg.format == "earthranger":
+        return read_earthranger(path), 1 if suffix not in TABLE_SUFFIXES else 2
+    if cfg.format == "smart":
+        return read_smart(path), 1 if suffix not in TABLE_SUFFIXES else 2
     try:
         if suffix in TABLE_SUFFIXES:
             sep = "\t" if suffix == ".tsv" else ","
@@ -104,54 +174,78 @@ def _read_table(cfg: IncidentsConfig) -> tuple[pd.DataFrame, int]:
         raise InputError(f"{path}: cannot read the incident file ({first})") from None
     raise InputError(
         f"{path}: unsupported incident file type '{suffix}'; use CSV, GeoPackage, GeoJSON, "
-        "Shapefile or Parquet"
+        "Shapefile or Parquet (or set incidents.format for EarthRanger and SMART exports)"
     )
 
 
 def _require_column(df: pd.DataFrame, col: str, key: str, path: Path) -> None:
     if col not in df.columns:
-        cols = ", ".join(str(c) for c in df.columns if c != "geometry")
+        cols = ", ".join(
+            str(c) for c in df.columns if c != "geometry" and not str(c).startswith("__")
+        )
         raise MissingColumnError(
             f"{path}: column '{col}' ({key}) not found; set {key} to one of: {cols}"
         )
 
 
-def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
-    text = raw.astype("string").str.strip()
-    if fmt is None:
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-    else:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
-    return parsed.dt.tz_localize(None)
+def parse_dates(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Series:
+    """Naive UTC timestamps; NaT where a value does not parse.
 
-
-def read_incidents(cfg: IncidentsConfig) -> IncidentTable:
-    """Read and check the incident file named by ``cfg``.
-
-    Rows with missing or bad coordinates or dates are rejected with a reason;
-    location in the grid is checked later by :func:`locate_incidents`.
-
-    Raises
-    ------
-    MissingFileError, MissingColumnError, CRSError, InputError
-        For problems with the file as a whole (not with single rows).
+    ``fmt`` is a strftime format, ``dayfirst`` or ``monthfirst`` (mixed
+    formats, e.g. ``3/4/2025`` or ``4 March 2025``) or None for ISO 8601.
+    Values with an offset are converted to UTC; others are taken in
+    ``timezone`` (UTC when None).
     """
-    df, row_offset = _read_table(cfg)
-    path = cfg.path
+    text = raw.astype("string").str.strip()
+    aware = text.fillna("").str.contains(_AWARE)
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+
+    def parse(values: pd.Series, utc: bool) -> pd.Series:
+        if fmt is None:
+            return pd.to_datetime(values, format="ISO8601", errors="coerce", utc=utc)
+        if fmt in ("dayfirst", "monthfirst"):
+            return pd.to_datetime(
+                values, format="mixed", dayfirst=fmt == "dayfirst", errors="coerce", utc=utc
+            )
+        return pd.to_datetime(values, format=fmt, errors="coerce", utc=utc)
+
+    if aware.any():
+        parsed = parse(text[aware], utc=True)
+        out[aware] = parsed.dt.tz_localize(None).to_numpy()
+    naive = ~aware
+    if naive.any():
+        parsed = parse(text[naive], utc=False)
+        if getattr(parsed.dt, "tz", None) is not None:  # a format with %z
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif timezone is not None:
+            parsed = (
+                parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+                .dt.tz_convert("UTC")
+                .dt.tz_localize(None)
+            )
+        out[naive] = parsed.to_numpy()
+    return out
+
+
+def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) -> IncidentTable:
+    df, row_offset = _read_table(cfg, path)
     if len(df) == 0:
         raise InputError(f"{path}: the incident file has no rows; export it again")
     df = df.reset_index(drop=True)
     source_row = np.arange(len(df)) + row_offset
 
-    _require_column(df, cfg.date, "incidents.date", path)
+    _require_column(df, m.date, "incidents.date", path)
     for col, key in (
-        (cfg.id, "incidents.id"),
-        (cfg.species, "incidents.species"),
-        (cfg.type, "incidents.type"),
-        (cfg.description, "incidents.description"),
+        (m.id, "incidents.id"),
+        (m.species, "incidents.species"),
+        (m.type, "incidents.type"),
+        (m.category, "incidents.category"),
+        (m.description, "incidents.description"),
     ):
-        if col is not None:
+        if col is not None and cfg.format == "table":
             _require_column(df, col, key, path)
+        elif col is not None and col not in df.columns:
+            df[col] = None
 
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     detail = pd.Series("", index=df.index, dtype="string")
@@ -162,19 +256,23 @@ def read_incidents(cfg: IncidentsConfig) -> IncidentTable:
         detail[mask] = text if isinstance(text, str) else text[mask]
 
     has_geometry = isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns
-    if cfg.x is not None and cfg.y is not None:
-        _require_column(df, cfg.x, "incidents.x", path)
-        _require_column(df, cfg.y, "incidents.y", path)
-        if cfg.crs is None:
+    if "__geometry_type" in df.columns:
+        kind = df["__geometry_type"].astype("string")
+        reject(kind.notna(), "not_a_point", "geometry is a " + kind.fillna(""))
+    if m.x is not None and m.y is not None:
+        _require_column(df, m.x, "incidents.x", path)
+        _require_column(df, m.y, "incidents.y", path)
+        if m.crs is None:
             raise CRSError(
                 f'{path}: incidents.crs is missing; add `crs: "EPSG:4326"` (or the CRS of '
-                f"'{cfg.x}'/'{cfg.y}') under incidents"
+                f"'{m.x}'/'{m.y}') under incidents"
             )
-        crs = parse_crs(cfg.crs, "incidents.crs")
-        xs_raw = df[cfg.x].astype("string").str.strip()
-        ys_raw = df[cfg.y].astype("string").str.strip()
+        crs = parse_crs(m.crs, "incidents.crs")
+        xs_raw = df[m.x].astype("string").str.strip()
+        ys_raw = df[m.y].astype("string").str.strip()
         missing = xs_raw.isna() | ys_raw.isna() | (xs_raw == "") | (ys_raw == "")
-        reject(missing, "missing_coordinates", f"'{cfg.x}' or '{cfg.y}' is empty")
+        missing |= xs_raw.str.lower().isin(["nan", "none", "null"])
+        reject(missing, "missing_coordinates", f"'{m.x}' or '{m.y}' is empty")
         xs = pd.to_numeric(xs_raw, errors="coerce")
         ys = pd.to_numeric(ys_raw, errors="coerce")
         bad = xs.isna() | ys.isna() | ~np.isfinite(xs.fillna(0)) | ~np.isfinite(ys.fillna(0))
@@ -184,19 +282,19 @@ def read_incidents(cfg: IncidentsConfig) -> IncidentTable:
     elif has_geometry:
         gdf = df
         file_crs = CRS.from_user_input(gdf.crs.to_wkt()) if gdf.crs is not None else None
-        if file_crs is None and cfg.crs is None:
+        if file_crs is None and m.crs is None:
             raise CRSError(
                 f'{path}: the file has no CRS; add `crs: "EPSG:4326"` (or the data\'s CRS) '
                 "under incidents"
             )
-        if file_crs is not None and cfg.crs is not None:
-            given = parse_crs(cfg.crs, "incidents.crs")
+        if file_crs is not None and m.crs is not None:
+            given = parse_crs(m.crs, "incidents.crs")
             if given != file_crs:
                 raise CRSError(
-                    f"{path}: incidents.crs is {cfg.crs} but the file says "
+                    f"{path}: incidents.crs is {m.crs} but the file says "
                     f"{file_crs.to_string()}; remove incidents.crs to use the file's CRS"
                 )
-        crs = file_crs if file_crs is not None else parse_crs(str(cfg.crs), "incidents.crs")
+        crs = file_crs if file_crs is not None else parse_crs(str(m.crs), "incidents.crs")
         geom = gdf.geometry
         empty = geom.isna() | geom.is_empty
         reject(empty, "missing_coordinates", "empty geometry")
@@ -221,29 +319,34 @@ def read_incidents(cfg: IncidentsConfig) -> IncidentTable:
 
     if crs.is_geographic:
         out_of_range = (np.abs(x) > 180) | (np.abs(y) > 90)
-        swapped_hint = np.where(
+        hint = np.where(
             (np.abs(y) > 90) & (np.abs(x) <= 90), " (latitude and longitude swapped?)", ""
         )
         reject(
-            pd.Series(out_of_range, index=df.index),
+            out_of_range,
             "coordinates_out_of_range",
             pd.Series(
                 [
-                    f"({a:g}, {b:g}) not a valid longitude, latitude{h}"
-                    for a, b, h in zip(x, y, swapped_hint, strict=True)
+                    f"({a:g}, {b:g}) is not a valid longitude, latitude{h}"
+                    for a, b, h in zip(x, y, hint, strict=True)
                 ],
                 index=df.index,
                 dtype="string",
             ),
         )
 
-    raw_date = df[cfg.date].astype("string").str.strip()
-    reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{cfg.date}' is empty")
-    dates = _parse_dates(raw_date, cfg.date_format)
-    expected = cfg.date_format or "ISO 8601 (YYYY-MM-DD)"
+    raw_date = df[m.date].astype("string").str.strip()
+    reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{m.date}' is empty")
+    dates = parse_dates(raw_date, m.date_format, m.timezone)
+    expected = m.date_format or "ISO 8601 (YYYY-MM-DD)"
     reject(dates.isna(), "bad_date", "'" + raw_date.fillna("") + f"' does not match {expected}")
+    future = dates > (now + FUTURE_TOLERANCE)
+    reject(
+        future.fillna(False),
+        "future_date",
+        "'" + raw_date.fillna("") + f"' is after {now:%Y-%m-%d %H:%M} UTC; check the date",
+    )
 
-    # WGS 84 coordinates for maps and the manifest
     ok = reason.isna().to_numpy()
     lon = np.full(len(df), np.nan)
     lat = np.full(len(df), np.nan)
@@ -254,57 +357,239 @@ def read_incidents(cfg: IncidentsConfig) -> IncidentTable:
         raise CRSError(f"{path}: cannot transform incidents from {crs}: {exc}") from None
     unproj = ok & ~(np.isfinite(lon) & np.isfinite(lat))
     reject(unproj, "coordinates_out_of_range", f"cannot be transformed from {crs.to_string()}")
+    if not crs.is_geographic:
+        area = ProjCRS.from_user_input(crs.to_wkt()).area_of_use
+        if area is not None:
+            margin = 2.0  # degrees: projections stay usable a little beyond their area
+            outside = (
+                (lon < area.west - margin)
+                | (lon > area.east + margin)
+                | (lat < area.south - margin)
+                | (lat > area.north + margin)
+            )
+            reject(
+                ok & outside,
+                "coordinates_out_of_range",
+                f"outside the area where {crs.to_string()} is valid ({area.name}); "
+                "check incidents.crs",
+            )
 
     ok = reason.isna().to_numpy()
     accepted = pd.DataFrame(
         {
+            "source_file": path.name,
             "source_row": source_row[ok],
             "date": dates[ok].to_numpy(),
-            "src_x": x[ok],
-            "src_y": y[ok],
             "lon": lon[ok],
             "lat": lat[ok],
+            "src_geographic": crs.is_geographic,
+            "src_x": x[ok],
+            "src_y": y[ok],
         }
     )
     for col, name in (
-        (cfg.id, "id"),
-        (cfg.species, "species"),
-        (cfg.type, "type"),
-        (cfg.description, "description"),
+        (m.id, "id"),
+        (m.species, "species"),
+        (m.type, "type"),
+        (m.category, "category"),
+        (m.description, "description"),
     ):
         if col is not None:
-            accepted[name] = df.loc[ok, col].astype("string").to_numpy()
-    accepted["x"] = np.nan
-    accepted["y"] = np.nan
-    accepted["row"] = -1
-    accepted["col"] = -1
+            values = df.loc[ok, col].astype("string").str.strip()
+            accepted[name] = values.where(values != "").to_numpy()
 
     plain = pd.DataFrame(df.drop(columns="geometry")) if has_geometry else pd.DataFrame(df)
+    plain = plain.drop(columns=[c for c in plain.columns if str(c).startswith("__")])
     if has_geometry:
         plain["wkt"] = df.geometry.to_wkt()
     rejected = plain.loc[~ok].copy()
     rejected.insert(0, "source_row", source_row[~ok])
+    rejected.insert(0, "source_file", path.name)
     rejected["reason"] = reason[~ok].astype(str)
     rejected["detail"] = detail[~ok].astype(str)
+    raw = plain.loc[ok].reset_index(drop=True)
+    raw.insert(0, "source_row", source_row[ok])
+    raw.insert(0, "source_file", path.name)
     return IncidentTable(
         path=path,
         n_read=len(df),
         accepted=accepted,
         rejected=rejected,
         crs=crs,
-        raw_accepted=plain.loc[ok].reset_index(drop=True),
+        raw_accepted=raw,
     )
+
+
+def _norm(value: object) -> str:
+    return re.sub(r"\s*>\s*", ".", str(value).strip().lower())
+
+
+def _apply_filters(table: IncidentTable, cfg: IncidentsConfig) -> IncidentTable:
+    filters = cfg.filters
+    if filters is None:
+        return table
+    acc = table.accepted
+    keep = np.ones(len(acc), dtype=bool)
+    details = np.full(len(acc), "", dtype=object)
+    for name in ("species", "type", "category"):
+        wanted = getattr(filters, name)
+        if wanted is None:
+            continue
+        if name not in acc:
+            raise InputError(
+                f"incidents.filters.{name} is set but incidents.{name} names no column; "
+                f"set incidents.{name}"
+            )
+        values = acc[name].fillna("").map(_norm)
+        targets = [_norm(w) for w in wanted]
+        if name == "category":  # a category path matches its parent categories too
+            match = values.map(
+                lambda v, targets=targets: any(v == t or v.startswith(t + ".") for t in targets)
+            )
+        else:
+            match = values.isin(targets)
+        miss = ~match.to_numpy(dtype=bool) & keep
+        details[miss] = [
+            f"{name} '{v}' is not in incidents.filters.{name}" for v in acc.loc[miss, name]
+        ]
+        keep &= ~miss
+    if keep.all():
+        return table
+    return _move_to_rejected(table, ~keep, "filtered_out", details)
+
+
+def _move_to_rejected(
+    table: IncidentTable, mask: np.ndarray, code: str, details: np.ndarray
+) -> IncidentTable:
+    raw = table.raw_accepted
+    assert raw is not None
+    moved = raw.loc[mask].copy()
+    moved["reason"] = code
+    moved["detail"] = details[mask]
+    rejected = pd.concat([table.rejected, moved], ignore_index=True)
+    return replace(
+        table,
+        accepted=table.accepted.loc[~mask].reset_index(drop=True),
+        raw_accepted=raw.loc[~mask].reset_index(drop=True),
+        rejected=rejected,
+    )
+
+
+def find_duplicates(accepted: pd.DataFrame, time_hours: float, distance_m: float) -> np.ndarray:
+    """For each row, the index of the row it duplicates (-1 for none), keeping the first.
+
+    Same non-empty ``id`` means the same report. Otherwise rows with the same
+    ``type`` and ``species`` (where present) within ``time_hours`` and
+    ``distance_m`` of each other are one incident.
+    """
+    n = len(accepted)
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    if "id" in accepted:
+        ids = accepted["id"].astype("string").str.strip()
+        for _, idx in ids[ids.notna() & (ids != "")].groupby(ids).groups.items():
+            members = sorted(idx)
+            for other in members[1:]:
+                union(members[0], other)
+    if n > 1 and (time_hours > 0 or distance_m > 0):
+        lat0 = np.deg2rad(np.nanmean(accepted["lat"]))
+        xm = np.deg2rad(accepted["lon"].to_numpy()) * 6_371_000 * np.cos(lat0)
+        ym = np.deg2rad(accepted["lat"].to_numpy()) * 6_371_000
+        hours = accepted["date"].to_numpy(dtype="datetime64[s]").astype(np.int64) / 3600.0
+        d = max(distance_m, 1e-6)
+        t = max(time_hours, 1e-6)
+        points = np.column_stack([xm / d, ym / d, hours / t])
+        keys = [
+            accepted[c].fillna("").astype(str).str.lower().to_numpy()
+            if c in accepted
+            else np.full(n, "")
+            for c in ("type", "species")
+        ]
+        for a, b in cKDTree(points).query_pairs(r=1.0 + 1e-9, p=np.inf):
+            if keys[0][a] != keys[0][b] or keys[1][a] != keys[1][b]:
+                continue
+            if np.hypot(xm[a] - xm[b], ym[a] - ym[b]) <= distance_m + 1e-6:
+                union(int(a), int(b))
+    roots = np.array([root(i) for i in range(n)], dtype=np.int64)
+    return np.where(roots == np.arange(n), -1, roots)
+
+
+def _merge_duplicates(table: IncidentTable, cfg: IncidentsConfig) -> IncidentTable:
+    acc = table.accepted
+    if not cfg.duplicates.enabled or len(acc) < 2:
+        return table
+    dup_of = find_duplicates(acc, cfg.duplicates.time_hours, cfg.duplicates.distance_m)
+    mask = dup_of >= 0
+    if not mask.any():
+        return table
+    raw = table.raw_accepted
+    assert raw is not None
+    merged = raw.loc[mask].copy()
+    kept = acc.iloc[dup_of[mask]]
+    merged["duplicate_of"] = (
+        kept["source_file"].astype(str) + ":" + kept["source_row"].astype(str)
+    ).to_numpy()
+    return replace(
+        table,
+        accepted=acc.loc[~mask].reset_index(drop=True),
+        raw_accepted=raw.loc[~mask].reset_index(drop=True),
+        duplicates=merged.reset_index(drop=True),
+    )
+
+
+def read_incidents(cfg: IncidentsConfig, now: datetime | None = None) -> IncidentTable:
+    """Read, check, filter and de-duplicate every incident file named by ``cfg``.
+
+    Location on the grid is checked later by :func:`locate_incidents`.
+
+    Raises
+    ------
+    MissingFileError, MissingColumnError, CRSError, InputError
+        For problems with a file as a whole (not with single rows).
+    """
+    paths = cfg.paths
+    if not paths:
+        raise MissingFileError(f"{cfg.path}: no file matches incidents.path; check the pattern")
+    stamp = pd.Timestamp(now if now is not None else datetime.now(UTC))
+    clock = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    m = _mapping(cfg)
+    parts = [_read_one(cfg, m, p, clock) for p in paths]
+    table = IncidentTable(
+        path=paths[0],
+        n_read=sum(p.n_read for p in parts),
+        accepted=pd.concat([p.accepted for p in parts], ignore_index=True),
+        rejected=pd.concat([p.rejected for p in parts], ignore_index=True),
+        files=paths,
+        crs=CRS.from_epsg(4326),
+        raw_accepted=pd.concat(
+            [p.raw_accepted for p in parts if p.raw_accepted is not None], ignore_index=True
+        ),
+    )
+    table = _apply_filters(table, cfg)
+    table = _merge_duplicates(table, cfg)
+    return table
 
 
 def locate_incidents(table: IncidentTable, grid: GridSpec, valid: np.ndarray) -> IncidentTable:
     """Project accepted incidents to the grid; reject those outside it or on nodata cells."""
     acc = table.accepted
-    crs, raw = table.crs, table.raw_accepted
-    if crs is None or raw is None:
+    raw = table.raw_accepted
+    if raw is None:
         raise ValueError("locate_incidents needs a table from read_incidents")
+    tr = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
     if len(acc):
-        tr = Transformer.from_crs(crs, grid.crs, always_xy=True)
-        gx, gy = tr.transform(acc["src_x"].to_numpy(), acc["src_y"].to_numpy(), errcheck=False)
+        gx, gy = tr.transform(acc["lon"].to_numpy(), acc["lat"].to_numpy(), errcheck=False)
         gx, gy = np.asarray(gx, dtype=float), np.asarray(gy, dtype=float)
     else:
         gx = gy = np.zeros(0)
@@ -317,15 +602,15 @@ def locate_incidents(table: IncidentTable, grid: GridSpec, valid: np.ndarray) ->
     drop = outside | nodata
     if drop.any():
         extra = raw.loc[drop].copy()
-        extra.insert(0, "source_row", acc.loc[drop, "source_row"].to_numpy())
         extra["reason"] = np.where(outside[drop], "outside_study_area", "no_covariate_data")
         swapped_inside = np.zeros(len(acc), dtype=bool)
-        if crs.is_geographic and outside.any():
+        geo = acc["src_geographic"].to_numpy(dtype=bool) & outside
+        if geo.any():
             # would the point fall inside with x and y exchanged? a common data-entry slip
             sx, sy = tr.transform(
-                acc["src_y"].to_numpy()[outside], acc["src_x"].to_numpy()[outside], errcheck=False
+                acc["src_y"].to_numpy()[geo], acc["src_x"].to_numpy()[geo], errcheck=False
             )
-            swapped_inside[outside] = grid.rowcol(np.asarray(sx), np.asarray(sy))[2]
+            swapped_inside[geo] = grid.rowcol(np.asarray(sx), np.asarray(sy))[2]
         extra["detail"] = [
             (
                 f"({a:.5f}, {b:.5f}) is outside the grid"
@@ -342,21 +627,16 @@ def locate_incidents(table: IncidentTable, grid: GridSpec, valid: np.ndarray) ->
             )
         ]
         rejected = pd.concat([table.rejected, extra], ignore_index=True)
-        rejected = rejected.sort_values("source_row", kind="stable").reset_index(drop=True)
     else:
         rejected = table.rejected
+    rejected = rejected.sort_values(["source_file", "source_row"], kind="stable").reset_index(
+        drop=True
+    )
     keep = ~drop
     accepted = acc.loc[keep].copy()
     accepted["x"] = gx[keep]
     accepted["y"] = gy[keep]
     accepted["row"] = rows[keep]
     accepted["col"] = cols[keep]
-    accepted = accepted.drop(columns=["src_x", "src_y"]).reset_index(drop=True)
-    return IncidentTable(
-        path=table.path,
-        n_read=table.n_read,
-        accepted=accepted,
-        rejected=rejected,
-        crs=crs,
-        raw_accepted=None,
-    )
+    accepted = accepted.drop(columns=["src_x", "src_y", "src_geographic"]).reset_index(drop=True)
+    return replace(table, accepted=accepted, rejected=rejected, raw_accepted=None)

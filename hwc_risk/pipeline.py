@@ -10,11 +10,10 @@ leaves no half-written folder and an earlier run of the same month intact.
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from . import __version__
 from .classes import RISK_CLASSES, classify
 from .config import PipelineConfig
 from .covariates import FeatureStack, build_feature_stack
-from .errors import ConfigError, NoIncidentsError
+from .errors import ConfigError, MissingFileError, NoIncidentsError
 from .export.geotiff import class_colormap, write_cog, write_tiled
 from .export.hotspots import hotspot_polygons, write_hotspots
 from .export.offline import require_web_assets
@@ -45,6 +44,7 @@ from .grid import GridSpec, align_raster, resolve_grid
 from .incidents import IncidentTable, locate_incidents, read_incidents
 from .models import ModelRecipe, build_estimator, load_recipe
 from .predict import predict_to_array, predict_to_geotiff
+from .runfolder import RunFolders, fingerprint, read_manifest
 from .sampling import Samples, sample_background
 from .validation import (
     default_block_size,
@@ -74,6 +74,7 @@ class RunResult:
     metrics: dict[str, Any]
     manifest: dict[str, Any]
     outputs: list[Path] = field(default_factory=list)
+    skipped: bool = False
 
 
 def parse_month(value: str) -> pd.Timestamp:
@@ -81,6 +82,63 @@ def parse_month(value: str) -> pd.Timestamp:
     if not _MONTH.match(value):
         raise ConfigError(f"--month '{value}' is not a month; write it as YYYY-MM, e.g. 2026-10")
     return pd.Timestamp(f"{value}-01")
+
+
+class _LogCollector(logging.Handler):
+    """Keeps the run's log records for ``run.log.jsonl``."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(
+            {
+                "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+    def write(self, path: Path) -> Path:
+        with open(path, "w", encoding="utf-8") as fh:
+            for rec in self.records:
+                fh.write(json.dumps(rec) + "\n")
+        return path
+
+
+def _describe_paths(config: PipelineConfig) -> str:
+    path = config.incidents.path
+    if isinstance(path, list):
+        return f"{len(path)} files"
+    return path.name
+
+
+def _input_files(config: PipelineConfig, table: IncidentTable) -> list[Path]:
+    files = list(table.files)
+    named = [(f"covariates.{key}.path", cov.path) for key, cov in config.covariates.items()]
+    conn = config.connectivity
+    if conn is not None:
+        named += [
+            (f"connectivity.{key}", path)
+            for key, path in (
+                ("resistance_raster", conn.resistance_raster),
+                ("sources_raster", conn.sources_raster),
+            )
+            if path is not None
+        ]
+    for key, path in named:
+        if not path.is_file():
+            raise MissingFileError(f"{path}: file not found; check {key} in the config")
+        files.append(path)
+    config_dir = config.config_path.parent if config.config_path else None
+    recipe = load_recipe(config.model, config_dir)
+    if recipe.path is not None:
+        files.append(recipe.path)
+    return files
 
 
 class _Timer:
@@ -267,6 +325,91 @@ def connectivity_ablation(
     return out
 
 
+def _best_baseline(temporal: dict[str, Any]) -> float | None:
+    if "skipped" in temporal:
+        return None
+    values = [temporal[n].get("capture_rate_10") for n in ("past_counts", "kde", "uniform")]
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return max(finite) if finite else None
+
+
+def compare_with_previous(
+    previous: Path | None,
+    grid: GridSpec,
+    risk: np.ndarray,
+    classes: np.ndarray,
+    hotspots: Any,
+    work: Path,
+    staging: Path,
+    tags: dict[str, str],
+) -> tuple[dict[str, Any], list[Path]]:
+    """Month-over-month change against the previous month's run of the same name.
+
+    Writes ``risk_change.tif`` (this month's risk minus the previous one) when
+    both runs share the grid, and summarises classes that went up or down and
+    hotspots that are new (touching no hotspot of the previous run).
+    """
+    if previous is None:
+        return {"previous": None, "summary": None}, []
+    prev_risk_path = previous / "risk.tif"
+    with rasterio.open(prev_risk_path) as ds:
+        same_grid = ds.crs == grid.crs and ds.transform == grid.transform and ds.shape == grid.shape
+        prev_risk = ds.read(1) if same_grid else None
+    if prev_risk is None:
+        return {
+            "previous": previous.name,
+            "summary": None,
+            "note": f"the run of {previous.name} used another grid; no cell-by-cell change",
+        }, []
+    with rasterio.open(previous / "risk_class.tif") as ds:
+        prev_classes = ds.read(1)
+    both = (classes > 0) & (prev_classes > 0)
+    up = int(np.count_nonzero(both & (classes > prev_classes)))
+    down = int(np.count_nonzero(both & (classes < prev_classes)))
+    n = int(both.sum())
+    change = (risk - prev_risk).astype(np.float32)
+    change[~np.isfinite(change)] = np.nan
+    tiled = write_tiled(
+        work / "change_tiled.tif",
+        grid,
+        change,
+        description="change in relative risk since the previous month",
+        nodata=float("nan"),
+    )
+    out = write_cog(
+        tiled,
+        staging / "risk_change.tif",
+        categorical=False,
+        tags={**tags, "units": "difference of relative risk", "previous_month": previous.name},
+    )
+    new_hotspots = len(hotspots)
+    prev_spots_path = previous / "hotspots.gpkg"
+    if prev_spots_path.exists() and len(hotspots):
+        import geopandas as gpd
+
+        prev_spots = gpd.read_file(prev_spots_path, layer="hotspots")
+        if len(prev_spots):
+            joined = gpd.sjoin(
+                hotspots, prev_spots[["geometry"]], how="left", predicate="intersects"
+            )
+            touched = joined.dropna(subset=["index_right"])["hotspot"].unique()
+            new_hotspots = int(len(hotspots) - len(touched))
+    summary = (
+        f"Since {previous.name}: {up / max(n, 1):.1%} of the area moved to a higher risk class, "
+        f"{down / max(n, 1):.1%} to a lower one; {new_hotspots} new hotspot(s)."
+    )
+    finite = change[np.isfinite(change)]
+    return {
+        "previous": previous.name,
+        "cells_compared": n,
+        "cells_class_up": up,
+        "cells_class_down": down,
+        "new_hotspots": new_hotspots,
+        "mean_risk_change": float(finite.mean()) if finite.size else None,
+        "summary": summary,
+    }, [out]
+
+
 def _class_sentence(label: str, share: float, captures: dict[str, float] | None) -> str:
     text = f"{label}: {share:.0%} of the area"
     if captures and label in captures:
@@ -341,6 +484,7 @@ def run(
     month: str | None = None,
     output_dir: Path | None = None,
     offline: bool | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Run the pipeline for one month and write its run folder.
 
@@ -355,6 +499,9 @@ def run(
         Overrides ``config.output_dir``.
     offline
         Overrides ``config.outputs.offline_map``: a map with every script inlined.
+    force
+        Run even when an earlier run of the month had the same config, inputs and
+        version (otherwise that run is kept and reported as skipped).
     """
     started = datetime.now(UTC)
     timer = _Timer()
@@ -368,7 +515,7 @@ def run(
                 "the grid CRS has no EPSG code; outputs keep it as WKT and QGIS may show "
                 "it as 'Unknown'. Set grid.crs to an EPSG code to avoid this"
             )
-    with timer.stage("incidents", f"reading incidents from {config.incidents.path.name}"):
+    with timer.stage("incidents", f"reading incidents ({_describe_paths(config)})"):
         table = read_incidents(config.incidents)
 
     if month_start is None:
@@ -382,32 +529,62 @@ def run(
     month_end = month_start + pd.offsets.MonthBegin(1)
 
     out_root = Path(output_dir if output_dir is not None else config.output_dir) / config.name
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{label}.staging-", dir=out_root))
-    try:
-        result = _run_in(
-            staging,
-            config,
-            grid,
-            table,
-            month_start,
-            month_end,
-            timer,
-            started,
-            config.outputs.offline_map if offline is None else offline,
+    folders = RunFolders(out_root)
+    offline_flag = config.outputs.offline_map if offline is None else offline
+    with folders.lock(label):
+        for note in folders.recover():
+            log.warning("%s", note)
+        inputs = _input_files(config, table)
+        fp = fingerprint(
+            config.model_dump(mode="json", exclude={"output_dir"}),
+            label,
+            inputs,
+            {"offline": offline_flag},
         )
-        final = out_root / label
-        os.chmod(staging, 0o755)
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{label}.old-", dir=out_root))
-            final.rename(old / label)
-            staging.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        existing = read_manifest(out_root / label)
+        if (
+            not force
+            and existing is not None
+            and existing.get("status") == "complete"
+            and existing.get("fingerprint") == fp
+        ):
+            log.info(
+                "nothing changed since the run of %s finished at %s; skipped (use --force)",
+                label,
+                existing.get("finished", "?"),
+            )
+            metrics = json.loads((out_root / label / "metrics.json").read_text())
+            return RunResult(
+                run_dir=out_root / label,
+                month=label,
+                metrics=metrics,
+                manifest=existing,
+                skipped=True,
+            )
+        staging = folders.staging(label)
+        collector = _LogCollector()
+        logging.getLogger("hwc_risk").addHandler(collector)
+        try:
+            result = _run_in(
+                staging,
+                config,
+                grid,
+                table,
+                month_start,
+                month_end,
+                timer,
+                started,
+                offline_flag,
+                fp,
+                folders.previous(label),
+                collector,
+            )
+            final = folders.commit(staging, label)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            logging.getLogger("hwc_risk").removeHandler(collector)
     result.run_dir = final
     result.outputs = [final / p.name for p in result.outputs]
     log.info("run folder: %s", final)
@@ -424,6 +601,9 @@ def _run_in(
     timer: _Timer,
     started: datetime,
     offline: bool,
+    run_fingerprint: str,
+    previous: Path | None,
+    collector: _LogCollector,
 ) -> RunResult:
     label = month_start.strftime("%Y-%m")
     if offline:
@@ -561,6 +741,10 @@ def _run_in(
         people = _people_per_cell(config, grid)
         hotspots = hotspot_polygons(classes, grid, risk, people, used)
         outputs.append(write_hotspots(staging / "hotspots.gpkg", hotspots))
+        change, change_files = compare_with_previous(
+            previous, grid, risk, classes, hotspots, work, staging, tags
+        )
+        outputs.extend(change_files)
         del risk
         outputs.append(
             write_map(
@@ -574,11 +758,16 @@ def _run_in(
                 hotspots=hotspots,
                 offline=offline,
                 generalise=config.outputs.generalise_incidents,
+                change_note=change.get("summary"),
             )
         )
         rejected_path = staging / "rejected_incidents.csv"
         located.rejected.to_csv(rejected_path, index=False)
         outputs.append(rejected_path)
+        if len(located.duplicates):
+            dup_path = staging / "duplicates_merged.csv"
+            located.duplicates.to_csv(dup_path, index=False)
+            outputs.append(dup_path)
 
         top = config.validation.top_fraction
         metrics: dict[str, Any] = {
@@ -625,11 +814,22 @@ def _run_in(
         started,
         label,
     )
+    n_acc, n_dup, n_rej = len(located.accepted), len(located.duplicates), len(located.rejected)
+    if n_acc + n_dup + n_rej != located.n_read:
+        raise RuntimeError(
+            f"incident rows do not add up: {located.n_read} read, {n_acc} accepted, "
+            f"{n_dup} merged, {n_rej} rejected"
+        )
+    manifest["fingerprint"] = run_fingerprint
+    manifest["change_since_previous"] = change
     manifest["map"] = {
         "offline": offline,
         "incident_generalisation": config.outputs.generalise_incidents,
     }
     manifest["stac_item"] = "item.json"
+    log.info("run complete: %s", metrics["summary"])
+    outputs.append(collector.write(staging / "run.log.jsonl"))
+    manifest["outputs"].append(file_record(staging / "run.log.jsonl", staging))
     write_json(staging / "manifest.json", manifest)
     outputs.append(staging / "manifest.json")
     titles = {
@@ -683,7 +883,8 @@ def _manifest(
     inputs = []
     if config.config_path is not None:
         inputs.append({"role": "config", **file_record(config.config_path)})
-    inputs.append({"role": "incidents", **file_record(config.incidents.path)})
+    for path in located.files:
+        inputs.append({"role": "incidents", **file_record(path)})
     for key, cov in config.covariates.items():
         inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
     if recipe.path is not None:
@@ -707,14 +908,19 @@ def _manifest(
         "grid": _grid_record(grid),
         "inputs": inputs,
         "incidents": {
+            "files": [p.name for p in located.files],
             "read": located.n_read,
             "accepted": n_accepted,
+            "duplicates_merged": len(located.duplicates),
             "rejected": n_rejected,
             "rejected_by_reason": located.rejected_counts(),
+            "balance": (
+                f"{located.n_read} read = {n_accepted} accepted + "
+                f"{len(located.duplicates)} merged duplicates + {n_rejected} rejected"
+            ),
             "used": len(used),
             "after_month": n_accepted - len(used),
             "used_by_month": _month_summary(used["date"]),
-            "source_crs": located.crs.to_string() if located.crs is not None else None,
         },
         "model": {
             "recipe": recipe.name,
@@ -727,6 +933,7 @@ def _manifest(
         },
         "metrics": {
             "summary": metrics["summary"],
+            "best_baseline_capture_10": _best_baseline(temporal),
             "temporal_holdout_model": temporal.get("model"),
             "spatial_block_cv_model": metrics["spatial_block_cv"].get("model"),
         },

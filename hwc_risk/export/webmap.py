@@ -219,6 +219,7 @@ def write_map(
     hotspots: gpd.GeoDataFrame | None = None,
     offline: bool = False,
     generalise: float | str | None = None,
+    change_note: str | None = None,
 ) -> Path:
     """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls."""
     assets = require_web_assets() if offline else None
@@ -296,6 +297,8 @@ def write_map(
         if class_captures and cls.label in class_captures:
             text += f", {class_captures[cls.label]:.0%} of held-out incidents"
         items.append((cls.colour, text))
+    if change_note:
+        notes.append(change_note)
     if offline:
         notes.append("Offline map: no basemap.")
     _Legend("Conflict risk", items, notes).add_to(fmap)

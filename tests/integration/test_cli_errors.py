@@ -25,9 +25,14 @@ def assert_clean_failure(proc, *needles: str) -> None:  # type: ignore[no-untype
         assert needle in lines[0], (needle, lines[0])
 
 
+def entries(folder: Path) -> list[str]:
+    """What a user sees in a run-name folder: everything but the lock files."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
 def no_run_folder(config: Path) -> bool:
     name_dir = config.parent / "out" / "synthetic"
-    return not name_dir.exists() or not any(name_dir.iterdir())
+    return not name_dir.exists() or not entries(name_dir)
 
 
 def test_missing_config(tmp_path: Path) -> None:
@@ -137,7 +142,7 @@ def test_failed_rerun_leaves_earlier_run_untouched(small_area: Path) -> None:
     assert_clean_failure(proc, "elevation.tif", "not a raster GDAL can read")
     after = {p.name: sha256(p) for p in run_dir.iterdir()}
     assert after == before
-    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["2025-02"]
+    assert entries(run_dir.parent) == ["2025-02"]
 
 
 @pytest.mark.parametrize("bad", ["", "name: x\n", "- a\n- b\n"])

@@ -41,11 +41,12 @@ def test_rerun_replaces_the_month_cleanly(small_area: Path) -> None:
     first = run(config, month="2025-03")
     (first.run_dir / "stale-note.txt").write_text("from an earlier run")
     (first.run_dir / "risk.tif.aux.xml").write_text("<PAMDataset>stale statistics</PAMDataset>")
-    second = run(config, month="2025-03")
-    assert second.run_dir == first.run_dir
+    second = run(config, month="2025-03", force=True)  # nothing changed: force the rerun
+    assert second.run_dir == first.run_dir and not second.skipped
     assert not (second.run_dir / "stale-note.txt").exists()
     assert not (second.run_dir / "risk.tif.aux.xml").exists()  # QGIS would show stale stats
-    assert [p.name for p in second.run_dir.parent.iterdir()] == ["2025-03"]
+    names = [p.name for p in second.run_dir.parent.iterdir() if not p.name.endswith(".lock")]
+    assert names == ["2025-03"]
 
 
 def test_crs_without_epsg_code_is_kept_and_reported(tmp_path: Path) -> None:

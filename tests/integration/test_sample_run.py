@@ -47,10 +47,13 @@ def test_run_folder_has_every_output(sample_run: Path) -> None:
         "risk_class.qml",
         "hotspots.gpkg",
         "item.json",
+        "run.log.jsonl",
         *CONNECTIVITY,
     }
     # nothing else was left beside the run folder (no staging or work folders)
-    assert [p.name for p in sample_run.parent.iterdir()] == ["2026-10"]
+    assert [p.name for p in sample_run.parent.iterdir() if not p.name.endswith(".lock")] == [
+        "2026-10"
+    ]
 
 
 def test_risk_geotiff(sample_run: Path) -> None:
@@ -139,7 +142,8 @@ def test_manifest(sample_run: Path) -> None:
     manifest = json.loads((sample_run / "manifest.json").read_text())
     counts = manifest["incidents"]
     assert counts["read"] == 896
-    assert counts["accepted"] + counts["rejected"] == counts["read"]
+    assert counts["accepted"] + counts["duplicates_merged"] + counts["rejected"] == counts["read"]
+    assert counts["duplicates_merged"] == 0
     assert counts["rejected_by_reason"] == {
         "outside_study_area": 2,
         "bad_date": 2,
@@ -165,6 +169,7 @@ def test_manifest(sample_run: Path) -> None:
         "map.html",
         "metrics.json",
         "rejected_incidents.csv",
+        "run.log.jsonl",
         "risk.qml",
         "risk_class.qml",
         "hotspots.gpkg",

@@ -1,0 +1,87 @@
+"""``hwc-risk validate``: check a config and its inputs without training anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import PipelineConfig
+from .errors import NoIncidentsError
+from .export.offline import require_web_assets
+from .grid import align_raster, resolve_grid
+from .incidents import locate_incidents, read_incidents
+from .models import load_recipe
+from .pipeline import MIN_TRAINING_INCIDENTS, parse_month
+
+__all__ = ["validate_config"]
+
+
+def validate_config(
+    config: PipelineConfig, month: str | None = None, offline: bool | None = None
+) -> dict[str, Any]:
+    """What a run would use: grid, covariates, incident counts, model.
+
+    Raises the same input errors a run would, so a scheduler can check a
+    month's inputs before the run (exit code 2 from the command line).
+    """
+    first_key, first = next(iter(config.covariates.items()))
+    grid = resolve_grid(config.grid, first, first_key)
+    report: dict[str, Any] = {
+        "grid": {
+            "crs": f"EPSG:{grid.epsg}" if grid.epsg else grid.crs.to_wkt(),
+            "width": grid.width,
+            "height": grid.height,
+            "resolution": list(grid.res),
+            "bounds": [round(b, 3) for b in grid.bounds],
+        },
+        "covariates": {},
+    }
+    valid = np.ones(grid.shape, dtype=bool)
+    for key, cov in config.covariates.items():
+        data = align_raster(cov, key, grid)
+        finite = np.isfinite(data)
+        valid &= finite
+        report["covariates"][key] = {
+            "path": str(cov.path),
+            "type": cov.type,
+            "band": cov.band,
+            "valid_share_of_grid": round(float(finite.mean()), 4),
+        }
+    report["valid_share_of_grid"] = round(float(valid.mean()), 4)
+    table = locate_incidents(read_incidents(config.incidents), grid, valid)
+    acc = table.accepted
+    month_start = parse_month(month) if month else None
+    if month_start is None and len(acc):
+        month_start = pd.Timestamp(acc["date"].max()).to_period("M").to_timestamp()
+    used = 0
+    if month_start is not None:
+        used = int((acc["date"] < month_start + pd.offsets.MonthBegin(1)).sum())
+    report["incidents"] = {
+        "files": [str(p) for p in table.files],
+        "read": table.n_read,
+        "accepted": len(acc),
+        "duplicates_merged": len(table.duplicates),
+        "rejected": len(table.rejected),
+        "rejected_by_reason": table.rejected_counts(),
+        "first_date": f"{acc['date'].min():%Y-%m-%d}" if len(acc) else None,
+        "last_date": f"{acc['date'].max():%Y-%m-%d}" if len(acc) else None,
+        "month": month_start.strftime("%Y-%m") if month_start is not None else None,
+        "used_up_to_month": used,
+    }
+    if used < MIN_TRAINING_INCIDENTS:
+        raise NoIncidentsError(
+            f"{table.path}: {used} usable incidents up to "
+            f"{report['incidents']['month']}; at least {MIN_TRAINING_INCIDENTS} are needed"
+        )
+    config_dir = config.config_path.parent if config.config_path else None
+    recipe = load_recipe(config.model, config_dir)
+    report["model"] = {
+        "recipe": recipe.name,
+        "estimator": recipe.estimator,
+        "file": str(recipe.path),
+    }
+    if config.outputs.offline_map if offline is None else offline:
+        report["offline_assets"] = str(require_web_assets())
+    return report
