@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import PipelineConfig
+from .covariates import category_values
 from .errors import NoIncidentsError
 from .export.offline import require_web_assets
 from .grid import align_raster, resolve_grid
@@ -41,6 +42,8 @@ def validate_config(
     valid = np.ones(grid.shape, dtype=bool)
     for key, cov in config.covariates.items():
         data = align_raster(cov, key, grid)
+        if cov.type == "categorical":
+            category_values(data, cov, key, config.features.max_classes)
         finite = np.isfinite(data)
         valid &= finite
         report["covariates"][key] = {

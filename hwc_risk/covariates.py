@@ -207,6 +207,25 @@ def connectivity_layers(
     return out
 
 
+def category_values(
+    data: np.ndarray, cov: CovariateConfig, key: str, max_classes: int
+) -> np.ndarray:
+    """The class codes of an aligned categorical raster, checked to look categorical."""
+    values = np.unique(data[np.isfinite(data)])
+    if values.size > max_classes:
+        raise InputError(
+            f"{cov.path}: covariates.{key} has {values.size} distinct values, more than "
+            f"features.max_classes ({max_classes}); is it continuous? "
+            "Set type: continuous, or raise features.max_classes"
+        )
+    if np.any(values != np.round(values)):
+        raise InputError(
+            f"{cov.path}: covariates.{key} is categorical but has non-integer values; "
+            "set type: continuous"
+        )
+    return values
+
+
 def _write_band(path: Path, grid: GridSpec, data: np.ndarray, name: str) -> None:
     profile = grid.profile(dtype="float32", nodata=np.nan, predictor=3)
     with rasterio.open(path, "w", **profile) as dst:
@@ -254,19 +273,7 @@ def build_feature_stack(
         if key in needed:
             kept[key] = data
         if cov.type == "categorical":
-            finite = data[np.isfinite(data)]
-            values = np.unique(finite)
-            if values.size > settings.max_classes:
-                raise InputError(
-                    f"{cov.path}: covariates.{key} has {values.size} distinct values, more than "
-                    f"features.max_classes ({settings.max_classes}); is it continuous? "
-                    "Set type: continuous, or raise features.max_classes"
-                )
-            if np.any(values != np.round(values)):
-                raise InputError(
-                    f"{cov.path}: covariates.{key} is categorical but has non-integer values; "
-                    "set type: continuous"
-                )
+            values = category_values(data, cov, key, settings.max_classes)
             names: dict[int, str] = {}
             for v in values.astype(int):
                 label = _class_label(int(v), cov.classes)

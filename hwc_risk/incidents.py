@@ -358,7 +358,10 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
     unproj = ok & ~(np.isfinite(lon) & np.isfinite(lat))
     reject(unproj, "coordinates_out_of_range", f"cannot be transformed from {crs.to_string()}")
     if not crs.is_geographic:
-        area = ProjCRS.from_user_input(crs.to_wkt()).area_of_use
+        epsg = crs.to_epsg()
+        area = (
+            ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_user_input(crs.to_wkt())
+        ).area_of_use
         if area is not None:
             margin = 2.0  # degrees: projections stay usable a little beyond their area
             outside = (

@@ -1,0 +1,258 @@
+"""A corpus of bad inputs: each must give exit code 2 and one line naming the problem.
+
+Each case takes a valid small study area, breaks one thing, and runs the real
+command line (in-process, for speed) with ``validate`` or ``run``. The message
+must name the file, key or value at fault and say what to do; there must be no
+traceback, and no run folder may appear.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from typer.testing import CliRunner
+
+from hwc_risk.cli import app
+from tests.conftest import edit_config, write_raster
+
+Breaker = Callable[[Path], list[str]]  # breaks the area in place; returns extra CLI args
+
+
+def _replace_in_config(old: str, new: str) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        cfg.write_text(cfg.read_text().replace(old, new, 1))
+        return []
+
+    return breaker
+
+
+def _edit(**changes: object) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        edit_config(cfg, **changes)
+        return []
+
+    return breaker
+
+
+def _write_incidents(text: str | bytes, name: str = "incidents.csv") -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        path = cfg.parent / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        if name != "incidents.csv":
+            edit_config(cfg, incidents={"path": name})
+        return []
+
+    return breaker
+
+
+def _raster(name: str, data: np.ndarray, **kw: object) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        write_raster(cfg.parent / name, data, **kw)  # type: ignore[arg-type]
+        return []
+
+    return breaker
+
+
+def _export(name: str, text: str, fmt: str) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        (cfg.parent / name).write_text(text)
+        edit_config(cfg, incidents={"path": name, "format": fmt})
+        return []
+
+    return breaker
+
+
+def _corrupt(name: str) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        (cfg.parent / name).write_bytes(b"II*\x00 not a real TIFF")
+        return []
+
+    return breaker
+
+
+def _args(*extra: str) -> Breaker:
+    return lambda cfg: list(extra)
+
+
+def _rows(transform: Callable[[list[str]], list[str]]) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        path = cfg.parent / "incidents.csv"
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0], *transform(lines[1:])]) + "\n")
+        return []
+
+    return breaker
+
+
+def _swap_lonlat(rows: list[str]) -> list[str]:
+    out = []
+    for row in rows:
+        parts = row.split(",")
+        parts[2], parts[3] = parts[3], parts[2]
+        out.append(",".join(parts))
+    return out
+
+
+ELEV = np.ones((48, 48), np.float32)
+UTM33 = Affine(250, 0, 500_000, 0, -250, 5_200_000)
+
+CASES: dict[str, tuple[Breaker, list[str]]] = {
+    "config-typo-top": (_replace_in_config("model:", "modle:"), ["unknown key 'modle'"]),
+    "config-typo-nested": (
+        _replace_in_config("date: date", "dat: date"),
+        ["unknown key 'incidents.dat'"],
+    ),
+    "config-yaml-syntax": (
+        _replace_in_config("name: synthetic", "name: [oops"),
+        ["not valid YAML"],
+    ),
+    "config-wrong-type": (_edit(validation={"folds": "five"}), ["validation.folds"]),
+    "config-bad-name": (_edit(name="my district/2"), ["key 'name'"]),
+    "config-bad-timezone": (
+        _edit(incidents={"timezone": "Mars/Olympus"}),
+        ["Mars/Olympus", "IANA"],
+    ),
+    "config-bad-generalisation": (_edit(outputs={"generalise_incidents": "1 mile"}), ["1km"]),
+    "config-connectivity-unknown-covariate": (
+        _edit(connectivity={"from_covariate": "landuse", "resistance": {1: 1}, "sources": [1]}),
+        ["covariate 'landuse'"],
+    ),
+    "incidents-missing": (
+        _edit(incidents={"path": "exports/march.csv"}),
+        ["march.csv", "not found"],
+    ),
+    "incidents-glob-empty": (_edit(incidents={"path": "exports/*.csv"}), ["no file matches"]),
+    "incidents-empty-file": (_write_incidents(""), ["incidents.csv", "empty"]),
+    "incidents-header-only": (_write_incidents("id,date,lon,lat,species,kind\n"), ["no rows"]),
+    "incidents-latin1": (
+        _write_incidents(
+            "id,date,lon,lat,species,kind\nx,2025-01-01,14.5,47,loup,attaqu\xe9\n".encode("latin-1")
+        ),
+        ["not UTF-8"],
+    ),
+    "incidents-excel": (
+        _write_incidents(b"PK\x03\x04", "incidents.xlsx"),
+        ["unsupported", ".xlsx"],
+    ),
+    "incidents-missing-date-column": (
+        _edit(incidents={"date": "event_date"}),
+        ["'event_date'", "incidents.date"],
+    ),
+    "incidents-missing-x-column": (
+        _edit(incidents={"x": "longitude"}),
+        ["'longitude'", "incidents.x"],
+    ),
+    "incidents-crs-absent": (_edit(incidents={"crs": None}), ["incidents.crs is missing"]),
+    "incidents-crs-unknown": (_edit(incidents={"crs": "EPSG:4327001"}), ["EPSG:4327001"]),
+    "incidents-earthranger-truncated": (
+        _export("events.json", '{"data": {"results": [{"id": 1,', "earthranger"),
+        ["events.json", "not valid JSON"],
+    ),
+    "incidents-smart-no-observations": (
+        _export("obs.json", json.dumps({"patrols": []}), "smart"),
+        ["obs.json", "no list of records"],
+    ),
+    "incidents-all-swapped": (_rows(_swap_lonlat), ["0 usable incidents"]),
+    "incidents-all-in-the-future": (
+        _rows(
+            lambda rows: [
+                ",".join([r.split(",")[0], "2099-01-01", *r.split(",")[2:]]) for r in rows
+            ]
+        ),
+        ["0 usable incidents"],
+    ),
+    "incidents-filter-matches-nothing": (
+        _edit(incidents={"filters": {"species": ["tiger"]}}),
+        ["0 usable incidents"],
+    ),
+    "covariate-missing": (
+        _edit(
+            covariates={
+                "cover": {"path": "cover.tif", "type": "categorical"},
+                "elevation": {"path": "dem_v2.tif", "type": "continuous"},
+            }
+        ),
+        ["dem_v2.tif", "covariates.elevation"],
+    ),
+    "covariate-corrupt-geotiff": (
+        _corrupt("elevation.tif"),
+        ["elevation.tif", "not a raster GDAL can read"],
+    ),
+    "covariate-no-crs": (
+        _raster("elevation.tif", ELEV, crs=None, transform=UTM33),
+        ["elevation.tif", "no CRS"],
+    ),
+    "covariate-all-nodata": (
+        _raster(
+            "elevation.tif",
+            np.full((48, 48), -9999, np.float32),
+            crs="EPSG:32633",
+            transform=UTM33,
+            nodata=-9999,
+        ),
+        ["elevation.tif", "no valid data"],
+    ),
+    "covariate-no-overlap": (
+        _raster(
+            "elevation.tif",
+            ELEV,
+            crs="EPSG:32633",
+            transform=Affine(250, 0, 900_000, 0, -250, 4_000_000),
+        ),
+        ["elevation.tif", "does not overlap"],
+    ),
+    "covariate-band-out-of-range": (
+        _edit(
+            covariates={
+                "cover": {"path": "cover.tif", "type": "categorical"},
+                "elevation": {"path": "elevation.tif", "type": "continuous", "band": 3},
+            }
+        ),
+        ["band is 3", "1 band"],
+    ),
+    "covariate-categorical-is-continuous": (
+        _edit(
+            covariates={
+                "cover": {"path": "cover.tif", "type": "categorical"},
+                "elevation": {"path": "elevation.tif", "type": "categorical"},
+            }
+        ),
+        ["covariates.elevation", "is it continuous"],
+    ),
+    "grid-geographic": (_edit(grid={"crs": "EPSG:4326"}), ["grid.crs", "projected"]),
+    "month-before-data": (_args("--month", "2019-01"), ["dated up to 2019-01", "later --month"]),
+    "month-malformed": (_args("--month", "Jan-2025"), ["--month 'Jan-2025'", "YYYY-MM"]),
+    "model-unknown": (_edit(model="maxnet"), ["model 'maxnet' not found"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_gives_one_clear_line(name: str, small_area: Path) -> None:
+    breaker, needles = CASES[name]
+    extra = breaker(small_area) or []
+    runner = CliRunner()
+    command = "run" if name.startswith("month-") else "validate"
+    result = runner.invoke(app, [command, str(small_area), *extra])
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hwc-risk: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    name_dir = small_area.parent / "out" / "synthetic"
+    assert not name_dir.exists() or not [
+        p for p in name_dir.iterdir() if not p.name.endswith(".lock")
+    ]
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 25
