@@ -22,6 +22,7 @@ from scipy import ndimage, stats
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
 from .grid import GridSpec, align_raster
+from .progress import progress
 
 __all__ = [
     "FeatureLayer",
@@ -266,7 +267,7 @@ def build_feature_stack(
         needed = {connectivity.from_covariate, connectivity.density_covariate} - {None}
     kept: dict[str, np.ndarray] = {}
 
-    for key, cov in covariates.items():
+    for key, cov in progress(covariates.items(), "features", len(covariates), "covariate"):
         log.info("aligning covariate %s (%s)", key, cov.path.name)
         data = align_raster(cov, key, grid)
         valid &= np.isfinite(data)

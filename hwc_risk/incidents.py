@@ -26,6 +26,7 @@ from .config import IncidentsConfig
 from .errors import CRSError, InputError, MissingColumnError, MissingFileError
 from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
+from .progress import progress
 
 __all__ = [
     "REJECTION_REASONS",
@@ -567,7 +568,10 @@ def read_incidents(cfg: IncidentsConfig, now: datetime | None = None) -> Inciden
     stamp = pd.Timestamp(now if now is not None else datetime.now(UTC))
     clock = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
     m = _mapping(cfg)
-    parts = [_read_one(cfg, m, p, clock) for p in paths]
+    parts = [
+        _read_one(cfg, m, p, clock)
+        for p in progress(paths, "reading incidents", len(paths), "file")
+    ]
     table = IncidentTable(
         path=paths[0],
         n_read=sum(p.n_read for p in parts),

@@ -44,6 +44,7 @@ from .grid import GridSpec, align_raster, resolve_grid
 from .incidents import IncidentTable, locate_incidents, read_incidents
 from .models import ModelRecipe, build_estimator, load_recipe
 from .predict import predict_to_array, predict_to_geotiff
+from .progress import progress
 from .runfolder import RunFolders, fingerprint, read_manifest
 from .sampling import Samples, sample_background
 from .validation import (
@@ -234,7 +235,7 @@ def spatial_block_cv(
     sample_fold = fold_of_cell[samples.rows, samples.cols]
     is_p = samples.y == 1
     per_fold: list[dict[str, Any]] = []
-    for f in range(folds):
+    for f in progress(range(folds), "spatial cross-validation", folds, "fold"):
         test_p = is_p & (sample_fold == f)
         train = sample_fold != f
         if test_p.sum() == 0 or (train & is_p).sum() < MIN_TRAINING_INCIDENTS:

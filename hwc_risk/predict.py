@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator
 
 from .covariates import FeatureStack
 from .models import risk_scores
+from .progress import progress
 
 __all__ = ["predict_block", "predict_to_array", "predict_to_geotiff"]
 
@@ -50,8 +51,9 @@ def predict_to_geotiff(
     Only one window of features is in memory at a time.
     """
     profile = stack.grid.profile(dtype="float32", nodata=np.nan, predictor=3)
+    windows = list(stack.grid.windows(window_size))
     with stack.open() as handles, rasterio.open(out_path, "w", **profile) as dst:
-        for win in stack.grid.windows(window_size):
+        for win in progress(windows, "predicting", len(windows), "window"):
             block = predict_block(model, stack.read_window(handles, win))
             r, c = int(win.row_off), int(win.col_off)
             block[~stack.valid[r : r + block.shape[0], c : c + block.shape[1]]] = np.nan
