@@ -218,13 +218,32 @@ class FeaturesConfig(_Section):
     max_classes: int = Field(
         30, ge=2, description="A categorical raster with more distinct values is refused."
     )
+    history: bool = Field(
+        True, description="Add incident-history features (counts and densities of earlier months)."
+    )
 
 
 class BackgroundConfig(_Section):
     """Background (pseudo-absence) sampling."""
 
-    method: Literal["uniform"] = "uniform"
+    method: Literal["uniform", "target_group", "bias"] = Field(
+        "uniform",
+        description=(
+            "uniform over the valid area; target_group: cells of every report in the "
+            "incident files, all species and types (reporting effort); bias: weighted by "
+            "bias_raster (e.g. patrol effort)"
+        ),
+    )
     n_points: int = Field(10_000, ge=100, description="Number of background cells.")
+    bias_raster: Path | None = Field(None, description="Raster of sampling effort (bias).")
+
+    _resolve_bias = field_validator("bias_raster")(_resolve_optional)
+
+    @model_validator(mode="after")
+    def _bias_needs_raster(self) -> BackgroundConfig:
+        if self.method == "bias" and self.bias_raster is None:
+            raise ValueError("method 'bias' needs bias_raster")
+        return self
 
 
 class ValidationSettings(_Section):
@@ -238,6 +257,9 @@ class ValidationSettings(_Section):
     )
     top_fraction: float = Field(
         0.10, gt=0, lt=1, description="Share of the area for the capture rate."
+    )
+    rolling_months: int = Field(
+        3, ge=1, le=24, description="Last months evaluated by rolling origin (model: auto too)."
     )
 
 
@@ -343,7 +365,7 @@ class PipelineConfig(_Section):
     outputs: OutputsConfig = OutputsConfig()
     background: BackgroundConfig = BackgroundConfig()
     validation: ValidationSettings = ValidationSettings()
-    model: ModelName = "maxent"
+    model: ModelName = "auto"
     seed: int = 42
     output_dir: Path = Field(Path("out"), validate_default=True)
     config_path: Path | None = Field(None, exclude=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -90,13 +90,76 @@ def _random_forest(params: dict[str, Any], seed: int) -> BaseEstimator:
     return RandomForestClassifier(random_state=seed, **params)
 
 
+class BlendClassifier(ClassifierMixin, BaseEstimator):
+    """A weighted average of member recipes; weights learned on out-of-fold predictions.
+
+    ``fit`` predicts each training sample with members fitted on the other
+    folds, finds non-negative weights by least squares against the labels
+    (normalised to sum to one), and refits every member on all the data.
+    """
+
+    def __init__(
+        self,
+        members: tuple[str, ...] = ("maxent", "glm", "gbm"),
+        cv: int = 3,
+        random_state: int = 0,
+    ) -> None:
+        self.members = members
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> BlendClassifier:
+        from scipy.optimize import nnls
+        from sklearn.model_selection import StratifiedKFold
+
+        recipes = [load_recipe(m) for m in self.members]
+        y = np.asarray(y)
+        oof = np.zeros((len(y), len(recipes)))
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        for train, test in folds.split(X, y):
+            for j, recipe in enumerate(recipes):
+                est = build_estimator(recipe, self.random_state).fit(X[train], y[train])
+                oof[test, j] = risk_scores(est, X[test])
+        weights, _ = nnls(oof, y.astype(float))
+        if weights.sum() <= 0:
+            weights = np.ones(len(recipes))
+        self.weights_ = weights / weights.sum()
+        self.members_ = []
+        for recipe in recipes:
+            est = build_estimator(recipe, self.random_state)
+            est.fit(X, y)
+            self.members_.append(est)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def member_scores(self, X: np.ndarray) -> np.ndarray:
+        return np.column_stack([risk_scores(m, X) for m in self.members_])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = self.member_scores(X) @ self.weights_
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def _blend(params: dict[str, Any], seed: int) -> BaseEstimator:
+    params = dict(params)
+    members = tuple(params.pop("members", ("maxent", "glm", "gbm")))
+    return BlendClassifier(members=members, random_state=seed, **params)
+
+
 #: Estimator names a recipe may use, and the functions that build them.
 ESTIMATORS: dict[str, Callable[[dict[str, Any], int], BaseEstimator]] = {
     "maxent": _maxent,
     "spline_logistic": _spline_logistic,
     "hist_gradient_boosting": _hist_gradient_boosting,
     "random_forest": _random_forest,
+    "blend": _blend,
 }
+
+#: Recipes whose estimator is chosen at run time rather than built directly.
+META_ESTIMATORS = {"auto"}
 
 
 def recipe_dirs(config_dir: Path | None = None) -> list[Path]:
@@ -141,7 +204,7 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise ModelRecipeError(f"{path}: recipe key '{loc}': {err['msg']}") from None
-    if recipe.estimator not in ESTIMATORS:
+    if recipe.estimator not in ESTIMATORS and recipe.estimator not in META_ESTIMATORS:
         raise ModelRecipeError(
             f"{path}: estimator '{recipe.estimator}' is unknown; use one of {', '.join(ESTIMATORS)}"
         )

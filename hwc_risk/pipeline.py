@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 import rasterio
 from rasterio.warp import transform_bounds
-from sklearn.base import BaseEstimator
 
 from . import __version__
 from .classes import RISK_CLASSES, classify
-from .config import PipelineConfig
+from .config import CovariateConfig, PipelineConfig
 from .covariates import FeatureStack, build_feature_stack
-from .errors import ConfigError, MissingFileError, NoIncidentsError
+from .errors import ConfigError, InputError, MissingFileError, NoIncidentsError
+from .explain import explain
 from .export.geotiff import class_colormap, write_cog, write_tiled
 from .export.hotspots import hotspot_polygons, write_hotspots
 from .export.offline import require_web_assets
@@ -41,27 +41,19 @@ from .export.report import file_record, package_versions, write_json
 from .export.stac import write_stac_item
 from .export.webmap import write_map
 from .grid import GridSpec, align_raster, resolve_grid
+from .history import choose_history, month_number
 from .incidents import IncidentTable, locate_incidents, read_incidents
-from .models import ModelRecipe, build_estimator, load_recipe
-from .predict import predict_to_array, predict_to_geotiff
-from .progress import progress
+from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_model, rolling_origin, spatial_cv
+from .models import ModelRecipe, load_recipe
+from .predict import predict_to_geotiff
 from .runfolder import RunFolders, fingerprint, read_manifest
 from .sampling import Samples, sample_background
-from .validation import (
-    default_block_size,
-    evaluate_surface,
-    kde_bandwidth,
-    kde_surface,
-    past_counts_surface,
-    spatial_block_folds,
-)
+from .validation import default_block_size
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run"]
 
 log = logging.getLogger(__name__)
 
-#: Fewer incidents than this cannot train a model worth mapping.
-MIN_TRAINING_INCIDENTS = 10
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -156,159 +148,29 @@ class _Timer:
         log.info("%s done in %.1f s", message, took)
 
 
-def _fit(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-    model = build_estimator(recipe, seed)
-    model.fit(X, y)
-    return model
-
-
-def _baselines(
-    grid: GridSpec, valid: np.ndarray, train_rows: np.ndarray, train_cols: np.ndarray
-) -> dict[str, np.ndarray]:
-    return {
-        "uniform": np.where(valid, np.float32(1.0), np.float32(np.nan)),
-        "past_counts": past_counts_surface(grid.shape, train_rows, train_cols, valid),
-        "kde": kde_surface(grid.shape, train_rows, train_cols, valid),
-    }
-
-
-def _class_captures(
-    surface: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
-) -> dict[str, float]:
-    classes, _ = classify(surface, valid)
-    hit = classes[rows, cols]
-    hit = hit[hit > 0]
-    if hit.size == 0:
-        return {}
-    return {cls.label: float(np.mean(hit == cls.code)) for cls in RISK_CLASSES}
-
-
-def temporal_holdout(
-    samples: Samples,
-    stack: FeatureStack,
-    recipe: ModelRecipe,
-    seed: int,
-    month_start: pd.Timestamp,
-    fractions: tuple[float, ...],
-) -> dict[str, Any]:
-    """Train on incidents before the run's month, test on the month's incidents."""
-    is_p = samples.y == 1
-    before = is_p & (samples.dates < np.datetime64(month_start))
-    test = is_p & ~before
-    label = month_start.strftime("%Y-%m")
-    if test.sum() == 0:
-        return {"skipped": f"no incidents in {label} to test on"}
-    if before.sum() < MIN_TRAINING_INCIDENTS:
-        return {"skipped": f"only {int(before.sum())} incidents before {label} to train on"}
-    train = before | ~is_p
-    model = _fit(recipe, seed, samples.X[train], samples.y[train])
-    surface = predict_to_array(model, stack)
-    valid = stack.valid
-    tr, tc = samples.rows[before], samples.cols[before]
-    te_r, te_c = samples.rows[test], samples.cols[test]
-    results: dict[str, Any] = {
-        "test_month": label,
-        "n_train_incidents": int(before.sum()),
-        "n_test_incidents": int(test.sum()),
-        "kde_bandwidth_cells": kde_bandwidth(tr, tc, stack.grid.shape),
-        "model": evaluate_surface(surface, valid, te_r, te_c, fractions),
-    }
-    for name, base in _baselines(stack.grid, valid, tr, tc).items():
-        results[name] = evaluate_surface(base, valid, te_r, te_c, fractions)
-    results["class_capture"] = _class_captures(surface, valid, te_r, te_c)
-    return results
-
-
-def spatial_block_cv(
-    samples: Samples,
-    stack: FeatureStack,
-    recipe: ModelRecipe,
-    seed: int,
-    folds: int,
-    block_size: float,
-    fractions: tuple[float, ...],
-) -> dict[str, Any]:
-    """Spatial block cross-validation: whole blocks are held out together."""
-    grid = stack.grid
-    block_cells = max(1, round(block_size / grid.cell_size))
-    fold_of_cell = spatial_block_folds(grid.shape, block_cells, folds, np.random.default_rng(seed))
-    sample_fold = fold_of_cell[samples.rows, samples.cols]
-    is_p = samples.y == 1
-    per_fold: list[dict[str, Any]] = []
-    for f in progress(range(folds), "spatial cross-validation", folds, "fold"):
-        test_p = is_p & (sample_fold == f)
-        train = sample_fold != f
-        if test_p.sum() == 0 or (train & is_p).sum() < MIN_TRAINING_INCIDENTS:
-            continue
-        log.info("spatial fold %d/%d", f + 1, folds)
-        model = _fit(recipe, seed, samples.X[train], samples.y[train])
-        surface = predict_to_array(model, stack)
-        area = stack.valid & (fold_of_cell == f)
-        te_r, te_c = samples.rows[test_p], samples.cols[test_p]
-        tr_p = train & is_p
-        fold: dict[str, Any] = {
-            "fold": f,
-            "model": evaluate_surface(surface, area, te_r, te_c, fractions),
-        }
-        bases = _baselines(grid, stack.valid, samples.rows[tr_p], samples.cols[tr_p])
-        for name, base in bases.items():
-            fold[name] = evaluate_surface(base, area, te_r, te_c, fractions)
-        per_fold.append(fold)
-    if not per_fold:
-        return {"skipped": "no fold had held-out incidents and enough training incidents"}
-    summary: dict[str, Any] = {
-        "block_size": block_size,
-        "folds": folds,
-        "folds_evaluated": len(per_fold),
-    }
-    for name in ("model", "uniform", "past_counts", "kde"):
-        keys = per_fold[0][name].keys()
-        summary[name] = {
-            k: _fold_mean([fd[name][k] for fd in per_fold]) for k in keys if k != "n_incidents"
-        }
-        summary[name]["n_incidents"] = int(sum(fd[name]["n_incidents"] for fd in per_fold))
-    summary["per_fold"] = per_fold
-    return summary
-
-
 def connectivity_ablation(
-    samples: Samples,
-    stack: FeatureStack,
+    design: Design,
     recipe: ModelRecipe,
-    seed: int,
-    month_start: pd.Timestamp,
+    origins: list[int],
     fractions: tuple[float, ...],
-    temporal: dict[str, Any],
+    rolling: dict[str, Any],
     spatial: dict[str, Any],
     folds: int,
     block_size: float,
+    target: int,
 ) -> dict[str, Any]:
     """The model's validation with and without the connectivity layers hwc-risk built."""
-    keep = [k for k, layer in enumerate(stack.layers) if layer.kind != "connectivity"]
-    reduced_stack = FeatureStack(
-        grid=stack.grid,
-        layers=[stack.layers[k] for k in keep],
-        valid=stack.valid,
-        class_names=stack.class_names,
-    )
-    reduced = Samples(
-        samples.X[:, keep],
-        samples.y,
-        samples.rows,
-        samples.cols,
-        samples.dates,
-        [samples.feature_names[k] for k in keep],
-    )
-    t_without = temporal_holdout(reduced, reduced_stack, recipe, seed, month_start, fractions)
-    s_without = spatial_block_cv(reduced, reduced_stack, recipe, seed, folds, block_size, fractions)
+    reduced = design.without("connectivity")
+    r_without = rolling_origin(reduced, recipe, origins, fractions, with_baselines=False)
+    s_without, _ = spatial_cv(reduced, recipe, folds, block_size, fractions, target)
     out: dict[str, Any] = {
-        "layers": [layer.name for layer in stack.layers if layer.kind == "connectivity"],
+        "layers": [layer.name for layer in design.stack.layers if layer.kind == "connectivity"],
         "with": {
-            "temporal_holdout": temporal.get("model", temporal),
+            "temporal_holdout": rolling.get("model", rolling),
             "spatial_block_cv": spatial.get("model", spatial),
         },
         "without": {
-            "temporal_holdout": t_without.get("model", t_without),
+            "temporal_holdout": r_without.get("model", r_without),
             "spatial_block_cv": s_without.get("model", s_without),
         },
     }
@@ -324,6 +186,80 @@ def connectivity_ablation(
             )
     out["summary"] = "; ".join(verdicts) if verdicts else "not enough held-out incidents to compare"
     return out
+
+
+def _choose(results: dict[str, dict[str, Any]], top: float) -> tuple[str, dict[str, Any]]:
+    """The candidate with the best mean rolling-origin capture (AUC breaks ties)."""
+    key = f"capture_rate_{round(top * 100)}"
+    scored = {}
+    for name, res in results.items():
+        if "skipped" in res:
+            continue
+        scored[name] = (res["model"].get(key, float("nan")), res["model"].get("auc", float("nan")))
+    if not scored:
+        first = next(iter(results))
+        return first, {
+            "chosen": first,
+            "reason": "no held-out month to compare the candidates on; took the first",
+            "candidates": {n: None for n in results},
+        }
+    chosen = max(
+        scored,
+        key=lambda n: (np.nan_to_num(scored[n][0], nan=-1), np.nan_to_num(scored[n][1], nan=-1)),
+    )
+    months = results[chosen]["months"]
+    return chosen, {
+        "chosen": chosen,
+        "reason": (
+            f"highest mean top-{top:.0%} capture of held-out incidents over "
+            f"{len(months)} rolling-origin month(s) ({', '.join(months)}): "
+            + ", ".join(f"{n} {v[0]:.1%}" for n, v in scored.items())
+        ),
+        "candidates": {n: results[n].get("model") for n in results},
+    }
+
+
+def _run_month_result(rolling: dict[str, Any], label: str) -> dict[str, Any]:
+    """The rolling-origin result of the run's own month (the temporal holdout)."""
+    for result in rolling.get("per_month", []):
+        if result["test_month"] == label:
+            return dict(result)
+    return {"skipped": f"no incidents in {label} to test on"}
+
+
+def _background_cells(
+    config: PipelineConfig, grid: GridSpec, valid: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Flat indices of background cells by the configured method."""
+    bg = config.background
+    if bg.method == "uniform":
+        return sample_background(valid, bg.n_points, rng)
+    if bg.method == "bias":
+        assert bg.bias_raster is not None
+        raster = CovariateConfig(path=bg.bias_raster, type="continuous")
+        effort = align_raster(raster, "background.bias_raster", grid).astype(float)
+        weights = np.where(valid & np.isfinite(effort) & (effort > 0), effort, 0.0).ravel()
+        if weights.sum() <= 0:
+            raise InputError(
+                f"{bg.bias_raster}: background.bias_raster has no positive value on valid "
+                "cells; check the raster"
+            )
+        n = min(bg.n_points, int(np.count_nonzero(weights)))
+        return np.sort(rng.choice(weights.size, size=n, replace=False, p=weights / weights.sum()))
+    # target group: every report of any species or type marks where people report
+    everyone = read_incidents(config.incidents.model_copy(update={"filters": None}))
+    located = locate_incidents(everyone, grid, valid)
+    cells = np.unique(
+        located.accepted["row"].to_numpy() * grid.width + located.accepted["col"].to_numpy()
+    )
+    if cells.size < 50:
+        raise InputError(
+            f"background.method target_group: only {cells.size} distinct report cells in "
+            "the incident files; use method uniform or a bias raster"
+        )
+    if cells.size > bg.n_points:
+        cells = np.sort(rng.choice(cells, size=bg.n_points, replace=False))
+    return cells
 
 
 def _best_baseline(temporal: dict[str, Any]) -> float | None:
@@ -441,7 +377,22 @@ def _fold_mean(values: list[float]) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
-def _verdict(temporal: dict[str, Any], fraction: float) -> str:
+def _verdict(temporal: dict[str, Any], rolling: dict[str, Any], fraction: float) -> str:
+    text = _month_verdict(temporal, fraction)
+    if "skipped" in rolling or len(rolling.get("months", [])) < 2:
+        return text
+    key = f"capture_rate_{round(fraction * 100)}"
+    best = max(
+        (rolling[n][key] for n in ("past_counts", "kde", "uniform")),
+        key=lambda v: -1.0 if not np.isfinite(v) else v,
+    )
+    return text + (
+        f" Over the last {len(rolling['months'])} months it held {rolling['model'][key]:.0%} "
+        f"on average, the best baseline {best:.0%}."
+    )
+
+
+def _month_verdict(temporal: dict[str, Any], fraction: float) -> str:
     if "skipped" in temporal:
         return f"temporal holdout skipped: {temporal['skipped']}"
     key = f"capture_rate_{round(fraction * 100)}"
@@ -639,46 +590,88 @@ def _run_in(
 
     with timer.stage("samples", "sampling background and reading features at samples"):
         rng = np.random.default_rng(config.seed)
-        bg = sample_background(stack.valid, config.background.n_points, rng)
+        bg = _background_cells(config, grid, stack.valid, rng)
         bg_rows, bg_cols = np.unravel_index(bg, grid.shape)
         rows = np.concatenate([used["row"].to_numpy(), bg_rows]).astype(np.int64)
         cols = np.concatenate([used["col"].to_numpy(), bg_cols]).astype(np.int64)
         y = np.concatenate([np.ones(len(used)), np.zeros(bg.size)]).astype(np.int8)
+        p_months = month_number(used["date"].to_numpy(dtype="datetime64[ns]"))
+        # background cells get months drawn like the incidents', so history features
+        # describe them at comparable times
+        months = np.concatenate([p_months, rng.choice(p_months, size=bg.size)])
         dates = np.concatenate(
             [used["date"].to_numpy(dtype="datetime64[ns]"), np.full(bg.size, np.datetime64("NaT"))]
         )
         samples = Samples(stack.values_at(rows, cols), y, rows, cols, dates, stack.names)
 
+    run_month = int(month_number(np.array([np.datetime64(month_start, "M")]))[0])
+    data_months = sorted(set(p_months.tolist()))
+    origins = [m for m in data_months if m <= run_month][-config.validation.rolling_months :]
+    history_choice: dict[str, Any] | None = None
+    settings = None
+    if config.features.history and len(data_months) >= 3:
+        with timer.stage("history", "choosing incident-history bandwidth and recency"):
+            first_test = origins[0] if origins else run_month
+            eval_months = [m for m in data_months if m < first_test][-6:]
+            settings, history_choice = choose_history(
+                grid.shape,
+                rows[y == 1],
+                cols[y == 1],
+                p_months,
+                eval_months,
+                stack.valid,
+                grid.cell_size,
+            )
+    design = Design(stack, samples.X, y, rows, cols, months, settings, work, config.seed)
+
     block_size = config.validation.block_size or default_block_size(
         grid.shape, grid.cell_size, config.features.neighbourhood
     )
-    with timer.stage("validation_temporal", f"temporal holdout on {label}"):
-        temporal = temporal_holdout(samples, stack, recipe, config.seed, month_start, fractions)
+    model_choice: dict[str, Any] | None = None
+    if recipe.estimator == "auto":
+        candidates = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
+        results = {}
+        with timer.stage(
+            "validation_temporal", f"rolling-origin months for {len(candidates)} candidates"
+        ):
+            for name in candidates:
+                results[name] = rolling_origin(
+                    design, load_recipe(name, config_dir), origins, fractions
+                )
+        chosen, model_choice = _choose(results, config.validation.top_fraction)
+        recipe = load_recipe(chosen, config_dir)
+        rolling = results[chosen]
+    else:
+        with timer.stage("validation_temporal", f"rolling origin over {len(origins)} month(s)"):
+            rolling = rolling_origin(design, recipe, origins, fractions)
+    temporal = _run_month_result(rolling, label)
     with timer.stage(
         "validation_spatial", f"spatial block cross-validation ({config.validation.folds} folds)"
     ):
-        spatial = spatial_block_cv(
-            samples, stack, recipe, config.seed, config.validation.folds, block_size, fractions
+        spatial, spread = spatial_cv(
+            design, recipe, config.validation.folds, block_size, fractions, run_month + 1
         )
 
     ablation = None
     if config.connectivity is not None:
         with timer.stage("validation_connectivity", "validating without the connectivity layers"):
             ablation = connectivity_ablation(
-                samples,
-                stack,
+                design,
                 recipe,
-                config.seed,
-                month_start,
+                origins,
                 fractions,
-                temporal,
+                rolling,
                 spatial,
                 config.validation.folds,
                 block_size,
+                run_month + 1,
             )
 
     with timer.stage("fit", f"fitting model '{recipe.name}' on {len(used)} incidents"):
-        model = _fit(recipe, config.seed, samples.X, samples.y)
+        everything = np.ones(y.size, dtype=bool)
+        X_all = design.features(everything, y == 1, months)
+        model = fit_model(recipe, config.seed, X_all, y)
+        final_stack = design.stack_for(y == 1, run_month + 1, "final")
 
     tags = {
         "month": label,
@@ -688,10 +681,14 @@ def _run_in(
     }
     outputs: list[Path] = []
     with timer.stage("predict", "predicting the grid window by window"):
-        tiled = predict_to_geotiff(model, stack, work / "risk_tiled.tif")
+        tiled = predict_to_geotiff(model, final_stack, work / "risk_tiled.tif")
         with rasterio.open(tiled) as ds:
             risk = ds.read(1)
         classes, thresholds = classify(risk, stack.valid)
+
+    with timer.stage("explain", "permutation importance and response curves"):
+        explanation = explain(model, X_all, y, design.names, staging, config.seed)
+        outputs.extend(explanation.pop("figures"))
 
     captures = temporal.get("class_capture") if "skipped" not in temporal else None
     with timer.stage("export", "writing GeoTIFFs, styles, hotspots, map and records"):
@@ -707,6 +704,22 @@ def _run_in(
             )
         )
         outputs.append(write_risk_qml(staging / "risk.qml", thresholds))
+        if spread is not None:
+            sd_tiled = write_tiled(
+                work / "sd_tiled.tif",
+                grid,
+                spread,
+                description="spread of the spatial-fold models' risk (standard deviation)",
+                nodata=float("nan"),
+            )
+            outputs.append(
+                write_cog(
+                    sd_tiled,
+                    staging / "risk_sd.tif",
+                    categorical=False,
+                    tags={**tags, "units": "standard deviation of relative risk"},
+                )
+            )
         class_tags = {
             f"class_{c.code}": _class_sentence(c.label, c.area_share, captures)
             for c in RISK_CLASSES
@@ -776,9 +789,13 @@ def _run_in(
             "month": label,
             "model": recipe.name,
             "top_fraction": top,
-            "summary": _verdict(temporal, top),
+            "summary": _verdict(temporal, rolling, top),
+            "model_choice": model_choice,
+            "history_features": history_choice,
+            "rolling_origin": rolling,
             "temporal_holdout": temporal,
             "spatial_block_cv": spatial,
+            "explanation": explanation,
             "connectivity_ablation": ablation,
             "risk_classes": [
                 {

@@ -48,6 +48,9 @@ def test_run_folder_has_every_output(sample_run: Path) -> None:
         "hotspots.gpkg",
         "item.json",
         "run.log.jsonl",
+        "risk_sd.tif",
+        "importance.png",
+        "response_curves.png",
         *CONNECTIVITY,
     }
     # nothing else was left beside the run folder (no staging or work folders)
@@ -65,7 +68,7 @@ def test_risk_geotiff(sample_run: Path) -> None:
         assert ds.shape == shape and ds.transform == transform
         assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
         assert ds.profile["tiled"] and ds.overviews(1)
-        assert ds.tags()["month"] == "2026-10" and ds.tags()["model"] == "maxent"
+        assert ds.tags()["month"] == "2026-10" and ds.tags()["model"] in ("maxent", "glm", "gbm")
         risk = ds.read(1)
     assert cog_validate(sample_run / "risk.tif")[0]
     valid = np.isfinite(risk)
@@ -123,7 +126,39 @@ def test_map_html(sample_run: Path) -> None:
 
 def test_metrics_compare_model_and_baselines(sample_run: Path) -> None:
     metrics = json.loads((sample_run / "metrics.json").read_text())
-    assert metrics["month"] == "2026-10" and metrics["model"] == "maxent"
+    assert metrics["month"] == "2026-10"
+    # model: auto chose a recipe by rolling-origin skill and says why
+    choice = metrics["model_choice"]
+    assert metrics["model"] == choice["chosen"] in ("maxent", "glm", "gbm")
+    assert "rolling-origin" in choice["reason"]
+    assert set(choice["candidates"]) == {"maxent", "glm", "gbm"}
+    rolling = metrics["rolling_origin"]
+    assert rolling["months"] == ["2026-08", "2026-09", "2026-10"]
+    for name in ("model", "uniform", "past_counts", "kde"):
+        for key in (
+            "auc",
+            "boyce",
+            "capture_rate_5",
+            "capture_rate_10",
+            "capture_rate_20",
+            "pai_5",
+            "pai_10",
+            "pai_20",
+        ):
+            assert key in rolling[name], (name, key)
+    # the default model beats the baselines on the held-out months of the sample
+    best_base = max(rolling[n]["capture_rate_10"] for n in ("past_counts", "kde", "uniform"))
+    assert rolling["model"]["capture_rate_10"] > best_base
+    history = metrics["history_features"]["chosen"]
+    assert history["layers"][0] == "history_count" and history["bandwidth"] > 0
+    explanation = metrics["explanation"]
+    names = {e["feature"] for e in explanation["permutation_importance"]}
+    assert "population_log1p" in names and "history_count" in names
+    assert len(explanation["response_curves"]) == len(names)
+    with rasterio.open(sample_run / "risk_sd.tif") as ds:
+        sd = ds.read(1)
+        assert ds.crs.to_epsg() == 32736
+    assert np.nanmax(sd) > 0 and np.nanmin(sd) >= 0
     for section in ("temporal_holdout", "spatial_block_cv"):
         block = metrics[section]
         for name in ("model", "uniform", "past_counts", "kde"):
@@ -170,6 +205,9 @@ def test_manifest(sample_run: Path) -> None:
         "metrics.json",
         "rejected_incidents.csv",
         "run.log.jsonl",
+        "risk_sd.tif",
+        "importance.png",
+        "response_curves.png",
         "risk.qml",
         "risk_class.qml",
         "hotspots.gpkg",

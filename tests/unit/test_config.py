@@ -41,7 +41,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert cfg.incidents.path == tmp_path / "data" / "incidents.csv"
     assert cfg.covariates["land_use"].path == tmp_path / "data" / "lu.tif"
     assert cfg.output_dir == tmp_path / "out"  # the default is resolved too
-    assert cfg.model == "maxent"
+    assert cfg.model == "auto"
     assert cfg.covariates["land_use"].band == 1
 
 

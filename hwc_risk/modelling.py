@@ -1,0 +1,321 @@
+"""Fitting and validating risk models with static and history features.
+
+A :class:`Design` holds the samples (incidents and background cells) with
+their static features, and makes the history features for any training set
+and month on demand, so every fit sees only incidents that precede what it is
+tested on. The validation drivers here are what ``metrics.json`` reports:
+rolling-origin months, spatial block cross-validation, and the choice made by
+``model: auto``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from .classes import RISK_CLASSES, classify
+from .covariates import FeatureLayer, FeatureStack
+from .history import HistorySettings, history_at_samples, history_surfaces
+from .models import ModelRecipe, build_estimator
+from .predict import predict_to_array
+from .progress import progress
+from .validation import (
+    evaluate_surface,
+    kde_bandwidth,
+    kde_surface,
+    past_counts_surface,
+    spatial_block_folds,
+)
+
+__all__ = ["MIN_TRAINING_INCIDENTS", "Design", "fit_model", "rolling_origin", "spatial_cv"]
+
+log = logging.getLogger(__name__)
+
+#: Fewer incidents than this cannot train a model worth mapping.
+MIN_TRAINING_INCIDENTS = 10
+
+
+@dataclass
+class Design:
+    """Samples, their static features, and history on demand."""
+
+    stack: FeatureStack
+    X_static: np.ndarray
+    y: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    months: np.ndarray  # month number of each sample (background: assigned)
+    history: HistorySettings | None
+    work: Path
+    seed: int
+    keep: list[int] | None = None  # static feature subset (for ablations)
+    _stacks: dict[str, FeatureStack] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_presence(self) -> np.ndarray:
+        return self.y == 1
+
+    @property
+    def static_layers(self) -> list[FeatureLayer]:
+        layers = self.stack.layers
+        return layers if self.keep is None else [layers[k] for k in self.keep]
+
+    @property
+    def names(self) -> list[str]:
+        names = [layer.name for layer in self.static_layers]
+        return names + (self.history.names if self.history is not None else [])
+
+    def without(self, kind: str) -> Design:
+        """The same design without the static layers of one kind (e.g. connectivity)."""
+        keep = [k for k, layer in enumerate(self.stack.layers) if layer.kind != kind]
+        return Design(
+            self.stack,
+            self.X_static,
+            self.y,
+            self.rows,
+            self.cols,
+            self.months,
+            self.history,
+            self.work,
+            self.seed,
+            keep,
+        )
+
+    def months_before(self, origin: int) -> np.ndarray:
+        """Sample months for training before ``origin``: background redrawn from earlier months."""
+        months = self.months.copy()
+        earlier = np.unique(months[self.is_presence & (months < origin)])
+        late_bg = ~self.is_presence & (months >= origin)
+        if late_bg.any() and earlier.size:
+            rng = np.random.default_rng(self.seed + origin)
+            months[late_bg] = rng.choice(earlier, size=int(late_bg.sum()))
+        return months
+
+    def features(
+        self, samples: np.ndarray, incidents: np.ndarray, months: np.ndarray
+    ) -> np.ndarray:
+        """Features of the ``samples`` rows, with history from the ``incidents`` rows."""
+        X = self.X_static[samples] if self.keep is None else self.X_static[samples][:, self.keep]
+        if self.history is None:
+            return X
+        hist = history_at_samples(
+            self.stack.grid.shape,
+            self.rows[incidents],
+            self.cols[incidents],
+            self.months[incidents],
+            self.rows[samples],
+            self.cols[samples],
+            months[samples],
+            self.history,
+            self.stack.grid.cell_size,
+        )
+        return np.hstack([X, hist])
+
+    def stack_for(self, incidents: np.ndarray, target: int, tag: str) -> FeatureStack:
+        """A feature stack for predicting month ``target`` from the ``incidents`` rows."""
+        layers = list(self.static_layers)
+        if self.history is not None:
+            import rasterio
+
+            surfaces = history_surfaces(
+                self.stack.grid.shape,
+                self.rows[incidents],
+                self.cols[incidents],
+                self.months[incidents],
+                target,
+                self.history,
+                self.stack.grid.cell_size,
+            )
+            folder = self.work / "history" / tag
+            folder.mkdir(parents=True, exist_ok=True)
+            profile = self.stack.grid.profile(dtype="float32", nodata=np.nan, predictor=3)
+            for name, surface in zip(self.history.names, surfaces, strict=True):
+                path = folder / f"{name}.tif"
+                data = np.where(self.stack.valid, surface, np.nan).astype(np.float32)
+                with rasterio.open(path, "w", **profile) as dst:
+                    dst.write(data, 1)
+                layers.append(FeatureLayer(name, path, "history", "history", "log1p"))
+        return FeatureStack(
+            grid=self.stack.grid,
+            layers=layers,
+            valid=self.stack.valid,
+            class_names=self.stack.class_names,
+        )
+
+
+def fit_model(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    model = build_estimator(recipe, seed)
+    model.fit(X, y)
+    return model
+
+
+def baselines(
+    shape: tuple[int, int], valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> dict[str, np.ndarray]:
+    return {
+        "uniform": np.where(valid, np.float32(1.0), np.float32(np.nan)),
+        "past_counts": past_counts_surface(shape, rows, cols, valid),
+        "kde": kde_surface(shape, rows, cols, valid),
+    }
+
+
+def class_captures(
+    surface: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> dict[str, float]:
+    classes, _ = classify(surface, valid)
+    hit = classes[rows, cols]
+    hit = hit[hit > 0]
+    if hit.size == 0:
+        return {}
+    return {cls.label: float(np.mean(hit == cls.code)) for cls in RISK_CLASSES}
+
+
+def evaluate_month(
+    design: Design,
+    recipe: ModelRecipe,
+    origin: int,
+    fractions: tuple[float, ...],
+    with_baselines: bool = True,
+) -> dict[str, Any]:
+    """Train on everything before month ``origin``, test on the month's incidents."""
+    p = design.is_presence
+    before = p & (design.months < origin)
+    test = p & (design.months == origin)
+    label = _label(origin)
+    if test.sum() == 0:
+        return {"skipped": f"no incidents in {label} to test on"}
+    if before.sum() < MIN_TRAINING_INCIDENTS:
+        return {"skipped": f"only {int(before.sum())} incidents before {label} to train on"}
+    train = before | ~p
+    months = design.months_before(origin)
+    model = fit_model(recipe, design.seed, design.features(train, before, months), design.y[train])
+    surface = predict_to_array(model, design.stack_for(before, origin, f"origin-{origin}"))
+    valid = design.stack.valid
+    tr, tc = design.rows[before], design.cols[before]
+    te_r, te_c = design.rows[test], design.cols[test]
+    out: dict[str, Any] = {
+        "test_month": label,
+        "n_train_incidents": int(before.sum()),
+        "n_test_incidents": int(test.sum()),
+        "model": evaluate_surface(surface, valid, te_r, te_c, fractions),
+    }
+    if with_baselines:
+        out["kde_bandwidth_cells"] = kde_bandwidth(tr, tc, design.stack.grid.shape)
+        for name, base in baselines(design.stack.grid.shape, valid, tr, tc).items():
+            out[name] = evaluate_surface(base, valid, te_r, te_c, fractions)
+        out["class_capture"] = class_captures(surface, valid, te_r, te_c)
+    return out
+
+
+def _label(month: int) -> str:
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def _mean_metrics(blocks: list[dict[str, float]]) -> dict[str, float]:
+    keys = blocks[0].keys()
+    out: dict[str, float] = {}
+    for k in keys:
+        values = np.array([b[k] for b in blocks], dtype=float)
+        if k == "n_incidents":
+            out[k] = int(values.sum())
+        else:
+            out[k] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return out
+
+
+def rolling_origin(
+    design: Design,
+    recipe: ModelRecipe,
+    origins: list[int],
+    fractions: tuple[float, ...],
+    with_baselines: bool = True,
+) -> dict[str, Any]:
+    """Rolling-origin evaluation: each month in ``origins`` tested by a model of earlier months."""
+    per_month = []
+    for origin in progress(origins, "rolling-origin months", len(origins), "month"):
+        result = evaluate_month(design, recipe, origin, fractions, with_baselines)
+        if "skipped" not in result:
+            per_month.append(result)
+    if not per_month:
+        return {"skipped": "no held-out month had incidents and enough earlier ones"}
+    names = ["model"] + (["uniform", "past_counts", "kde"] if with_baselines else [])
+    summary: dict[str, Any] = {
+        "months": [r["test_month"] for r in per_month],
+        "n_test_incidents": int(sum(r["n_test_incidents"] for r in per_month)),
+    }
+    for name in names:
+        summary[name] = _mean_metrics([r[name] for r in per_month])
+    summary["per_month"] = per_month
+    return summary
+
+
+def spatial_cv(
+    design: Design,
+    recipe: ModelRecipe,
+    folds: int,
+    block_size: float,
+    fractions: tuple[float, ...],
+    target: int,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Spatial block cross-validation, and the spread of the fold models' surfaces.
+
+    Returns the summary and the per-cell standard deviation of the fold
+    models' predicted surfaces (an uncertainty layer), or None.
+    """
+    grid = design.stack.grid
+    block_cells = max(1, round(block_size / grid.cell_size))
+    fold_of_cell = spatial_block_folds(
+        grid.shape, block_cells, folds, np.random.default_rng(design.seed)
+    )
+    sample_fold = fold_of_cell[design.rows, design.cols]
+    p = design.is_presence
+    per_fold: list[dict[str, Any]] = []
+    total = np.zeros(grid.shape)
+    total_sq = np.zeros(grid.shape)
+    n_surfaces = 0
+    for f in progress(range(folds), "spatial cross-validation", folds, "fold"):
+        test_p = p & (sample_fold == f)
+        train = sample_fold != f
+        train_p = train & p
+        if test_p.sum() == 0 or train_p.sum() < MIN_TRAINING_INCIDENTS:
+            continue
+        model = fit_model(
+            recipe, design.seed, design.features(train, train_p, design.months), design.y[train]
+        )
+        surface = predict_to_array(model, design.stack_for(train_p, target, f"fold-{f}"))
+        total += np.nan_to_num(surface)
+        total_sq += np.nan_to_num(surface) ** 2
+        n_surfaces += 1
+        area = design.stack.valid & (fold_of_cell == f)
+        te_r, te_c = design.rows[test_p], design.cols[test_p]
+        fold: dict[str, Any] = {
+            "fold": f,
+            "model": evaluate_surface(surface, area, te_r, te_c, fractions),
+        }
+        bases = baselines(
+            grid.shape, design.stack.valid, design.rows[train_p], design.cols[train_p]
+        )
+        for name, base in bases.items():
+            fold[name] = evaluate_surface(base, area, te_r, te_c, fractions)
+        per_fold.append(fold)
+    if not per_fold:
+        return {"skipped": "no fold had held-out incidents and enough training incidents"}, None
+    summary: dict[str, Any] = {
+        "block_size": block_size,
+        "folds": folds,
+        "folds_evaluated": len(per_fold),
+    }
+    for name in ("model", "uniform", "past_counts", "kde"):
+        summary[name] = _mean_metrics([fd[name] for fd in per_fold])
+    summary["per_fold"] = per_fold
+    spread = None
+    if n_surfaces >= 2:
+        mean = total / n_surfaces
+        spread = np.sqrt(np.maximum(total_sq / n_surfaces - mean**2, 0.0)).astype(np.float32)
+        spread[~design.stack.valid] = np.nan
+    return summary, spread
