@@ -250,11 +250,12 @@ def build_feature_stack(
 ) -> FeatureStack:
     """Align every covariate, derive its features and write them under ``work_dir``.
 
-    Categorical covariates give, for each class present in the grid, the
-    distance to the class (metres) and the fraction of the class within
-    ``settings.neighbourhood``. Continuous covariates give their value, log1p
-    transformed where :func:`continuous_feature` finds it sensible. With
-    ``connectivity``, the layers of :func:`connectivity_layers` are added.
+    Categorical covariates give, for each class present in the grid, whether
+    the cell is of the class (0/1), the distance to the class (metres) and the
+    fraction of the class within ``settings.neighbourhood``. Continuous
+    covariates give their value, log1p transformed where
+    :func:`continuous_feature` finds it sensible. With ``connectivity``, the
+    layers of :func:`connectivity_layers` are added.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     layers: list[FeatureLayer] = []
@@ -279,7 +280,9 @@ def build_feature_stack(
             for v in values.astype(int):
                 label = _class_label(int(v), cov.classes)
                 names[int(v)] = cov.classes.get(int(v), label) if cov.classes else label
+                is_class = np.where(np.isfinite(data), (data == v).astype(np.float32), np.nan)
                 for kind, arr, unit in (
+                    ("is", is_class, "1"),
                     ("distance", distance_to_class(data, v, grid.cell_size), units),
                     ("fraction", class_fraction(data, v, radius_cells), "1"),
                 ):

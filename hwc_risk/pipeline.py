@@ -188,14 +188,55 @@ def connectivity_ablation(
     return out
 
 
+def _origins(months: np.ndarray, run_month: int, at_least: int) -> list[int]:
+    """Held-out months for rolling origin: the last ``at_least`` months with incidents up to
+    the run's month, extended back (up to 6) until they hold 30 incidents."""
+    have = sorted({int(m) for m in months if m <= run_month})
+    if run_month not in have:
+        have.append(run_month)  # reported as skipped: nothing to test on
+    origins = have[-at_least:]
+    while len(origins) < min(6, len(have) - 3):
+        if int(np.isin(months, origins).sum()) >= 30:
+            break
+        origins = have[-(len(origins) + 1) :]
+    return origins
+
+
+def _score(res: dict[str, Any]) -> float:
+    """Skill used to compare models: mean of top-10 % and top-20 % capture and AUC."""
+    if "skipped" in res:
+        return float("-inf")
+    m = res["model"]
+    values = [m.get("capture_rate_10"), m.get("capture_rate_20"), m.get("auc")]
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("-inf")
+
+
+def _month_scores(res: dict[str, Any]) -> np.ndarray:
+    out = []
+    for month in res.get("per_month", []):
+        m = month["model"]
+        values = [m.get("capture_rate_10"), m.get("capture_rate_20"), m.get("auc")]
+        finite = [v for v in values if v is not None and np.isfinite(v)]
+        if finite:
+            out.append(float(np.mean(finite)))
+    return np.asarray(out)
+
+
 def _choose(results: dict[str, dict[str, Any]], top: float) -> tuple[str, dict[str, Any]]:
-    """The candidate with the best mean rolling-origin capture (AUC breaks ties)."""
+    """The simplest candidate within one standard error of the best skill (the 1-SE rule).
+
+    Skill is :func:`_score` on the rolling-origin months; candidates are taken
+    in the recipe's order, simplest first. With few held-out incidents the
+    months disagree, and the rule then prefers the model less likely to have
+    won by chance.
+    """
     key = f"capture_rate_{round(top * 100)}"
-    scored = {}
-    for name, res in results.items():
-        if "skipped" in res:
-            continue
-        scored[name] = (res["model"].get(key, float("nan")), res["model"].get("auc", float("nan")))
+    scored = {
+        n: (r["model"].get(key, float("nan")), _score(r))
+        for n, r in results.items()
+        if "skipped" not in r
+    }
     if not scored:
         first = next(iter(results))
         return first, {
@@ -203,18 +244,20 @@ def _choose(results: dict[str, dict[str, Any]], top: float) -> tuple[str, dict[s
             "reason": "no held-out month to compare the candidates on; took the first",
             "candidates": {n: None for n in results},
         }
-    chosen = max(
-        scored,
-        key=lambda n: (np.nan_to_num(scored[n][0], nan=-1), np.nan_to_num(scored[n][1], nan=-1)),
-    )
+    best = max(scored, key=lambda n: scored[n][1])
+    per_month = _month_scores(results[best])
+    se = float(per_month.std(ddof=1) / np.sqrt(per_month.size)) if per_month.size > 1 else 0.0
+    chosen = next(n for n in scored if scored[n][1] >= scored[best][1] - se)
     months = results[chosen]["months"]
     return chosen, {
         "chosen": chosen,
         "reason": (
-            f"highest mean top-{top:.0%} capture of held-out incidents over "
-            f"{len(months)} rolling-origin month(s) ({', '.join(months)}): "
-            + ", ".join(f"{n} {v[0]:.1%}" for n, v in scored.items())
+            f"simplest candidate within one standard error ({se:.3f}) of the best skill "
+            f"(mean of top-10 % and top-20 % capture and AUC; best: {best}) on "
+            f"{len(months)} rolling-origin month(s) ({', '.join(months)}); top-{top:.0%} "
+            "capture: " + ", ".join(f"{n} {v[0]:.1%}" for n, v in scored.items())
         ),
+        "skill": {n: v[1] for n, v in scored.items()},
         "candidates": {n: results[n].get("model") for n in results},
     }
 
@@ -606,7 +649,7 @@ def _run_in(
 
     run_month = int(month_number(np.array([np.datetime64(month_start, "M")]))[0])
     data_months = sorted(set(p_months.tolist()))
-    origins = [m for m in data_months if m <= run_month][-config.validation.rolling_months :]
+    origins = _origins(p_months, run_month, config.validation.rolling_months)
     history_choice: dict[str, Any] | None = None
     settings = None
     if config.features.history and len(data_months) >= 3:
@@ -630,17 +673,35 @@ def _run_in(
     model_choice: dict[str, Any] | None = None
     if recipe.estimator == "auto":
         candidates = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
+        static = Design(stack, samples.X, y, rows, cols, months, None, work, config.seed)
         results = {}
         with timer.stage(
             "validation_temporal", f"rolling-origin months for {len(candidates)} candidates"
         ):
             for name in candidates:
                 results[name] = rolling_origin(
-                    design, load_recipe(name, config_dir), origins, fractions
+                    static, load_recipe(name, config_dir), origins, fractions
                 )
-        chosen, model_choice = _choose(results, config.validation.top_fraction)
-        recipe = load_recipe(chosen, config_dir)
-        rolling = results[chosen]
+            chosen, model_choice = _choose(results, config.validation.top_fraction)
+            recipe = load_recipe(chosen, config_dir)
+            rolling = results[chosen]
+            if settings is not None:
+                # does incident history add skill on the same held-out months?
+                with_history = rolling_origin(design, recipe, origins, fractions)
+                keep = _score(with_history) > _score(rolling)
+                model_choice["history"] = {
+                    "used": bool(keep),
+                    "score_with": _score(with_history),
+                    "score_without": _score(rolling),
+                }
+                model_choice["reason"] += (
+                    f"; incident history {'added' if keep else 'did not add'} skill"
+                )
+                if keep:
+                    rolling = with_history
+                else:
+                    design = static
+                    settings = None
     else:
         with timer.stage("validation_temporal", f"rolling origin over {len(origins)} month(s)"):
             rolling = rolling_origin(design, recipe, origins, fractions)

@@ -129,14 +129,28 @@ class SyntheticArea:
         start: tuple[int, int] = (2024, 1),
         model: str = "maxent",
         extra_config: dict[str, object] | None = None,
+        persistent_sites: int = 0,
+        persistent_share: float = 0.0,
     ) -> Path:
         """Write rasters, an incident CSV (lon/lat) and a pipeline config; return the config path.
 
-        Incidents are spread evenly over ``n_months`` months from ``start``.
+        Incidents are spread evenly over ``n_months`` months from ``start``. With
+        ``persistent_share``, that share of incidents repeats at ``persistent_sites``
+        fixed cells (strong persistence).
         """
         paths = self.write_rasters(folder)
         rng = np.random.default_rng(self.seed + 1)
         r, c = self.draw_cells(n_incidents, rng)
+        if persistent_share > 0:
+            # a few places (problem farms, a water point) keep having incidents month
+            # after month: a share of the incidents repeat at them
+            sites_r, sites_c = self.draw_cells(
+                persistent_sites, np.random.default_rng(self.seed + 7)
+            )
+            repeat = rng.uniform(size=n_incidents) < persistent_share
+            pick = rng.integers(0, persistent_sites, size=n_incidents)
+            r = np.where(repeat, sites_r[pick], r)
+            c = np.where(repeat, sites_c[pick], c)
         x = self.origin[0] + (c + rng.uniform(size=n_incidents)) * self.cell_size
         y = self.origin[1] - (r + rng.uniform(size=n_incidents)) * self.cell_size
         lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(x, y)

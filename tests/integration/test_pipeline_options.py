@@ -67,3 +67,34 @@ def test_crs_without_epsg_code_is_kept_and_reported(tmp_path: Path) -> None:
         assert ds.crs == custom
     assert result.manifest["grid"]["epsg"] is None
     assert any("no EPSG code" in note for note in result.manifest["notes"])
+
+
+def test_background_methods(small_area: Path) -> None:
+    import numpy as np
+
+    from hwc_risk.covariates import build_feature_stack
+    from hwc_risk.grid import resolve_grid
+    from hwc_risk.pipeline import _background_cells
+    from tests.conftest import edit_config, write_raster
+
+    cfg = load_config(small_area)
+    first_key, first = next(iter(cfg.covariates.items()))
+    grid = resolve_grid(cfg.grid, first, first_key)
+    stack = build_feature_stack(cfg.covariates, grid, cfg.features, small_area.parent / "f")
+    # patrol effort only in the western half: the background must follow it
+    effort = np.zeros(grid.shape, np.float32)
+    effort[:, : grid.width // 2] = 1.0
+    write_raster(
+        small_area.parent / "effort.tif", effort, crs="EPSG:32633", transform=grid.transform
+    )
+    edit_config(
+        small_area, background={"method": "bias", "bias_raster": "effort.tif", "n_points": 500}
+    )
+    biased = _background_cells(load_config(small_area), grid, stack.valid, np.random.default_rng(0))
+    assert (biased % grid.width < grid.width // 2).all()
+    # target group: only cells where some report was made
+    edit_config(small_area, background={"method": "target_group", "n_points": 500})
+    tg = _background_cells(load_config(small_area), grid, stack.valid, np.random.default_rng(0))
+    located = run(load_config(small_area), month="2025-04")
+    assert tg.size <= 160
+    assert located.manifest["config"]["background"]["method"] == "target_group"
