@@ -153,7 +153,9 @@ def test_metrics_compare_model_and_baselines(sample_run: Path) -> None:
     assert history["layers"][0] == "history_count" and history["bandwidth"] > 0
     explanation = metrics["explanation"]
     names = {e["feature"] for e in explanation["permutation_importance"]}
-    assert "population_log1p" in names and "history_count" in names
+    assert "population_log1p" in names and "land_use_is_cropland" in names
+    # history stays in the model only if it added skill on the held-out months
+    assert ("history_count" in names) == choice["history"]["used"]
     assert len(explanation["response_curves"]) == len(names)
     with rasterio.open(sample_run / "risk_sd.tif") as ds:
         sd = ds.read(1)

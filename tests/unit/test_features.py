@@ -85,8 +85,10 @@ def test_build_feature_stack(tmp_path: Path) -> None:
     grid = GridSpec(CRS.from_epsg(32736), T, 20, 20)
     stack = build_feature_stack(covs, grid, FeaturesConfig(neighbourhood=200), tmp_path / "f")
     assert stack.names == [
+        "lu_is_forest_land",
         "lu_distance_forest_land",
         "lu_fraction_forest_land",
+        "lu_is_crops",
         "lu_distance_crops",
         "lu_fraction_crops",
         "pop",
@@ -98,11 +100,12 @@ def test_build_feature_stack(tmp_path: Path) -> None:
             assert ds.crs.to_epsg() == 32736 and ds.descriptions == (layer.name,)
     values = stack.values_at(np.array([5, 5]), np.array([2, 15]))
     # distance to crops from column 2 is 8 cells; from column 15 it is 0
-    assert values[0, 2] == pytest.approx(800.0) and values[1, 2] == 0.0
-    assert values[0, 4] == 10.0
+    assert values[0, 4] == pytest.approx(800.0) and values[1, 4] == 0.0
+    assert values[0, 3] == 0.0 and values[1, 3] == 1.0  # is the cell cropland?
+    assert values[0, 6] == 10.0
     with stack.open() as handles:
         block = stack.read_window(handles, rasterio.windows.Window(0, 0, 4, 3))
-    assert block.shape == (5, 3, 4)
+    assert block.shape == (7, 3, 4)
 
 
 def test_categorical_with_too_many_values(tmp_path: Path) -> None:
