@@ -72,7 +72,8 @@ class Design:
 
     def without(self, kind: str) -> Design:
         """The same design without the static layers of one kind (e.g. connectivity)."""
-        keep = [k for k, layer in enumerate(self.stack.layers) if layer.kind != kind]
+        current = self.keep if self.keep is not None else range(len(self.stack.layers))
+        keep = [k for k in current if self.stack.layers[k].kind != kind]
         return Design(
             self.stack,
             self.X_static,
@@ -84,6 +85,21 @@ class Design:
             self.work,
             self.seed,
             keep,
+        )
+
+    def with_history(self, settings: HistorySettings | None) -> Design:
+        """The same samples and static features, with (or without) history."""
+        return Design(
+            self.stack,
+            self.X_static,
+            self.y,
+            self.rows,
+            self.cols,
+            self.months,
+            settings,
+            self.work,
+            self.seed,
+            self.keep,
         )
 
     def months_before(self, origin: int) -> np.ndarray:

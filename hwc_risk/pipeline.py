@@ -685,6 +685,21 @@ def _run_in(
             chosen, model_choice = _choose(results, config.validation.top_fraction)
             recipe = load_recipe(chosen, config_dir)
             rolling = results[chosen]
+            if any(layer.kind == "fraction" for layer in stack.layers):
+                # do neighbourhood class fractions add skill, or only noise (few incidents)?
+                no_fractions = static.without("fraction")
+                r_nf = rolling_origin(no_fractions, recipe, origins, fractions)
+                keep_fractions = _score(rolling) > _score(r_nf)
+                model_choice["neighbourhood_fractions"] = {
+                    "used": bool(keep_fractions),
+                    "score_with": _score(rolling),
+                    "score_without": _score(r_nf),
+                }
+                verb = "added" if keep_fractions else "did not add"
+                model_choice["reason"] += f"; neighbourhood class fractions {verb} skill"
+                if not keep_fractions:
+                    static, rolling = no_fractions, r_nf
+            design = static.with_history(settings)
             if settings is not None:
                 # does incident history add skill on the same held-out months?
                 with_history = rolling_origin(design, recipe, origins, fractions)
