@@ -47,8 +47,11 @@ def test_windowed_prediction_equals_whole_array(stack, tmp_path: Path) -> None: 
     rows, cols = np.nonzero(stack.valid)
     whole[rows, cols] = risk_scores(model, stack.values_at(rows, cols))
     for size in (7, 16, 512):  # windows that do and do not divide the grid
-        np.testing.assert_array_equal(predict_to_array(model, stack, window_size=size), whole)
-    out = predict_to_geotiff(model, stack, tmp_path / "r.tif", window_size=10)
+        for workers in (1, 3):  # one thread, or a pool with a handle per thread
+            np.testing.assert_array_equal(
+                predict_to_array(model, stack, window_size=size, workers=workers), whole
+            )
+    out = predict_to_geotiff(model, stack, tmp_path / "r.tif", window_size=10, workers=2)
     with rasterio.open(out) as ds:
         np.testing.assert_array_equal(ds.read(1), whole)
         assert ds.profile["tiled"] and ds.nodata is not None
