@@ -19,16 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import rasterio
-from pyproj import Transformer
-from scipy import stats
 
 from hwc_risk.config import load_config
 from hwc_risk.pipeline import run
 from hwc_risk.synthetic import SyntheticArea
-from hwc_risk.validation import capture_rate, kde_surface
 
 
 def planted(model: str, n: int) -> dict[str, float]:
@@ -40,21 +35,11 @@ def planted(model: str, n: int) -> dict[str, float]:
         result = run(load_config(config))
         took = time.perf_counter() - start
         with rasterio.open(result.run_dir / "risk.tif") as ds:
-            risk = ds.read(1)
-        ok = area.valid & np.isfinite(risk)
-        rows, cols = area.draw_cells(3000, np.random.default_rng(99))
-        truth = capture_rate(area.truth[ok], area.truth[rows, cols], 0.10)
-        inc = pd.read_csv(folder / "incidents.csv")
-        x, y = Transformer.from_crs("EPSG:4326", area.crs, always_xy=True).transform(
-            inc["lon"].to_numpy(), inc["lat"].to_numpy()
-        )
-        r = ((area.origin[1] - np.asarray(y)) // area.cell_size).astype(int)
-        c = ((np.asarray(x) - area.origin[0]) // area.cell_size).astype(int)
-        kde = kde_surface(area.shape, r, c, area.valid)
+            q = area.score_map(ds.read(1), folder / "incidents.csv")
         return {
-            "ratio": capture_rate(risk[ok], risk[rows, cols], 0.10) / truth,
-            "kde": capture_rate(kde[ok], kde[rows, cols], 0.10) / truth,
-            "rho": float(stats.spearmanr(risk[ok], area.truth[ok]).statistic),
+            "ratio": q["ratio"],
+            "kde": q["kde_ratio"],
+            "rho": q["spearman"],
             "seconds": took,
             "chosen": str(result.metrics["model"]),
         }

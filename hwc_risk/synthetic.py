@@ -95,6 +95,37 @@ class SyntheticArea:
         r, c = np.unravel_index(cells, self.shape)
         return np.asarray(r), np.asarray(c)
 
+    def score_map(
+        self, risk: np.ndarray, incidents_csv: Path, n_future: int = 3000
+    ) -> dict[str, float]:
+        """How well a risk map recovers the truth, next to a KDE of the written incidents.
+
+        ``ratio``: the map's top-10 % capture of ``n_future`` fresh incidents from
+        the truth, divided by the truth's own top-10 % capture; ``kde_ratio``: the
+        same for a kernel density of the incidents in ``incidents_csv``;
+        ``spearman``: rank correlation of the map with the truth.
+        """
+        import pandas as pd
+        from scipy import stats
+
+        from .validation import capture_rate, kde_surface
+
+        ok = self.valid & np.isfinite(risk)
+        rows, cols = self.draw_cells(n_future, np.random.default_rng(99))
+        truth = capture_rate(self.truth[ok], self.truth[rows, cols], 0.10)
+        inc = pd.read_csv(incidents_csv)
+        x, y = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True).transform(
+            inc["lon"].to_numpy(), inc["lat"].to_numpy()
+        )
+        r = ((self.origin[1] - np.asarray(y)) // self.cell_size).astype(int)
+        c = ((np.asarray(x) - self.origin[0]) // self.cell_size).astype(int)
+        kde = kde_surface(self.shape, r, c, self.valid)
+        return {
+            "ratio": capture_rate(risk[ok], risk[rows, cols], 0.10) / truth,
+            "kde_ratio": capture_rate(kde[ok], kde[rows, cols], 0.10) / truth,
+            "spearman": float(stats.spearmanr(risk[ok], self.truth[ok]).statistic),
+        }
+
     def write_rasters(self, folder: Path) -> dict[str, Path]:
         folder.mkdir(parents=True, exist_ok=True)
         base = {

@@ -10,37 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import rasterio
-from pyproj import Transformer
-from scipy import stats
 
 from hwc_risk.config import load_config
 from hwc_risk.pipeline import run
 from hwc_risk.synthetic import SyntheticArea
-from hwc_risk.validation import capture_rate, kde_surface
 
 
 def quality(area: SyntheticArea, folder: Path, result_dir: Path) -> dict[str, float]:
     with rasterio.open(result_dir / "risk.tif") as ds:
-        risk = ds.read(1)
-    ok = area.valid & np.isfinite(risk)
-    rows, cols = area.draw_cells(3000, np.random.default_rng(99))
-    truth_capture = capture_rate(area.truth[ok], area.truth[rows, cols], 0.10)
-    inc = pd.read_csv(folder / "incidents.csv")
-    x, y = Transformer.from_crs("EPSG:4326", area.crs, always_xy=True).transform(
-        inc["lon"].to_numpy(), inc["lat"].to_numpy()
-    )
-    r = ((area.origin[1] - np.asarray(y)) // area.cell_size).astype(int)
-    c = ((np.asarray(x) - area.origin[0]) // area.cell_size).astype(int)
-    kde = kde_surface(area.shape, r, c, area.valid)
-    return {
-        "ratio": capture_rate(risk[ok], risk[rows, cols], 0.10) / truth_capture,
-        "kde_ratio": capture_rate(kde[ok], kde[rows, cols], 0.10) / truth_capture,
-        "spearman": float(stats.spearmanr(risk[ok], area.truth[ok]).statistic),
-    }
+        return area.score_map(ds.read(1), folder / "incidents.csv")
 
 
 @pytest.mark.parametrize(("n", "min_ratio"), [(600, 0.95), (150, 0.90)])
