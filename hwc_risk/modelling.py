@@ -11,7 +11,7 @@ rolling-origin months, spatial block cross-validation, and the choice made by
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,6 @@ class Design:
     work: Path
     seed: int
     keep: list[int] | None = None  # static feature subset (for ablations)
-    _stacks: dict[str, FeatureStack] = field(default_factory=dict, repr=False)
 
     @property
     def is_presence(self) -> np.ndarray:
@@ -73,34 +72,11 @@ class Design:
     def without(self, kind: str) -> Design:
         """The same design without the static layers of one kind (e.g. connectivity)."""
         current = self.keep if self.keep is not None else range(len(self.stack.layers))
-        keep = [k for k in current if self.stack.layers[k].kind != kind]
-        return Design(
-            self.stack,
-            self.X_static,
-            self.y,
-            self.rows,
-            self.cols,
-            self.months,
-            self.history,
-            self.work,
-            self.seed,
-            keep,
-        )
+        return replace(self, keep=[k for k in current if self.stack.layers[k].kind != kind])
 
     def with_history(self, settings: HistorySettings | None) -> Design:
         """The same samples and static features, with (or without) history."""
-        return Design(
-            self.stack,
-            self.X_static,
-            self.y,
-            self.rows,
-            self.cols,
-            self.months,
-            settings,
-            self.work,
-            self.seed,
-            self.keep,
-        )
+        return replace(self, history=settings)
 
     def months_before(self, origin: int) -> np.ndarray:
         """Sample months for training before ``origin``: background redrawn from earlier months."""

@@ -414,12 +414,6 @@ def _people_per_cell(config: PipelineConfig, grid: GridSpec) -> np.ndarray | Non
     return values * (grid.res[0] * grid.res[1] / src_cell_area)
 
 
-def _fold_mean(values: list[float]) -> float:
-    """Mean over folds of a metric; NaN when no fold has it."""
-    arr = np.asarray(values, dtype=float)
-    return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
-
-
 def _verdict(temporal: dict[str, Any], rolling: dict[str, Any], fraction: float) -> str:
     text = _month_verdict(temporal, fraction)
     if "skipped" in rolling or len(rolling.get("months", [])) < 2:
@@ -673,7 +667,7 @@ def _run_in(
     model_choice: dict[str, Any] | None = None
     if recipe.estimator == "auto":
         candidates = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
-        static = Design(stack, samples.X, y, rows, cols, months, None, work, config.seed)
+        static = design.with_history(None)
         results = {}
         with timer.stage(
             "validation_temporal", f"rolling-origin months for {len(candidates)} candidates"
