@@ -231,7 +231,9 @@ def risk_scores(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
     if type(model).__name__ == "MaxentModel":
-        scores = np.asarray(model.predict(X), dtype=np.float64).ravel()
+        from .fastmaxent import maxent_scores
+
+        scores = maxent_scores(model, X)
     else:
         scores = np.asarray(model.predict_proba(X))[:, 1]
     return np.clip(scores, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,76 @@
+"""The compiled MaxEnt evaluation gives elapid's own predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from elapid import MaxentModel
+
+from hwc_risk.fastmaxent import CompiledMaxent, compile_maxent
+from hwc_risk.models import build_estimator, load_recipe, risk_scores
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    X[:, 4] = np.abs(X[:, 4]) * 100  # a skewed covariate on another scale
+    X[:, 3] = np.round(X[:, 3])  # few distinct values: duplicate threshold cuts
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 + rng.normal(size=3000) > 1.2).astype(int)
+    # prediction cells reach outside the training range, where clamping matters
+    Xp = (rng.normal(size=(20000, 5)) * 1.6).astype(np.float32)
+    Xp[:, 4] = np.abs(Xp[:, 4]) * 120
+    return X, y, Xp
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        ["linear", "quadratic", "hinge"],
+        ["linear", "quadratic", "hinge", "threshold", "product"],
+        ["hinge"],
+        ["threshold"],
+    ],
+)
+@pytest.mark.parametrize("transform", ["cloglog", "logistic", "raw"])
+@pytest.mark.parametrize("clamp", [True, False])
+def test_equal_to_elapid_within_float32(data, features, transform, clamp) -> None:
+    X, y, Xp = data
+    model = MaxentModel(feature_types=features, transform=transform, clamp=clamp).fit(X, y)
+    expected = np.asarray(model.predict(Xp), dtype=np.float64)
+    got = CompiledMaxent(model)(Xp)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=2e-6 * scale)
+
+
+def test_constant_covariate_contributes_nothing_but_does_not_break(data) -> None:
+    X, y, Xp = data
+    X = X.copy()
+    X[:, 2] = 3.0
+    model = MaxentModel(feature_types=["linear", "hinge"]).fit(X, y)
+    np.testing.assert_allclose(CompiledMaxent(model)(Xp), model.predict(Xp), rtol=2e-6, atol=1e-7)
+
+
+def test_risk_scores_uses_compiled_form_and_follows_a_refit(data) -> None:
+    X, y, Xp = data
+    model = build_estimator(load_recipe("maxent"), 0).fit(X, y)
+    first = risk_scores(model, Xp)
+    assert compile_maxent(model) is not None
+    np.testing.assert_allclose(first, model.predict(Xp), atol=1e-6)
+    model.fit(X, 1 - y)  # the same object refitted: the cache must not serve the old model
+    again = risk_scores(model, Xp)
+    np.testing.assert_allclose(again, model.predict(Xp), atol=1e-6)
+    assert np.abs(again - first).max() > 0.1
+
+
+def test_categorical_models_fall_back_to_elapid(data) -> None:
+    X, y, Xp = data
+    Xc = X.copy()
+    Xc[:, 3] = np.clip(np.abs(Xc[:, 3]), 0, 2)
+    model = MaxentModel(feature_types=["linear", "hinge"]).fit(Xc, y, categorical=[3])
+    assert compile_maxent(model) is None
+    Xpc = Xp.copy()
+    Xpc[:, 3] = np.clip(np.abs(np.round(Xpc[:, 3])), 0, 2)
+    np.testing.assert_allclose(
+        risk_scores(model, Xpc), np.clip(model.predict(Xpc), 0, 1).astype(np.float32)
+    )
