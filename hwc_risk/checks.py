@@ -43,7 +43,8 @@ def validate_config(
     for key, cov in config.covariates.items():
         data = align_raster(cov, key, grid)
         if cov.type == "categorical":
-            category_values(data, cov, key, config.features.max_classes)
+            found = set(np.unique(data[np.isfinite(data)]).tolist())
+            category_values(found, False, cov, key, config.features.max_classes)
         finite = np.isfinite(data)
         valid &= finite
         report["covariates"][key] = {

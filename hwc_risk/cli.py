@@ -76,6 +76,24 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Rerun even if nothing changed since the last run.")
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help=(
+                "Compute features and prediction on a running Dask cluster "
+                "(tcp://host:8786); default: compute.scheduler, else this machine."
+            ),
+        ),
+    ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            metavar="CELLS",
+            help="Side of the chunks (multiple of 64); memory grows with its square. "
+            "Default: compute.chunk_size (1024).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Run the pipeline for one month and write <output_dir>/<name>/<YYYY-MM>/."""
@@ -84,7 +102,15 @@ def run(
 
     try:
         cfg = load_config(config)
-        result = run_pipeline(cfg, month=month, output_dir=output_dir, offline=offline, force=force)
+        result = run_pipeline(
+            cfg,
+            month=month,
+            output_dir=output_dir,
+            offline=offline,
+            force=force,
+            scheduler=scheduler,
+            chunk_size=chunk_size,
+        )
     except InputError as exc:
         typer.echo(f"hwc-risk: error: {exc}", err=True)
         raise typer.Exit(2) from None

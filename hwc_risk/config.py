@@ -33,6 +33,7 @@ from .errors import ConfigError, MissingFileError
 
 __all__ = [
     "BackgroundConfig",
+    "ComputeConfig",
     "ConnectivityConfig",
     "CovariateConfig",
     "DuplicatesConfig",
@@ -221,6 +222,14 @@ class FeaturesConfig(_Section):
     history: bool = Field(
         True, description="Add incident-history features (counts and densities of earlier months)."
     )
+    distance_cap: float = Field(
+        20_000.0,
+        gt=0,
+        description=(
+            "Distances to a class are capped at this many CRS units (metres): farther cells "
+            "get the cap. It bounds the overlap that chunked feature building reads."
+        ),
+    )
 
 
 class BackgroundConfig(_Section):
@@ -353,6 +362,38 @@ class OutputsConfig(_Section):
 ModelName = Annotated[str, Field(min_length=1)]
 
 
+class ComputeConfig(_Section):
+    """Where and in what pieces features and predictions are computed."""
+
+    scheduler: str | None = Field(
+        None,
+        description=(
+            "Address of a running dask.distributed scheduler (tcp://host:8786). Unset: a "
+            "local pool. The run folder must be on a file system the workers share."
+        ),
+    )
+    workers: int | None = Field(
+        None, ge=1, description="Local pool size (default: the number of cores, at most 8)."
+    )
+    pool: Literal["threads", "processes"] = Field(
+        "threads",
+        description=(
+            "Local pool kind: threads suit the shipped recipes (their prediction releases "
+            "the GIL); processes suit a custom model that holds it."
+        ),
+    )
+    chunk_size: int = Field(
+        1024,
+        ge=64,
+        le=8192,
+        multiple_of=64,
+        description=(
+            "Side, in cells, of the square chunks features and predictions are computed in. "
+            "Peak memory grows with its square, not with the grid."
+        ),
+    )
+
+
 class PipelineConfig(_Section):
     """A whole pipeline config file."""
 
@@ -365,6 +406,7 @@ class PipelineConfig(_Section):
     outputs: OutputsConfig = OutputsConfig()
     background: BackgroundConfig = BackgroundConfig()
     validation: ValidationSettings = ValidationSettings()
+    compute: ComputeConfig = ComputeConfig()
     model: ModelName = "auto"
     seed: int = 42
     output_dir: Path = Field(Path("out"), validate_default=True)

@@ -19,38 +19,52 @@ import rasterio
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
+from .compute import Compute, run_windows
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
-from .grid import GridSpec, align_raster
-from .progress import progress
+from .grid import GridSpec, _no_data_error, align_raster, align_raster_to_file
 
 __all__ = [
+    "FeatureJob",
     "FeatureLayer",
     "FeatureStack",
     "build_feature_stack",
     "class_fraction",
     "continuous_feature",
+    "create_band",
     "distance_to_class",
+    "feature_window",
 ]
 
 log = logging.getLogger(__name__)
 
 
-def distance_to_class(codes: np.ndarray, value: float, cell_size: float) -> np.ndarray:
+def distance_to_class(
+    codes: np.ndarray, value: float, cell_size: float, cap: float | None = None
+) -> np.ndarray:
     """Euclidean distance (CRS units) from each cell to the nearest cell of ``value``.
 
     Distances are measured from cell centre to cell centre, so cells of the
-    class are at 0. NaN cells of ``codes`` stay NaN. Only cells inside the grid
-    count as sources: a class just outside the grid is not seen.
+    class are at 0, and capped at ``cap`` (cells farther away, or with no cell
+    of the class in ``codes`` at all, get the cap). NaN cells of ``codes`` stay
+    NaN. Only cells inside ``codes`` count as sources: a class just outside the
+    grid is not seen.
 
     >>> codes = np.array([[1, 2, 2]], dtype=np.float32)
     >>> distance_to_class(codes, 1, 100.0).tolist()
     [[0.0, 100.0, 200.0]]
+    >>> distance_to_class(codes, 1, 100.0, cap=150.0).tolist()
+    [[0.0, 100.0, 150.0]]
     """
     is_class = codes == value
     if not is_class.any():
-        raise ValueError(f"class {value} does not occur in the grid")
-    dist = ndimage.distance_transform_edt(~is_class, sampling=cell_size).astype(np.float32)
+        if cap is None:
+            raise ValueError(f"class {value} does not occur in the grid")
+        dist = np.full(codes.shape, cap, dtype=np.float32)
+    else:
+        dist = ndimage.distance_transform_edt(~is_class, sampling=cell_size).astype(np.float32)
+        if cap is not None:
+            np.minimum(dist, np.float32(cap), out=dist)
     dist[np.isnan(codes)] = np.nan
     return dist
 
@@ -209,22 +223,38 @@ def connectivity_layers(
 
 
 def category_values(
-    data: np.ndarray, cov: CovariateConfig, key: str, max_classes: int
-) -> np.ndarray:
+    found: set[float], too_many: bool, cov: CovariateConfig, key: str, max_classes: int
+) -> list[int]:
     """The class codes of an aligned categorical raster, checked to look categorical."""
-    values = np.unique(data[np.isfinite(data)])
-    if values.size > max_classes:
+    if too_many or len(found) > max_classes:
+        more = "more than " if too_many else ""
         raise InputError(
-            f"{cov.path}: covariates.{key} has {values.size} distinct values, more than "
+            f"{cov.path}: covariates.{key} has {more}{len(found)} distinct values, more than "
             f"features.max_classes ({max_classes}); is it continuous? "
             "Set type: continuous, or raise features.max_classes"
         )
-    if np.any(values != np.round(values)):
+    values = sorted(found)
+    if any(v != round(v) for v in values):
         raise InputError(
             f"{cov.path}: covariates.{key} is categorical but has non-integer values; "
             "set type: continuous"
         )
-    return values
+    return [int(v) for v in values]
+
+
+def create_band(path: Path, grid: GridSpec, description: str, block: int = 256) -> Path:
+    """An empty tiled float32 GeoTIFF on the grid (all nodata) for window writes."""
+    profile = grid.profile(
+        dtype="float32",
+        nodata=np.nan,
+        predictor=3,
+        blockxsize=block,
+        blockysize=block,
+        sparse_ok=True,  # blocks never written read as nodata
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.set_band_description(1, description)
+    return path
 
 
 def _write_band(path: Path, grid: GridSpec, data: np.ndarray, name: str) -> None:
@@ -232,6 +262,121 @@ def _write_band(path: Path, grid: GridSpec, data: np.ndarray, name: str) -> None
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data.astype(np.float32, copy=False), 1)
         dst.set_band_description(1, name)
+
+
+@dataclass(frozen=True)
+class FeatureJob:
+    """What a worker needs to derive one covariate's features in a window.
+
+    ``halo`` cells around the window are read as well: enough for the
+    neighbourhood radius and the distance cap, so that a chunk's values equal
+    the whole-array computation's.
+    """
+
+    aligned: str  # the covariate aligned onto the grid (GeoTIFF path)
+    shape: tuple[int, int]
+    categorical: bool
+    classes: tuple[int, ...] = ()
+    transform: str = "none"
+    cell_size: float = 1.0
+    radius_cells: float = 1.0
+    cap: float = 0.0
+
+    @property
+    def halo(self) -> int:
+        if not self.categorical:
+            return 0
+        return int(np.ceil(max(self.cap / self.cell_size, self.radius_cells))) + 1
+
+
+def feature_window(job: FeatureJob, window: Window) -> list[np.ndarray]:
+    """The window task of feature building: one array per feature of the covariate.
+
+    Categorical: for each class, is-class (0/1), distance (capped at
+    ``job.cap``) and neighbourhood fraction; continuous: the value, transformed.
+    """
+    height, width = job.shape
+    r0, c0 = int(window.row_off), int(window.col_off)
+    h, w = int(window.height), int(window.width)
+    top, left = max(0, r0 - job.halo), max(0, c0 - job.halo)
+    bottom, right = min(height, r0 + h + job.halo), min(width, c0 + w + job.halo)
+    with rasterio.open(job.aligned) as ds:
+        data = ds.read(1, window=Window(left, top, right - left, bottom - top))
+    core = (slice(r0 - top, r0 - top + h), slice(c0 - left, c0 - left + w))
+    if not job.categorical:
+        values = data[core]
+        if job.transform == "log1p":
+            with np.errstate(invalid="ignore"):
+                return [np.log1p(values).astype(np.float32)]
+        return [values.astype(np.float32)]
+    out: list[np.ndarray] = []
+    finite = np.isfinite(data[core])
+    for v in job.classes:
+        out.append(np.where(finite, (data[core] == v).astype(np.float32), np.float32(np.nan)))
+        out.append(distance_to_class(data, v, job.cell_size, job.cap)[core])
+        out.append(class_fraction(data, v, job.radius_cells)[core])
+    return out
+
+
+@dataclass
+class _Summary:
+    """What one pass over an aligned covariate learns: classes, moments, valid cells."""
+
+    n: int = 0
+    minimum: float = np.inf
+    total: float = 0.0
+    classes: set[float] = field(default_factory=set)
+
+
+def _summarise(
+    path: Path, windows: list[Window], valid: np.ndarray, categorical: bool, max_classes: int
+) -> tuple[_Summary, bool]:
+    """One pass over an aligned covariate: ANDs its finite cells into ``valid``.
+
+    Returns the summary and whether there were too many classes (stops early).
+    """
+    out = _Summary()
+    with rasterio.open(path) as ds:
+        for win in windows:
+            block = ds.read(1, window=win)
+            ok = np.isfinite(block)
+            r, c = int(win.row_off), int(win.col_off)
+            valid[r : r + block.shape[0], c : c + block.shape[1]] &= ok
+            vals = block[ok]
+            if not vals.size:
+                continue
+            out.n += int(vals.size)
+            out.minimum = min(out.minimum, float(vals.min()))
+            out.total += float(vals.sum(dtype=np.float64))
+            if categorical:
+                out.classes.update(np.unique(vals).tolist())
+                if len(out.classes) > max_classes:
+                    return out, True
+    return out, False
+
+
+def _continuous_transform(path: Path, windows: list[Window], s: _Summary, requested: str) -> str:
+    """:func:`continuous_feature`'s choice, from central moments read window by window."""
+    if requested != "auto":
+        if requested == "log1p" and s.minimum < 0:
+            raise ValueError("log1p needs non-negative values")
+        return requested
+    if s.n <= 2 or s.minimum < 0:
+        return "none"
+    mean = s.total / s.n
+    m2 = m3 = 0.0
+    with rasterio.open(path) as ds:
+        for win in windows:
+            block = ds.read(1, window=win)
+            d = block[np.isfinite(block)].astype(np.float64) - mean
+            m2 += float(np.dot(d, d))
+            m3 += float((d * d * d).sum())
+    m2 /= s.n
+    m3 /= s.n
+    if m2 <= 0:
+        return "none"
+    skew = m3 / m2**1.5  # the biased estimator, as scipy.stats.skew
+    return "log1p" if skew > 1.0 else "none"
 
 
 def _class_label(value: int, names: dict[int, str] | None) -> str:
@@ -247,17 +392,28 @@ def build_feature_stack(
     settings: FeaturesConfig,
     work_dir: Path,
     connectivity: ConnectivityConfig | None = None,
+    compute: Compute | None = None,
 ) -> FeatureStack:
     """Align every covariate, derive its features and write them under ``work_dir``.
 
     Categorical covariates give, for each class present in the grid, whether
-    the cell is of the class (0/1), the distance to the class (metres) and the
-    fraction of the class within ``settings.neighbourhood``. Continuous
-    covariates give their value, log1p transformed where
-    :func:`continuous_feature` finds it sensible. With ``connectivity``, the
-    layers of :func:`connectivity_layers` are added.
+    the cell is of the class (0/1), the distance to the class (metres, capped
+    at ``settings.distance_cap``) and the fraction of the class within
+    ``settings.neighbourhood``. Continuous covariates give their value, log1p
+    transformed where :func:`continuous_feature` finds it sensible. With
+    ``connectivity``, the layers of :func:`connectivity_layers` are added.
+
+    Each covariate is aligned into a GeoTIFF by GDAL in bounded memory; its
+    features are then computed chunk by chunk (``compute.chunk_size``, with
+    an overlap of the distance cap or the neighbourhood, whichever is larger)
+    on ``compute``'s local pool or Dask cluster. Memory depends on the chunk
+    size, except for the valid-cell mask (one byte per cell) and the
+    connectivity layers (solved on a grid coarsened to ``connectivity.max_cells``).
     """
+    compute = compute or Compute()
     work_dir.mkdir(parents=True, exist_ok=True)
+    aligned_dir = work_dir / "aligned"
+    aligned_dir.mkdir(exist_ok=True)
     layers: list[FeatureLayer] = []
     valid = np.ones(grid.shape, dtype=bool)
     class_names: dict[str, dict[int, str]] = {}
@@ -267,37 +423,60 @@ def build_feature_stack(
     if connectivity is not None:
         needed = {connectivity.from_covariate, connectivity.density_covariate} - {None}
     kept: dict[str, np.ndarray] = {}
+    windows = compute.windows(grid.shape)
+    block = compute.block
 
-    for key, cov in progress(covariates.items(), "features", len(covariates), "covariate"):
+    for key, cov in covariates.items():
         log.info("aligning covariate %s (%s)", key, cov.path.name)
-        data = align_raster(cov, key, grid)
-        valid &= np.isfinite(data)
+        aligned = align_raster_to_file(cov, key, grid, aligned_dir / f"{key}.tif", block)
+        categorical = cov.type == "categorical"
+        summary, too_many = _summarise(aligned, windows, valid, categorical, settings.max_classes)
+        if summary.n == 0:
+            raise _no_data_error(cov, key)
         if key in needed:
-            kept[key] = data
-        if cov.type == "categorical":
-            values = category_values(data, cov, key, settings.max_classes)
+            with rasterio.open(aligned) as ds:
+                kept[key] = ds.read(1)
+        if categorical:
+            values = category_values(summary.classes, too_many, cov, key, settings.max_classes)
             names: dict[int, str] = {}
-            for v in values.astype(int):
-                label = _class_label(int(v), cov.classes)
-                names[int(v)] = cov.classes.get(int(v), label) if cov.classes else label
-                is_class = np.where(np.isfinite(data), (data == v).astype(np.float32), np.nan)
-                for kind, arr, unit in (
-                    ("is", is_class, "1"),
-                    ("distance", distance_to_class(data, v, grid.cell_size), units),
-                    ("fraction", class_fraction(data, v, radius_cells), "1"),
-                ):
+            for v in values:
+                label = _class_label(v, cov.classes)
+                names[v] = cov.classes.get(v, label) if cov.classes else label
+                for kind, unit in (("is", "1"), ("distance", units), ("fraction", "1")):
                     name = f"{key}_{kind}_{label}"
-                    path = work_dir / f"{name}.tif"
-                    _write_band(path, grid, arr, name)
-                    layers.append(FeatureLayer(name, path, key, kind, unit))
+                    layers.append(FeatureLayer(name, work_dir / f"{name}.tif", key, kind, unit))
             class_names[key] = names
+            job = FeatureJob(
+                str(aligned.resolve()),
+                grid.shape,
+                True,
+                tuple(values),
+                cell_size=grid.cell_size,
+                radius_cells=radius_cells,
+                cap=settings.distance_cap,
+            )
+            new = layers[-3 * len(values) :]
         else:
-            arr, applied = continuous_feature(data, cov.transform)
+            try:
+                applied = _continuous_transform(aligned, windows, summary, cov.transform)
+            except ValueError as exc:
+                raise InputError(f"{cov.path}: covariates.{key}.transform: {exc}") from None
             name = key if applied == "none" else f"{key}_{applied}"
-            path = work_dir / f"{name}.tif"
-            _write_band(path, grid, arr, name)
-            layers.append(FeatureLayer(name, path, key, "value", "as input", applied))
-        del data
+            layers.append(
+                FeatureLayer(name, work_dir / f"{name}.tif", key, "value", "as input", applied)
+            )
+            job = FeatureJob(str(aligned.resolve()), grid.shape, False, transform=applied)
+            new = layers[-1:]
+        for layer in new:
+            create_band(layer.path, grid, layer.name, block)
+        run_windows(
+            feature_window,
+            job,
+            [layer.path for layer in new],
+            compute,
+            grid.shape,
+            f"features: {key}",
+        )
     if connectivity is not None:
         log.info("building connectivity layers")
         for name, arr in connectivity_layers(connectivity, grid, kept).items():

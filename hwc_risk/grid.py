@@ -19,7 +19,14 @@ from rasterio.windows import Window
 from .config import CovariateConfig, GridConfig
 from .errors import CRSError, InputError, MissingFileError, NoOverlapError
 
-__all__ = ["GridSpec", "align_raster", "open_raster", "parse_crs", "resolve_grid"]
+__all__ = [
+    "GridSpec",
+    "align_raster",
+    "align_raster_to_file",
+    "open_raster",
+    "parse_crs",
+    "resolve_grid",
+]
 
 
 def parse_crs(value: str, where: str) -> CRS:
@@ -172,14 +179,12 @@ def _bounds_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
-    """Read one band of a covariate onto the grid; nodata becomes NaN.
-
-    Categorical rasters are resampled with nearest neighbour. Continuous ones
-    with the average of the source cells when the source is finer than the grid
-    (more than 1.5 source cells per grid cell), else bilinearly.
-    """
-    with open_raster(cfg.path, f"covariates.{key}.path") as ds:
+def _open_covariate(
+    cfg: CovariateConfig, key: str, grid: GridSpec
+) -> tuple[rasterio.io.DatasetReader, float | None, Resampling]:
+    """Open a covariate after checking its band, CRS and overlap; its nodata and resampling."""
+    ds = open_raster(cfg.path, f"covariates.{key}.path")
+    try:
         if cfg.band > ds.count:
             raise InputError(
                 f"{cfg.path}: covariates.{key}.band is {cfg.band} but the raster has "
@@ -197,14 +202,36 @@ def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
                 f"{tuple(round(b) for b in grid.bounds)} in {grid.crs.to_string()}; "
                 "check its CRS and extent, or set grid.extent"
             )
-        nodata = cfg.nodata if cfg.nodata is not None else ds.nodata
-        if cfg.type == "categorical":
-            resampling = Resampling.nearest
-        else:
-            # source cell size expressed in grid units, valid across CRSs
-            src_cell = (src_bounds_in_grid[2] - src_bounds_in_grid[0]) / ds.width
-            finer = grid.cell_size / src_cell > 1.5
-            resampling = Resampling.average if finer else Resampling.bilinear
+    except Exception:
+        ds.close()
+        raise
+    nodata = cfg.nodata if cfg.nodata is not None else ds.nodata
+    if cfg.type == "categorical":
+        resampling = Resampling.nearest
+    else:
+        # source cell size expressed in grid units, valid across CRSs
+        src_cell = (src_bounds_in_grid[2] - src_bounds_in_grid[0]) / ds.width
+        finer = grid.cell_size / src_cell > 1.5
+        resampling = Resampling.average if finer else Resampling.bilinear
+    return ds, nodata, resampling
+
+
+def _no_data_error(cfg: CovariateConfig, key: str) -> NoOverlapError:
+    return NoOverlapError(
+        f"{cfg.path}: raster (covariates.{key}) has no valid data inside the analysis grid; "
+        "check its nodata value and extent"
+    )
+
+
+def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
+    """Read one band of a covariate onto the grid; nodata becomes NaN.
+
+    Categorical rasters are resampled with nearest neighbour. Continuous ones
+    with the average of the source cells when the source is finer than the grid
+    (more than 1.5 source cells per grid cell), else bilinearly.
+    """
+    ds, nodata, resampling = _open_covariate(cfg, key, grid)
+    with ds:
         out = np.full(grid.shape, np.nan, dtype=np.float32)
         reproject(
             source=rasterio.band(ds, cfg.band),
@@ -216,8 +243,30 @@ def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
             resampling=resampling,
         )
     if not np.isfinite(out).any():
-        raise NoOverlapError(
-            f"{cfg.path}: raster (covariates.{key}) has no valid data inside the analysis grid; "
-            "check its nodata value and extent"
-        )
+        raise _no_data_error(cfg, key)
     return out
+
+
+def align_raster_to_file(
+    cfg: CovariateConfig, key: str, grid: GridSpec, path: Path, block: int = 256
+) -> Path:
+    """Like :func:`align_raster`, into a tiled float32 GeoTIFF on the grid.
+
+    GDAL warps it in pieces of at most 256 MB, so a covariate of any size
+    aligns in bounded memory. Whether it has any valid cell is for the caller
+    to check as it reads the file (see :func:`hwc_risk.covariates.build_feature_stack`).
+    """
+    ds, nodata, resampling = _open_covariate(cfg, key, grid)
+    profile = grid.profile(
+        dtype="float32", nodata=np.nan, predictor=3, blockxsize=block, blockysize=block
+    )
+    with ds, rasterio.open(path, "w", **profile) as dst:
+        reproject(
+            source=rasterio.band(ds, cfg.band),
+            destination=rasterio.band(dst, 1),
+            src_nodata=nodata,
+            dst_nodata=np.nan,
+            resampling=resampling,
+            warp_mem_limit=256,
+        )
+    return path

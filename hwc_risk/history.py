@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rasterio.windows import Window
 from scipy import ndimage
 
 __all__ = [
+    "HistoryJob",
     "HistorySettings",
     "choose_history",
     "history_at_samples",
     "history_surfaces",
+    "history_window",
     "month_number",
 ]
 
@@ -82,8 +85,71 @@ def history_surfaces(
     layers = [np.log1p(counts)]
     cell_km2 = cell_size * cell_size / 1e6
     for bw in (settings.bandwidth, 3 * settings.bandwidth):
-        dens = ndimage.gaussian_filter(counts, bw / cell_size, mode="constant", truncate=3.0)
+        dens = ndimage.gaussian_filter(counts, bw / cell_size, mode="constant", truncate=_TRUNCATE)
         layers.append(np.log1p(dens / cell_km2))  # incidents per km², log scale
+    return [layer.astype(np.float32) for layer in layers]
+
+
+@dataclass(frozen=True)
+class HistoryJob:
+    """What a worker needs for the history layers of one month in a window."""
+
+    shape: tuple[int, int]
+    rows: np.ndarray  # earlier incidents' cells
+    cols: np.ndarray
+    weights: np.ndarray  # their recency weights
+    sigmas: tuple[float, float]  # kernel bandwidths in cells
+    cell_km2: float
+
+    @classmethod
+    def of(
+        cls,
+        shape: tuple[int, int],
+        rows: np.ndarray,
+        cols: np.ndarray,
+        months: np.ndarray,
+        target: int,
+        settings: HistorySettings,
+        cell_size: float,
+    ) -> HistoryJob:
+        earlier = (months < target) & (months >= 0)
+        age = (target - months[earlier]).astype(float)
+        tau = settings.tau_months
+        weights = np.exp(-(age - 1.0) / tau) if math.isfinite(tau) else np.ones(age.size)
+        sigmas = (settings.bandwidth / cell_size, 3 * settings.bandwidth / cell_size)
+        return cls(
+            shape, rows[earlier], cols[earlier], weights, sigmas, cell_size * cell_size / 1e6
+        )
+
+    @property
+    def halo(self) -> int:
+        """Cells around a window that the wider kernel reaches (scipy's radius + 1)."""
+        return int(_TRUNCATE * max(self.sigmas) + 0.5) + 1
+
+
+_TRUNCATE = 3.0
+
+
+def history_window(job: HistoryJob, window: Window) -> list[np.ndarray]:
+    """The window task of the history layers: same values as :func:`history_surfaces`.
+
+    The kernel densities are computed on the window plus a halo of the wider
+    kernel's radius, so every cell of the window sees every incident that the
+    whole-grid filter would.
+    """
+    height, width = job.shape
+    r0, c0 = int(window.row_off), int(window.col_off)
+    h, w = int(window.height), int(window.width)
+    top, left = max(0, r0 - job.halo), max(0, c0 - job.halo)
+    bottom, right = min(height, r0 + h + job.halo), min(width, c0 + w + job.halo)
+    inside = (job.rows >= top) & (job.rows < bottom) & (job.cols >= left) & (job.cols < right)
+    counts = np.zeros((bottom - top, right - left), dtype=np.float64)
+    np.add.at(counts, (job.rows[inside] - top, job.cols[inside] - left), job.weights[inside])
+    core = (slice(r0 - top, r0 - top + h), slice(c0 - left, c0 - left + w))
+    layers = [np.log1p(counts[core])]
+    for sigma in job.sigmas:
+        dens = ndimage.gaussian_filter(counts, sigma, mode="constant", truncate=_TRUNCATE)
+        layers.append(np.log1p(dens[core] / job.cell_km2))
     return [layer.astype(np.float32) for layer in layers]
 
 

@@ -11,7 +11,7 @@ rolling-origin months, spatial block cross-validation, and the choice made by
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .classes import RISK_CLASSES, classify
-from .covariates import FeatureLayer, FeatureStack
-from .history import HistorySettings, history_at_samples, history_surfaces
+from .compute import Compute, run_windows
+from .covariates import FeatureLayer, FeatureStack, create_band
+from .history import HistoryJob, HistorySettings, history_at_samples, history_window
 from .models import ModelRecipe, build_estimator
 from .predict import predict_to_array
 from .progress import progress
@@ -54,6 +55,7 @@ class Design:
     work: Path
     seed: int
     keep: list[int] | None = None  # static feature subset (for ablations)
+    compute: Compute = field(default_factory=Compute)  # how chunked layers are computed
 
     @property
     def is_presence(self) -> np.ndarray:
@@ -109,29 +111,41 @@ class Design:
         return np.hstack([X, hist])
 
     def stack_for(self, incidents: np.ndarray, target: int, tag: str) -> FeatureStack:
-        """A feature stack for predicting month ``target`` from the ``incidents`` rows."""
+        """A feature stack for predicting month ``target`` from the ``incidents`` rows.
+
+        The history layers are written chunk by chunk (:func:`history_window`).
+        They are not masked: prediction skips cells where any static feature
+        has no data.
+        """
         layers = list(self.static_layers)
         if self.history is not None:
-            import rasterio
-
-            surfaces = history_surfaces(
-                self.stack.grid.shape,
+            grid = self.stack.grid
+            job = HistoryJob.of(
+                grid.shape,
                 self.rows[incidents],
                 self.cols[incidents],
                 self.months[incidents],
                 target,
                 self.history,
-                self.stack.grid.cell_size,
+                grid.cell_size,
             )
             folder = self.work / "history" / tag
             folder.mkdir(parents=True, exist_ok=True)
-            profile = self.stack.grid.profile(dtype="float32", nodata=np.nan, predictor=3)
-            for name, surface in zip(self.history.names, surfaces, strict=True):
-                path = folder / f"{name}.tif"
-                data = np.where(self.stack.valid, surface, np.nan).astype(np.float32)
-                with rasterio.open(path, "w", **profile) as dst:
-                    dst.write(data, 1)
-                layers.append(FeatureLayer(name, path, "history", "history", "log1p"))
+            new = [
+                FeatureLayer(name, folder / f"{name}.tif", "history", "history", "log1p")
+                for name in self.history.names
+            ]
+            for layer in new:
+                create_band(layer.path, grid, layer.name, self.compute.block)
+            run_windows(
+                history_window,
+                job,
+                [layer.path for layer in new],
+                self.compute,
+                grid.shape,
+                "history features",
+            )
+            layers.extend(new)
         return FeatureStack(
             grid=self.stack.grid,
             layers=layers,

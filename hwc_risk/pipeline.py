@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import rasterio
+from pydantic import ValidationError
 from rasterio.warp import transform_bounds
 
 from . import __version__
 from .classes import RISK_CLASSES, classify
-from .config import CovariateConfig, PipelineConfig
+from .compute import Compute, open_compute
+from .config import ComputeConfig, CovariateConfig, PipelineConfig
 from .covariates import FeatureStack, build_feature_stack
 from .errors import ConfigError, InputError, MissingFileError, NoIncidentsError
 from .explain import explain
@@ -474,6 +476,8 @@ def run(
     output_dir: Path | None = None,
     offline: bool | None = None,
     force: bool = False,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
 ) -> RunResult:
     """Run the pipeline for one month and write its run folder.
 
@@ -491,10 +495,24 @@ def run(
     force
         Run even when an earlier run of the month had the same config, inputs and
         version (otherwise that run is kept and reported as skipped).
+    scheduler
+        Address of a dask.distributed scheduler; overrides ``compute.scheduler``.
+    chunk_size
+        Overrides ``compute.chunk_size`` (cells per chunk side).
     """
     started = datetime.now(UTC)
     timer = _Timer()
     month_start = parse_month(month) if month is not None else None
+    overrides = {"scheduler": scheduler, "chunk_size": chunk_size}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        try:
+            compute_cfg = ComputeConfig.model_validate({**config.compute.model_dump(), **overrides})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            option = "--" + str(err["loc"][0]).replace("_", "-")
+            raise ConfigError(f"{option} {err['input']}: {err['msg']}") from None
+        config = config.model_copy(update={"compute": compute_cfg})
 
     with timer.stage("grid", "resolving the analysis grid"):
         first_key, first = next(iter(config.covariates.items()))
@@ -525,7 +543,8 @@ def run(
             log.warning("%s", note)
         inputs = _input_files(config, table)
         fp = fingerprint(
-            config.model_dump(mode="json", exclude={"output_dir"}),
+            # where and in what chunks it computes does not change the results
+            config.model_dump(mode="json", exclude={"output_dir", "compute"}),
             label,
             inputs,
             {"offline": offline_flag},
@@ -554,20 +573,22 @@ def run(
         collector = _LogCollector()
         logging.getLogger("hwc_risk").addHandler(collector)
         try:
-            result = _run_in(
-                staging,
-                config,
-                grid,
-                table,
-                month_start,
-                month_end,
-                timer,
-                started,
-                offline_flag,
-                fp,
-                folders.previous(label),
-                collector,
-            )
+            with open_compute(config.compute) as compute:
+                result = _run_in(
+                    staging,
+                    config,
+                    grid,
+                    table,
+                    month_start,
+                    month_end,
+                    timer,
+                    started,
+                    offline_flag,
+                    fp,
+                    folders.previous(label),
+                    collector,
+                    compute,
+                )
             final = folders.commit(staging, label)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -593,6 +614,7 @@ def _run_in(
     run_fingerprint: str,
     previous: Path | None,
     collector: _LogCollector,
+    compute: Compute,
 ) -> RunResult:
     label = month_start.strftime("%Y-%m")
     if offline:
@@ -606,7 +628,12 @@ def _run_in(
         "features", f"aligning {len(config.covariates)} covariates, building features"
     ):
         stack = build_feature_stack(
-            config.covariates, grid, config.features, work / "features", config.connectivity
+            config.covariates,
+            grid,
+            config.features,
+            work / "features",
+            config.connectivity,
+            compute,
         )
     located = locate_incidents(table, grid, stack.valid)
 
@@ -659,7 +686,9 @@ def _run_in(
                 stack.valid,
                 grid.cell_size,
             )
-    design = Design(stack, samples.X, y, rows, cols, months, settings, work, config.seed)
+    design = Design(
+        stack, samples.X, y, rows, cols, months, settings, work, config.seed, compute=compute
+    )
 
     block_size = config.validation.block_size or default_block_size(
         grid.shape, grid.cell_size, config.features.neighbourhood
@@ -750,8 +779,9 @@ def _run_in(
         "run_name": config.name,
     }
     outputs: list[Path] = []
-    with timer.stage("predict", "predicting the grid window by window"):
-        tiled = predict_to_geotiff(model, final_stack, work / "risk_tiled.tif")
+    where = f"on {compute.describe()}"
+    with timer.stage("predict", f"predicting the grid in chunks {where}"):
+        tiled = predict_to_geotiff(model, final_stack, work / "risk_tiled.tif", compute)
         with rasterio.open(tiled) as ds:
             risk = ds.read(1)
         classes, thresholds = classify(risk, stack.valid)
@@ -901,6 +931,7 @@ def _run_in(
         timer,
         started,
         label,
+        compute,
     )
     n_acc, n_dup, n_rej = len(located.accepted), len(located.duplicates), len(located.rejected)
     if n_acc + n_dup + n_rej != located.n_read:
@@ -967,6 +998,7 @@ def _manifest(
     timer: _Timer,
     started: datetime,
     label: str,
+    compute: Compute,
 ) -> dict[str, Any]:
     inputs = []
     if config.config_path is not None:
@@ -1027,6 +1059,7 @@ def _manifest(
         },
         "outputs": [file_record(p, staging) for p in outputs],
         "timings_s": timer.timings,
+        "compute": compute.record(),
         "packages": package_versions(),
         "notes": notes,
     }

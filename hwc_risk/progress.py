@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-__all__ = ["enable", "progress"]
+__all__ = ["enable", "progress", "progress_bar"]
 
 T = TypeVar("T")
 _ENABLED = False
@@ -23,11 +24,37 @@ def enable(on: bool = True) -> None:
     _ENABLED = on
 
 
+def _shown() -> bool:
+    return _ENABLED and sys.stderr.isatty()
+
+
 def progress(
     items: Iterable[T], desc: str, total: int | None = None, unit: str = "it"
 ) -> Iterator[T]:
     """``items``, with a progress bar (rate and time left) when enabled on a terminal."""
-    if not (_ENABLED and sys.stderr.isatty()):
+    if not _shown():
         yield from items
         return
     yield from tqdm(items, desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True)
+
+
+class _Silent:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+@contextmanager
+def progress_bar(desc: str, total: int, unit: str = "it") -> Iterator[Any]:
+    """A bar to ``update(n)`` by hand (e.g. cells per chunk): rate in units/s and time left."""
+    if not _shown():
+        yield _Silent()
+        return
+    with tqdm(
+        desc=desc,
+        total=total,
+        unit=unit,
+        unit_scale=True,
+        leave=False,
+        dynamic_ncols=True,
+    ) as bar:
+        yield bar

@@ -116,3 +116,63 @@ def test_categorical_with_too_many_values(tmp_path: Path) -> None:
         build_feature_stack(
             {"x": CovariateConfig(path=path, type="categorical")}, grid, FeaturesConfig(), tmp_path
         )
+
+
+def _chunking_inputs(tmp_path: Path) -> tuple[dict[str, CovariateConfig], GridSpec]:
+    rng = np.random.default_rng(3)
+    shape = (150, 170)
+    blobs = rng.normal(size=shape)
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(blobs, 6)
+    codes = np.digitize(smooth, np.quantile(smooth, [0.5, 0.8, 0.97])).astype(np.int16) + 1
+    codes[:20, 100:140] = 0  # nodata
+    codes[140, 160] = 9  # a class of one cell in a corner: far from almost everything
+    pop = rng.lognormal(2, 1.5, size=shape).astype(np.float32)
+    pop[60:70, :15] = -1
+    covs = {
+        "lu": CovariateConfig(
+            path=write_raster(tmp_path / "lu.tif", codes, nodata=0), type="categorical"
+        ),
+        "pop": CovariateConfig(
+            path=write_raster(tmp_path / "pop.tif", pop, nodata=-1), type="continuous"
+        ),
+    }
+    return covs, GridSpec(CRS.from_epsg(32736), T, shape[1], shape[0])
+
+
+def test_chunked_features_equal_the_whole_array_within_the_cap(tmp_path: Path) -> None:
+    """Chunks with a halo give the whole-array values: distances up to the cap, fractions."""
+    from hwc_risk.compute import Compute
+
+    covs, grid = _chunking_inputs(tmp_path)
+    settings = FeaturesConfig(neighbourhood=700, distance_cap=2_500)  # 7 and 25 cells
+    whole = build_feature_stack(
+        covs, grid, settings, tmp_path / "whole", compute=Compute(chunk_size=4096, workers=1)
+    )
+    lu = rasterio.open(tmp_path / "whole" / "aligned" / "lu.tif").read(1)
+    for compute in (
+        Compute(chunk_size=32, workers=3),
+        Compute(chunk_size=48, workers=2, pool="processes"),
+    ):
+        chunked = build_feature_stack(
+            covs, grid, settings, tmp_path / f"c{compute.chunk_size}", compute=compute
+        )
+        assert chunked.names == whole.names
+        np.testing.assert_array_equal(chunked.valid, whole.valid)
+        for a, b in zip(whole.layers, chunked.layers, strict=True):
+            with rasterio.open(a.path) as da, rasterio.open(b.path) as db:
+                np.testing.assert_array_equal(db.read(1), da.read(1), err_msg=a.name)
+    # and the whole-array values are the plain functions' (distance capped)
+    for v, label in ((1, "class_1"), (9, "class_9")):
+        with rasterio.open(tmp_path / "whole" / f"lu_distance_{label}.tif") as ds:
+            got = ds.read(1)
+        plain = distance_to_class(lu, v, 100.0)
+        expected = np.minimum(plain, 2_500)
+        np.testing.assert_array_equal(got, expected)
+    assert (got == 2_500).any() and np.nanmax(plain) > 2_500  # class 9: the cap was reached
+    with rasterio.open(tmp_path / "whole" / "lu_fraction_class_2.tif") as ds:
+        np.testing.assert_array_equal(ds.read(1), class_fraction(lu, 2, 7))
+    with rasterio.open(tmp_path / "whole" / "pop_log1p.tif") as ds:
+        pop = rasterio.open(tmp_path / "whole" / "aligned" / "pop.tif").read(1)
+        np.testing.assert_allclose(ds.read(1), continuous_feature(pop, "auto")[0])

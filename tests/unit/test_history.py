@@ -86,3 +86,25 @@ def test_blend_learns_weights_on_held_out_folds() -> None:
     assert blend.weights_.sum() == pytest.approx(1.0) and (blend.weights_ >= 0).all()
     scores = risk_scores(blend, X)
     assert scores[X[:, 0] > 1.5].mean() > scores[X[:, 0] < -1].mean() + 0.3
+
+
+def test_history_in_chunks_equals_the_whole_grid() -> None:
+    from hwc_risk.compute import Compute
+    from hwc_risk.history import HistoryJob, history_window
+
+    rng = np.random.default_rng(4)
+    shape = (90, 130)
+    n = 400
+    rows, cols = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
+    months = rng.integers(100, 124, n)
+    s = HistorySettings(tau_months=6.0, bandwidth=300.0)  # kernels of 3 and 9 cells
+    whole = history_surfaces(shape, rows, cols, months, 120, s, 100.0)
+    job = HistoryJob.of(shape, rows, cols, months, 120, s, 100.0)
+    assert job.halo == 28  # 3 x 9 cells, rounded, + 1
+    for win in Compute(chunk_size=16).windows(shape):
+        got = history_window(job, win)
+        r, c = int(win.row_off), int(win.col_off)
+        for layer, full in zip(got, whole, strict=True):
+            part = full[r : r + layer.shape[0], c : c + layer.shape[1]]
+            np.testing.assert_array_equal(layer, part)
+    assert whole[2].max() > 0 and (whole[0] == 0).any()

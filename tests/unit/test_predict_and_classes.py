@@ -8,6 +8,7 @@ from rasterio.crs import CRS
 from sklearn.linear_model import LogisticRegression
 
 from hwc_risk.classes import RISK_CLASSES, classify
+from hwc_risk.compute import Compute
 from hwc_risk.config import CovariateConfig, FeaturesConfig
 from hwc_risk.covariates import build_feature_stack
 from hwc_risk.grid import GridSpec
@@ -48,13 +49,14 @@ def test_windowed_prediction_equals_whole_array(stack, tmp_path: Path) -> None: 
     whole[rows, cols] = risk_scores(model, stack.values_at(rows, cols))
     for size in (7, 16, 512):  # windows that do and do not divide the grid
         for workers in (1, 3):  # one thread, or a pool with a handle per thread
-            np.testing.assert_array_equal(
-                predict_to_array(model, stack, window_size=size, workers=workers), whole
-            )
-    out = predict_to_geotiff(model, stack, tmp_path / "r.tif", window_size=10, workers=2)
-    with rasterio.open(out) as ds:
-        np.testing.assert_array_equal(ds.read(1), whole)
-        assert ds.profile["tiled"] and ds.nodata is not None
+            compute = Compute(chunk_size=size, workers=workers)
+            np.testing.assert_array_equal(predict_to_array(model, stack, compute), whole)
+    for pool, size in (("threads", 10), ("threads", 16), ("processes", 16)):
+        compute = Compute(chunk_size=size, workers=2, pool=pool)
+        out = predict_to_geotiff(model, stack, tmp_path / f"r{pool}{size}.tif", compute)
+        with rasterio.open(out) as ds:
+            np.testing.assert_array_equal(ds.read(1), whole)
+            assert ds.profile["tiled"] and ds.nodata is not None
     assert np.isnan(whole[3:6, 3:6]).all() and np.isfinite(whole[10:, 10:]).all()
 
 

@@ -1,0 +1,284 @@
+"""Running window tasks over the grid: a local pool, or a Dask cluster.
+
+Features and predictions are computed chunk by chunk. A *window task* is a
+top-level function ``task(shared, window) -> list[array]`` (picklable, so that
+it can run in another process or on another machine): it reads what it needs
+from files by path (GDAL handles are never shared), and returns one array per
+output GeoTIFF. :func:`run_windows` runs it on every window and writes the
+arrays into tiled GTiffs that already exist on the grid:
+
+- locally, on a thread pool (the shipped recipes release the GIL while they
+  compute) or a process pool, with at most ``2 x workers`` windows in flight,
+  written by the calling thread, so memory depends on the chunk size, not the
+  grid;
+- on a dask.distributed cluster (``compute.scheduler`` / ``--scheduler``),
+  where each worker writes its own window under a ``distributed.Lock``
+  (GTiff files take one writer at a time). The files must be on a file system
+  that the workers share; the COG is made afterwards from the tiled GTiff.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from .config import ComputeConfig
+from .errors import InputError
+from .progress import progress_bar
+
+__all__ = ["Compute", "WindowTask", "open_compute", "run_windows"]
+
+#: ``task(shared, window)`` returns one array per output file, each of the window's shape.
+WindowTask = Callable[[Any, Window], list[np.ndarray]]
+
+#: GDAL's block cache per process, MB. The default (5 % of RAM) is most of a windowed
+#: loop's memory and buys no speed when every block is read once.
+GDAL_CACHE_MB = 64
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+@dataclass
+class Compute:
+    """How window tasks run: chunk size, local pool settings, or a Dask client."""
+
+    chunk_size: int = 1024
+    workers: int = field(default_factory=default_workers)
+    pool: str = "threads"
+    client: Any = None  # a distributed.Client when running on a cluster
+
+    @property
+    def block(self) -> int:
+        """GeoTIFF tile side for files written in chunks: tiles never straddle two chunks."""
+        block = math.gcd(self.chunk_size, 256)
+        return block if block % 16 == 0 else 256
+
+    @property
+    def distributed(self) -> bool:
+        return self.client is not None
+
+    def describe(self) -> str:
+        """Where chunks run, in words (for the log)."""
+        if self.client is not None:
+            workers = len(self.client.nthreads())
+            return f"the Dask cluster at {self.client.scheduler.address} ({workers} workers)"
+        return f"{self.workers} local {self.pool}"
+
+    def record(self) -> dict[str, Any]:
+        """The settings, for the manifest."""
+        return {
+            "scheduler": self.client.scheduler.address if self.client is not None else None,
+            "workers": None if self.client is not None else self.workers,
+            "pool": "dask.distributed" if self.client is not None else self.pool,
+            "chunk_size": self.chunk_size,
+        }
+
+    def windows(self, shape: tuple[int, int]) -> list[Window]:
+        """Chunks tiling a grid of ``shape``, row by row."""
+        height, width = shape
+        size = self.chunk_size
+        return [
+            Window(c, r, min(size, width - c), min(size, height - r))
+            for r in range(0, height, size)
+            for c in range(0, width, size)
+        ]
+
+
+@contextmanager
+def open_compute(
+    cfg: ComputeConfig | None = None, scheduler: str | None = None
+) -> Iterator[Compute]:
+    """A :class:`Compute` for a run; connects to the Dask scheduler if one is given.
+
+    ``scheduler`` (the command line's ``--scheduler``) overrides ``cfg.scheduler``.
+    """
+    cfg = cfg or ComputeConfig()
+    address = scheduler or cfg.scheduler
+    compute = Compute(
+        chunk_size=cfg.chunk_size, workers=cfg.workers or default_workers(), pool=cfg.pool
+    )
+    if not address:
+        yield compute
+        return
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise InputError(
+            "compute.scheduler needs the 'distributed' package; pip install distributed"
+        ) from None
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(
+            f"compute.scheduler '{address}': no Dask scheduler answered ({exc}); check the "
+            "address (tcp://host:8786), or leave it out to compute on this machine"
+        ) from None
+    compute.client = client
+    try:
+        yield compute
+    finally:
+        client.close()
+
+
+def _write(
+    dsts: Sequence[rasterio.io.DatasetWriter], window: Window, arrays: list[np.ndarray]
+) -> None:
+    if len(arrays) != len(dsts):
+        raise RuntimeError(f"window task returned {len(arrays)} arrays for {len(dsts)} outputs")
+    for dst, arr in zip(dsts, arrays, strict=True):
+        dst.write(arr, 1, window=window)
+
+
+# -- process pool: the shared object is sent once per process, not once per window
+_PROCESS_SHARED: Any = None
+
+
+def _set_process_shared(shared: Any) -> None:
+    global _PROCESS_SHARED
+    _PROCESS_SHARED = shared
+    rasterio.env.set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_MB)
+
+
+def _call_in_process(task: WindowTask, window: Window) -> list[np.ndarray]:
+    return task(_PROCESS_SHARED, window)
+
+
+def _local_pool(compute: Compute, shared: Any) -> tuple[Executor, Callable[..., Future]]:
+    if compute.pool == "processes":
+        import multiprocessing
+
+        pool: Executor = ProcessPoolExecutor(
+            compute.workers,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of GDAL's threads
+            initializer=_set_process_shared,
+            initargs=(shared,),
+        )
+        return pool, lambda task, win: pool.submit(_call_in_process, task, win)
+    threads = ThreadPoolExecutor(compute.workers)
+    return threads, lambda task, win: threads.submit(task, shared, win)
+
+
+def _run_local(
+    task: WindowTask,
+    shared: Any,
+    windows: list[Window],
+    outputs: Sequence[Path],
+    compute: Compute,
+    bar: Any,
+) -> None:
+    with ExitStack() as files, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        dsts = [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
+        if compute.workers == 1 and compute.pool == "threads":
+            for win in windows:
+                _write(dsts, win, task(shared, win))
+                bar.update(int(win.width * win.height))
+            return
+        pool, submit = _local_pool(compute, shared)
+        with pool:
+            queue = iter(windows)
+            pending: dict[Future, Window] = {}
+            for win in queue:
+                pending[submit(task, win)] = win
+                if len(pending) >= 2 * compute.workers:
+                    break
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    win = pending.pop(fut)
+                    _write(dsts, win, fut.result())
+                    bar.update(int(win.width * win.height))
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending[submit(task, nxt)] = nxt
+
+
+def _compute_and_write(
+    task: WindowTask,
+    shared: Any,
+    window: tuple[int, int, int, int],
+    outputs: list[str],
+    lock_name: str,
+) -> int:
+    """On a Dask worker: run the task on one window and write it under the cluster lock."""
+    from distributed import Lock
+
+    win = Window(*window)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        arrays = task(shared, win)
+        with Lock(lock_name), ExitStack() as files:
+            dsts = [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
+            _write(dsts, win, arrays)
+    return int(win.width * win.height)
+
+
+def _run_distributed(
+    task: WindowTask,
+    shared: Any,
+    windows: list[Window],
+    outputs: Sequence[Path],
+    compute: Compute,
+    bar: Any,
+) -> None:
+    client = compute.client
+    shared_future = client.scatter(shared, broadcast=True, hash=False)
+    lock_name = f"hwc-risk-write-{uuid.uuid4().hex}"
+    paths = [str(Path(p).resolve()) for p in outputs]
+    futures = [
+        client.submit(
+            _compute_and_write,
+            task,
+            shared_future,
+            (int(w.col_off), int(w.row_off), int(w.width), int(w.height)),
+            paths,
+            lock_name,
+            pure=False,
+        )
+        for w in windows
+    ]
+    try:
+        for fut in futures:  # in submission order: the bar may lag, never lead
+            bar.update(fut.result())
+    finally:
+        client.cancel(futures)
+
+
+def run_windows(
+    task: WindowTask,
+    shared: Any,
+    outputs: Sequence[Path],
+    compute: Compute,
+    shape: tuple[int, int],
+    desc: str,
+) -> None:
+    """Run ``task`` on every chunk of a grid of ``shape``, writing into ``outputs``.
+
+    Every output must already exist as a GTiff on the grid (see
+    :func:`create_outputs`). A progress bar counts cells per second.
+    """
+    windows = compute.windows(shape)
+    total = sum(int(w.width * w.height) for w in windows)
+    with progress_bar(desc, total, "cell") as bar:
+        if compute.distributed:
+            _run_distributed(task, shared, windows, outputs, compute, bar)
+        else:
+            _run_local(task, shared, windows, outputs, compute, bar)
