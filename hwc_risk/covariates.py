@@ -145,13 +145,30 @@ class FeatureStack:
         """Features of a window as ``(n_features, rows, cols)`` float32."""
         return np.stack([ds.read(1, window=window) for ds in handles])
 
-    def values_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Feature values at cells as ``(n_cells, n_features)`` float32, read band by band."""
+    def values_at(self, rows: np.ndarray, cols: np.ndarray, block: int = 1024) -> np.ndarray:
+        """Feature values at cells as ``(n_cells, n_features)`` float32.
+
+        Cells are grouped by ``block`` x ``block`` chunk and each band is read
+        only over the chunk's cells' bounding box, so memory does not grow with
+        the grid.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
         out = np.empty((len(rows), len(self.layers)), dtype=np.float32)
+        if not len(rows):
+            return out
+        per_row = -(-self.grid.width // block)
+        keys = (rows // block) * per_row + cols // block
+        order = np.argsort(keys, kind="stable")
+        _, starts = np.unique(keys[order], return_index=True)
+        groups = np.split(order, starts[1:])
         with self.open() as handles:
-            for j, ds in enumerate(handles):
-                band = ds.read(1)
-                out[:, j] = band[rows, cols]
+            for idx in groups:
+                r0, r1 = int(rows[idx].min()), int(rows[idx].max()) + 1
+                c0, c1 = int(cols[idx].min()), int(cols[idx].max()) + 1
+                win = Window(c0, r0, c1 - c0, r1 - r0)
+                for j, ds in enumerate(handles):
+                    out[idx, j] = ds.read(1, window=win)[rows[idx] - r0, cols[idx] - c0]
         return out
 
     def describe(self) -> list[dict[str, str]]:

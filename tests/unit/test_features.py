@@ -163,6 +163,13 @@ def test_chunked_features_equal_the_whole_array_within_the_cap(tmp_path: Path) -
         for a, b in zip(whole.layers, chunked.layers, strict=True):
             with rasterio.open(a.path) as da, rasterio.open(b.path) as db:
                 np.testing.assert_array_equal(db.read(1), da.read(1), err_msg=a.name)
+    # values at scattered cells, read chunk by chunk, are the bands' values there
+    rng = np.random.default_rng(0)
+    r, c = rng.integers(0, 150, 500), rng.integers(0, 170, 500)
+    got = whole.values_at(r, c, block=40)
+    for j, layer in enumerate(whole.layers):
+        with rasterio.open(layer.path) as ds:
+            np.testing.assert_array_equal(got[:, j], ds.read(1)[r, c])
     # and the whole-array values are the plain functions' (distance capped)
     for v, label in ((1, "class_1"), (9, "class_9")):
         with rasterio.open(tmp_path / "whole" / f"lu_distance_{label}.tif") as ds:
