@@ -14,9 +14,10 @@ samples, and prints Markdown tables measured in the same run:
    writing one band, chunk by chunk, with no model), elapid's
    ``apply_model_to_rasters`` and hwc-risk's ``predict_to_geotiff`` with the
    same fitted model and stack, and the ratios;
-2. peak resident memory (RSS) of hwc-risk's MaxEnt and GBM prediction at each
-   of ``--memory-sides`` (default 2000, 4000, 8000: 4, 16 and 64 Mpx), each in
-   a fresh process that only loads the model and predicts;
+2. peak resident memory (RSS) at each of ``--memory-sides`` (default 2000,
+   4000, 8000: 4, 16 and 64 Mpx), each in a fresh process: feature building
+   from a 5-class land-use raster and a continuous one (distance cap 5 km,
+   neighbourhood 500 m, 30 m cells), and MaxEnt and GBM prediction;
 3. the local run against a ``LocalCluster`` of two worker processes, with a
    check that both surfaces are equal.
 
@@ -96,6 +97,53 @@ def make_stack(folder: Path, side: int, nodata_share: float, seed: int = 0) -> F
         for ds in handles:
             ds.close()
     return FeatureStack(grid=grid, layers=layers, valid=np.ones((1, 1), bool))
+
+
+def make_covariates(folder: Path, side: int, seed: int = 2) -> None:
+    """A land-use raster (5 classes, 0 = nodata) and a skewed continuous one, chunk by chunk."""
+    rng = np.random.default_rng(seed)
+    grid = GridSpec(CRS.from_epsg(32736), Affine(30, 0, 600_000, 0, -30, 9_800_000), side, side)
+    waves, pop_waves, mask_waves = _wave(rng, 6), _wave(rng), _wave(rng, 3)
+    base = grid.profile(blockxsize=256, blockysize=256)
+    with (
+        rasterio.open(folder / "lu.tif", "w", **{**base, "dtype": "uint8", "nodata": 0}) as lu,
+        rasterio.open(
+            folder / "pop.tif", "w", **{**base, "dtype": "float32", "nodata": -1.0}
+        ) as pop,
+    ):
+        for win in Compute(chunk_size=1024).windows(grid.shape):
+            r, c = int(win.row_off), int(win.col_off)
+            yy = (np.arange(r, r + int(win.height)) / side)[:, None]
+            xx = (np.arange(c, c + int(win.width)) / side)[None, :]
+            f = _field(waves, yy, xx)
+            codes = np.digitize(f, [-1.5, -0.5, 0.5, 1.5]).astype(np.uint8) + 1
+            codes[_field(mask_waves, yy, xx) < -1.2] = 0
+            lu.write(codes, 1, window=win)
+            pop.write(np.exp(2 * _field(pop_waves, yy, xx)).astype(np.float32), 1, window=win)
+
+
+def features_run(folder: Path, chunk: int, workers: int) -> dict:
+    """In a fresh process: build the features of the two covariates; peak RSS in MB."""
+    from hwc_risk.config import CovariateConfig, FeaturesConfig
+    from hwc_risk.covariates import build_feature_stack
+
+    covs = {
+        "lu": CovariateConfig(path=folder / "lu.tif", type="categorical"),
+        "pop": CovariateConfig(path=folder / "pop.tif", type="continuous"),
+    }
+    with rasterio.open(folder / "lu.tif") as ds:
+        grid = GridSpec.from_dataset(ds)
+    settings = FeaturesConfig(neighbourhood=500, distance_cap=5000)
+    t = time.perf_counter()
+    stack = build_feature_stack(
+        covs,
+        grid,
+        settings,
+        folder / "features",
+        compute=Compute(chunk_size=chunk, workers=workers),
+    )
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "peak_mb": peak_rss_mb(), "features": len(stack.layers)}
 
 
 def training_data(stack: FeatureStack, n: int = 5000) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +236,21 @@ def speed_table(folder: Path, side: int, recipes: list[str], workers: int) -> No
         del X_all
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB.
+
+    Linux's ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss`` would carry the
+    parent's peak over into a child process.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_run(folder: Path, model_path: Path, out: Path, chunk: int, workers: int) -> dict:
     """In a fresh process: load the model, predict the stack; peak RSS in MB."""
     with open(model_path, "rb") as f:
@@ -201,24 +264,48 @@ def memory_run(folder: Path, model_path: Path, out: Path, chunk: int, workers: i
     t = time.perf_counter()
     predict_to_geotiff(model, stack, out, Compute(chunk_size=chunk, workers=workers))
     seconds = time.perf_counter() - t
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"seconds": seconds, "peak_mb": peak_mb}
 
 
 def memory_table(folder: Path, sides: list[int], chunk: int, workers: int) -> None:
-    print(
-        f"\n### Peak memory of prediction (RSS, fresh process; chunks of {chunk}, "
-        f"{workers} threads)\n"
-    )
-    header = "| recipe | " + " | ".join(f"{s * s / 1e6:.0f} Mpx" for s in sides)
-    print(header + f" | {sides[-1] ** 2 / 1e6:.0f} Mpx / {sides[0] ** 2 / 1e6:.0f} Mpx |")
+    print(f"\n### Peak memory (RSS, fresh process; chunks of {chunk}, {workers} threads)\n")
+    header = "| step | " + " | ".join(f"{s * s / 1e6:g} Mpx" for s in sides)
+    print(header + f" | {sides[-1] ** 2 / 1e6:g} Mpx / {sides[0] ** 2 / 1e6:g} Mpx |")
     print("|---|" + "---|" * (len(sides) + 1))
     stacks = {}
     for side in sides:
         sub = folder / f"mem{side}"
         sub.mkdir()
         stacks[side] = make_stack(sub, side, 0.3)
+        make_covariates(sub, side)
     X, y = training_data(stacks[sides[0]])
+    peaks, cells = [], []
+    for side in sides:
+        res = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--features-run",
+                str(folder / f"mem{side}"),
+                "--chunk",
+                str(chunk),
+                "--workers",
+                str(workers),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        peaks.append(row["peak_mb"])
+        cells.append(f"{row['peak_mb']:.0f} MB ({row['seconds']:.0f} s)")
+    print(
+        f"| features ({row['features']} from 2 covariates) | "
+        + " | ".join(cells)
+        + f" | {peaks[-1] / peaks[0]:.2f}x |",
+        flush=True,
+    )
     for name in ("maxent", "gbm"):
         model_path = folder / f"{name}.pkl"
         with open(model_path, "wb") as f:
@@ -246,7 +333,10 @@ def memory_table(folder: Path, sides: list[int], chunk: int, workers: int) -> No
             row = json.loads(res.stdout.strip().splitlines()[-1])
             peaks.append(row["peak_mb"])
             cells.append(f"{row['peak_mb']:.0f} MB ({row['seconds']:.0f} s)")
-        print(f"| {name} | " + " | ".join(cells) + f" | {peaks[-1] / peaks[0]:.2f}x |", flush=True)
+        print(
+            f"| predict {name} | " + " | ".join(cells) + f" | {peaks[-1] / peaks[0]:.2f}x |",
+            flush=True,
+        )
 
 
 def cluster_table(folder: Path, side: int, workers: int) -> None:
@@ -283,7 +373,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "memory", "cluster"])
     parser.add_argument("--memory-run", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--features-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.features_run:
+        print(json.dumps(features_run(Path(args.features_run), args.chunk, args.workers)))
+        return
     if args.memory_run:
         folder, model_path, out = (Path(p) for p in args.memory_run)
         print(json.dumps(memory_run(folder, model_path, out, args.chunk, args.workers)))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .compute import open_compute
 from .config import PipelineConfig
 from .covariates import category_values
 from .errors import NoIncidentsError
@@ -88,4 +89,8 @@ def validate_config(
     }
     if config.outputs.offline_map if offline is None else offline:
         report["offline_assets"] = str(require_web_assets())
+    with open_compute(config.compute) as compute:  # a scheduler must answer
+        report["compute"] = compute.record()
+        if compute.distributed:
+            report["compute"]["workers"] = len(compute.client.nthreads())
     return report

@@ -164,6 +164,13 @@ def validate(
     )
     typer.echo(f"month: {inc['month']}, using {inc['used_up_to_month']} incidents")
     typer.echo(f"model: {report['model']['recipe']} ({report['model']['estimator']})")
+    comp = report["compute"]
+    where = (
+        f"Dask scheduler {comp['scheduler']} ({comp['workers']} workers answered)"
+        if comp["scheduler"]
+        else f"{comp['workers']} local {comp['pool']}"
+    )
+    typer.echo(f"compute: chunks of {comp['chunk_size']} cells on {where}")
 
 
 @app.command()

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.windows import Window
+from threadpoolctl import threadpool_limits
 
 from .config import ComputeConfig
 from .errors import InputError
@@ -157,6 +158,7 @@ def _set_process_shared(shared: Any) -> None:
     global _PROCESS_SHARED
     _PROCESS_SHARED = shared
     rasterio.env.set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_MB)
+    threadpool_limits(limits=1)
 
 
 def _call_in_process(task: WindowTask, window: Window) -> list[np.ndarray]:
@@ -188,6 +190,10 @@ def _run_local(
 ) -> None:
     with ExitStack() as files, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         dsts = [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
+        if compute.workers > 1:
+            # the pool is the parallelism: OpenMP (HistGradientBoosting) and BLAS
+            # threads inside every worker would only oversubscribe the cores
+            files.enter_context(threadpool_limits(limits=1))
         if compute.workers == 1 and compute.pool == "threads":
             for win in windows:
                 _write(dsts, win, task(shared, win))

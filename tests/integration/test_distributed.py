@@ -111,3 +111,19 @@ def test_unreachable_scheduler_is_a_clear_input_error(area: Path, tmp_path: Path
     assert not (tmp_path / "o" / area.parent.name).exists() or not any(
         (tmp_path / "o").rglob("risk.tif")
     )
+
+
+def test_validate_reaches_the_scheduler(area: Path, cluster: str, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "area"
+    shutil.copytree(area.parent, copy)
+    config = edit_config(copy / area.name, compute={"scheduler": cluster})
+    out = subprocess.run(
+        [sys.executable, "-m", "hwc_risk.cli", "validate", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"Dask scheduler {cluster} (2 workers answered)" in out.stdout

@@ -183,3 +183,17 @@ def test_chunked_features_equal_the_whole_array_within_the_cap(tmp_path: Path) -
     with rasterio.open(tmp_path / "whole" / "pop_log1p.tif") as ds:
         pop = rasterio.open(tmp_path / "whole" / "aligned" / "pop.tif").read(1)
         np.testing.assert_allclose(ds.read(1), continuous_feature(pop, "auto")[0])
+
+
+@pytest.mark.parametrize("radius", [0.4, 1.0, 2.5, 3.0, 7.2])
+def test_disk_sum_equals_convolution_with_the_disk(radius: float) -> None:
+    from scipy import ndimage
+
+    from hwc_risk.covariates import disk_sum
+
+    rng = np.random.default_rng(int(radius * 10))
+    mask = rng.random((41, 57)) < 0.3
+    expected = ndimage.convolve(
+        mask.astype(np.int32), disk_kernel(radius).astype(np.int32), mode="constant"
+    )
+    np.testing.assert_array_equal(disk_sum(mask, radius), expected)

@@ -1,4 +1,4 @@
-"""The compiled MaxEnt evaluation gives elapid's own predictions."""
+"""Compiled evaluation gives the models' own predictions (MaxEnt: elapid's; GLM: sklearn's)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from elapid import MaxentModel
 
-from hwc_risk.fastmaxent import CompiledMaxent, compile_maxent
+from hwc_risk.compiled import CompiledMaxent, CompiledSplineGLM, compile_model
 from hwc_risk.models import build_estimator, load_recipe, risk_scores
 
 
@@ -55,7 +55,7 @@ def test_risk_scores_uses_compiled_form_and_follows_a_refit(data) -> None:
     X, y, Xp = data
     model = build_estimator(load_recipe("maxent"), 0).fit(X, y)
     first = risk_scores(model, Xp)
-    assert compile_maxent(model) is not None
+    assert compile_model(model) is not None
     np.testing.assert_allclose(first, model.predict(Xp), atol=1e-6)
     model.fit(X, 1 - y)  # the same object refitted: the cache must not serve the old model
     again = risk_scores(model, Xp)
@@ -68,9 +68,42 @@ def test_categorical_models_fall_back_to_elapid(data) -> None:
     Xc = X.copy()
     Xc[:, 3] = np.clip(np.abs(Xc[:, 3]), 0, 2)
     model = MaxentModel(feature_types=["linear", "hinge"]).fit(Xc, y, categorical=[3])
-    assert compile_maxent(model) is None
+    assert compile_model(model) is None
     Xpc = Xp.copy()
     Xpc[:, 3] = np.clip(np.abs(np.round(Xpc[:, 3])), 0, 2)
     np.testing.assert_allclose(
         risk_scores(model, Xpc), np.clip(model.predict(Xpc), 0, 1).astype(np.float32)
     )
+
+
+@pytest.mark.parametrize("degree", [2, 3])
+def test_spline_glm_equal_to_sklearn_within_float32(data, degree) -> None:
+    X, y, Xp = data
+    recipe = load_recipe("glm")
+    model = build_estimator(recipe, 0)
+    model.set_params(splines__degree=degree)
+    model.fit(X, y)
+    expected = model.predict_proba(Xp)[:, 1]
+    assert ((Xp < X.min(axis=0)) | (Xp > X.max(axis=0))).any(axis=1).mean() > 0.05  # extrapolated
+    got = CompiledSplineGLM(model)(Xp)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # risk_scores takes the compiled path, and a refit is noticed
+    assert compile_model(model) is not None
+    np.testing.assert_allclose(risk_scores(model, Xp), expected, atol=1e-6)
+    model.fit(X, 1 - y)
+    np.testing.assert_allclose(risk_scores(model, Xp), model.predict_proba(Xp)[:, 1], atol=1e-6)
+
+
+def test_other_pipelines_are_not_compiled(data) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, Xp = data
+    linear_splines = build_estimator(load_recipe("glm"), 0).set_params(splines__degree=1)
+    for model in (make_pipeline(StandardScaler(), LogisticRegression()), linear_splines):
+        model.fit(X, y)
+        assert compile_model(model) is None
+        np.testing.assert_allclose(
+            risk_scores(model, Xp), model.predict_proba(Xp)[:, 1].astype(np.float32)
+        )
