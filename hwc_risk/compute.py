@@ -106,15 +106,10 @@ class Compute:
 
 
 @contextmanager
-def open_compute(
-    cfg: ComputeConfig | None = None, scheduler: str | None = None
-) -> Iterator[Compute]:
-    """A :class:`Compute` for a run; connects to the Dask scheduler if one is given.
-
-    ``scheduler`` (the command line's ``--scheduler``) overrides ``cfg.scheduler``.
-    """
+def open_compute(cfg: ComputeConfig | None = None) -> Iterator[Compute]:
+    """A :class:`Compute` for a run; connects to ``cfg.scheduler`` if one is set."""
     cfg = cfg or ComputeConfig()
-    address = scheduler or cfg.scheduler
+    address = cfg.scheduler
     compute = Compute(
         chunk_size=cfg.chunk_size, workers=cfg.workers or default_workers(), pool=cfg.pool
     )

@@ -74,6 +74,7 @@ def write_cog(
         RESAMPLING=resampling,
         OVERVIEW_RESAMPLING=resampling,
         OVERVIEWS="IGNORE_EXISTING",
+        NUM_THREADS="ALL_CPUS",  # compresses blocks in parallel
     )
     tmp.replace(dst)
     remove_stale_sidecars(dst)
