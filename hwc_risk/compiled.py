@@ -237,7 +237,7 @@ class CompiledSplineGLM:
             )
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X)
+        X = np.asarray(X)  # column-major input reads fastest
         eta = np.full(X.shape[0], self.intercept, dtype=np.float64)
         for j, (poly, xmin, xmax, v_lo, s_lo, v_hi, s_hi) in enumerate(self.parts):
             # standardised in the input's precision, as the pipeline does

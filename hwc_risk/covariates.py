@@ -293,7 +293,6 @@ def create_band(path: Path, grid: GridSpec, description: str, block: int = 256) 
     profile = grid.profile(
         dtype="float32",
         nodata=np.nan,
-        predictor=3,
         blockxsize=block,
         blockysize=block,
         sparse_ok=True,  # blocks never written read as nodata
@@ -304,7 +303,7 @@ def create_band(path: Path, grid: GridSpec, description: str, block: int = 256) 
 
 
 def _write_band(path: Path, grid: GridSpec, data: np.ndarray, name: str) -> None:
-    profile = grid.profile(dtype="float32", nodata=np.nan, predictor=3)
+    profile = grid.profile(dtype="float32", nodata=np.nan)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data.astype(np.float32, copy=False), 1)
         dst.set_band_description(1, name)

@@ -100,7 +100,14 @@ class GridSpec:
                 yield Window(c, r, min(size, self.width - c), min(size, self.height - r))
 
     def profile(self, **overrides: object) -> dict[str, object]:
-        """A rasterio profile of a tiled single-band GTiff on this grid."""
+        """A rasterio profile of a tiled single-band GTiff on this grid.
+
+        For working files (features, aligned covariates, surfaces before their
+        COG conversion): ZSTD at level 1 without a predictor reads about three
+        times faster than DEFLATE with the floating-point predictor, for about
+        twice the size. The COGs users get are DEFLATE with a predictor
+        (:mod:`hwc_risk.export.geotiff`).
+        """
         prof: dict[str, object] = {
             "driver": "GTiff",
             "width": self.width,
@@ -111,7 +118,8 @@ class GridSpec:
             "tiled": True,
             "blockxsize": 256,
             "blockysize": 256,
-            "compress": "deflate",
+            "compress": "zstd",
+            "zstd_level": 1,
         }
         prof.update(overrides)
         return prof
@@ -252,14 +260,12 @@ def align_raster_to_file(
 ) -> Path:
     """Like :func:`align_raster`, into a tiled float32 GeoTIFF on the grid.
 
-    GDAL warps it in pieces of at most 256 MB, so a covariate of any size
+    GDAL warps it in pieces of at most 64 MB, so a covariate of any size
     aligns in bounded memory. Whether it has any valid cell is for the caller
     to check as it reads the file (see :func:`hwc_risk.covariates.build_feature_stack`).
     """
     ds, nodata, resampling = _open_covariate(cfg, key, grid)
-    profile = grid.profile(
-        dtype="float32", nodata=np.nan, predictor=3, blockxsize=block, blockysize=block
-    )
+    profile = grid.profile(dtype="float32", nodata=np.nan, blockxsize=block, blockysize=block)
     with ds, rasterio.open(path, "w", **profile) as dst:
         reproject(
             source=rasterio.band(ds, cfg.band),
@@ -267,6 +273,6 @@ def align_raster_to_file(
             src_nodata=nodata,
             dst_nodata=np.nan,
             resampling=resampling,
-            warp_mem_limit=256,
+            warp_mem_limit=64,
         )
     return path

@@ -20,6 +20,7 @@ import rasterio
 from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 
+from .compiled import compile_model
 from .compute import Compute, run_windows
 from .covariates import FeatureStack, create_band
 from .models import risk_scores
@@ -43,7 +44,11 @@ def predict_block(model: BaseEstimator, features: np.ndarray) -> np.ndarray:
     ok = np.isfinite(flat).all(axis=0)
     out = np.full(h * w, np.nan, dtype=np.float32)
     if ok.any():
-        out[ok] = risk_scores(model, np.ascontiguousarray(flat[:, ok].T))
+        valid = flat[:, ok]  # (n_features, n_cells), each feature contiguous
+        if compile_model(model) is not None:
+            out[ok] = risk_scores(model, valid.T)  # compiled scorers read feature by feature
+        else:
+            out[ok] = risk_scores(model, np.ascontiguousarray(valid.T))
     return out.reshape(h, w)
 
 

@@ -41,9 +41,8 @@ def write_tiled(
     tags: dict[str, str] | None = None,
     colormap: dict[int, tuple[int, int, int, int]] | None = None,
 ) -> Path:
-    """Write one band as a tiled, compressed GTiff on the grid."""
-    predictor = 3 if np.issubdtype(data.dtype, np.floating) else 2
-    profile = grid.profile(dtype=data.dtype.name, nodata=nodata, predictor=predictor)
+    """Write one band as a tiled, compressed GTiff on the grid (a working file for a COG)."""
+    profile = grid.profile(dtype=data.dtype.name, nodata=nodata)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data, 1)
         dst.set_band_description(1, description)
