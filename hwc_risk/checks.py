@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .compute import open_compute
+from .compute import Compute, open_compute
 from .config import PipelineConfig
-from .covariates import category_values
+from .covariates import _summarise, category_values
 from .errors import NoIncidentsError
 from .export.offline import require_web_assets
-from .grid import align_raster, resolve_grid
+from .grid import _no_data_error, align_raster_to_file, resolve_grid
 from .incidents import locate_incidents, read_incidents
 from .models import load_recipe
 from .pipeline import MIN_TRAINING_INCIDENTS, parse_month
@@ -41,12 +43,19 @@ def validate_config(
         "covariates": {},
     }
     valid = np.ones(grid.shape, dtype=bool)
+    windows = Compute(chunk_size=config.compute.chunk_size).windows(grid.shape)
+    max_classes = config.features.max_classes
     for key, cov in config.covariates.items():
-        data = align_raster(cov, key, grid)
-        if cov.type == "categorical":
-            found = set(np.unique(data[np.isfinite(data)]).tolist())
-            category_values(found, False, cov, key, config.features.max_classes)
-        finite = np.isfinite(data)
+        # aligned and read chunk by chunk, as a run does: bounded memory on any grid
+        with tempfile.TemporaryDirectory(prefix="hwc-risk-validate-") as tmp:
+            aligned = align_raster_to_file(cov, key, grid, Path(tmp) / "aligned.tif")
+            finite = np.ones(grid.shape, dtype=bool)
+            categorical = cov.type == "categorical"
+            summary, too_many = _summarise(aligned, windows, finite, categorical, max_classes)
+        if summary.n == 0:
+            raise _no_data_error(cov, key)
+        if categorical:
+            category_values(summary.classes, too_many, cov, key, max_classes)
         valid &= finite
         report["covariates"][key] = {
             "path": str(cov.path),
