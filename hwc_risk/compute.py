@@ -45,7 +45,7 @@ from .config import ComputeConfig
 from .errors import InputError
 from .progress import progress_bar
 
-__all__ = ["Compute", "WindowTask", "open_compute", "run_windows"]
+__all__ = ["Compute", "WindowTask", "open_compute", "run_windows", "with_halo"]
 
 #: ``task(shared, window)`` returns one array per output file, each of the window's shape.
 WindowTask = Callable[[Any, Window], list[np.ndarray]]
@@ -105,6 +105,20 @@ class Compute:
         ]
 
 
+def with_halo(
+    window: Window, halo: int, shape: tuple[int, int]
+) -> tuple[Window, tuple[slice, slice]]:
+    """``window`` grown by ``halo`` cells (clipped to a grid of ``shape``), and the
+    slices of the original window inside it."""
+    height, width = shape
+    r0, c0 = int(window.row_off), int(window.col_off)
+    h, w = int(window.height), int(window.width)
+    top, left = max(0, r0 - halo), max(0, c0 - halo)
+    bottom, right = min(height, r0 + h + halo), min(width, c0 + w + halo)
+    outer = Window(left, top, right - left, bottom - top)
+    return outer, (slice(r0 - top, r0 - top + h), slice(c0 - left, c0 - left + w))
+
+
 @contextmanager
 def open_compute(cfg: ComputeConfig | None = None) -> Iterator[Compute]:
     """A :class:`Compute` for a run; connects to ``cfg.scheduler`` if one is set."""
@@ -134,6 +148,10 @@ def open_compute(cfg: ComputeConfig | None = None) -> Iterator[Compute]:
         yield compute
     finally:
         client.close()
+
+
+def _open_outputs(files: ExitStack, outputs: Sequence[Path | str]) -> list[Any]:
+    return [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
 
 
 def _write(
@@ -184,7 +202,7 @@ def _run_local(
     bar: Any,
 ) -> None:
     with ExitStack() as files, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        dsts = [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
+        dsts = _open_outputs(files, outputs)
         if compute.workers > 1:
             # the pool is the parallelism: OpenMP (HistGradientBoosting) and BLAS
             # threads inside every worker would only oversubscribe the cores
@@ -227,8 +245,7 @@ def _compute_and_write(
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         arrays = task(shared, win)
         with Lock(lock_name), ExitStack() as files:
-            dsts = [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
-            _write(dsts, win, arrays)
+            _write(_open_outputs(files, outputs), win, arrays)
     return int(win.width * win.height)
 
 

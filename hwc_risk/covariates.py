@@ -19,7 +19,7 @@ import rasterio
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
-from .compute import Compute, run_windows
+from .compute import Compute, run_windows, with_halo
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
 from .grid import GridSpec, _no_data_error, align_raster, align_raster_to_file
@@ -340,14 +340,9 @@ def feature_window(job: FeatureJob, window: Window) -> list[np.ndarray]:
     Categorical: for each class, is-class (0/1), distance (capped at
     ``job.cap``) and neighbourhood fraction; continuous: the value, transformed.
     """
-    height, width = job.shape
-    r0, c0 = int(window.row_off), int(window.col_off)
-    h, w = int(window.height), int(window.width)
-    top, left = max(0, r0 - job.halo), max(0, c0 - job.halo)
-    bottom, right = min(height, r0 + h + job.halo), min(width, c0 + w + job.halo)
+    outer, core = with_halo(window, job.halo, job.shape)
     with rasterio.open(job.aligned) as ds:
-        data = ds.read(1, window=Window(left, top, right - left, bottom - top))
-    core = (slice(r0 - top, r0 - top + h), slice(c0 - left, c0 - left + w))
+        data = ds.read(1, window=outer)
     if not job.categorical:
         values = data[core]
         if job.transform == "log1p":

@@ -23,6 +23,8 @@ import numpy as np
 from rasterio.windows import Window
 from scipy import ndimage
 
+from .compute import with_halo
+
 __all__ = [
     "HistoryJob",
     "HistorySettings",
@@ -55,6 +57,14 @@ def month_number(dates: np.ndarray) -> np.ndarray:
     return out
 
 
+def _recency_weights(months: np.ndarray, target: int, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which incidents precede ``target`` month, and their weights (1 for the month before)."""
+    earlier = (months < target) & (months >= 0)
+    age = (target - months[earlier]).astype(float)  # 1 = the month just before
+    weights = np.exp(-(age - 1.0) / tau) if math.isfinite(tau) else np.ones(age.size)
+    return earlier, weights
+
+
 def _weighted_counts(
     shape: tuple[int, int],
     rows: np.ndarray,
@@ -63,9 +73,7 @@ def _weighted_counts(
     target: int,
     tau: float,
 ) -> np.ndarray:
-    earlier = (months < target) & (months >= 0)
-    age = (target - months[earlier]).astype(float)  # 1 = the month just before
-    weights = np.exp(-(age - 1.0) / tau) if math.isfinite(tau) else np.ones(age.size)
+    earlier, weights = _recency_weights(months, target, tau)
     counts = np.zeros(shape, dtype=np.float64)
     np.add.at(counts, (rows[earlier], cols[earlier]), weights)
     return counts
@@ -112,10 +120,7 @@ class HistoryJob:
         settings: HistorySettings,
         cell_size: float,
     ) -> HistoryJob:
-        earlier = (months < target) & (months >= 0)
-        age = (target - months[earlier]).astype(float)
-        tau = settings.tau_months
-        weights = np.exp(-(age - 1.0) / tau) if math.isfinite(tau) else np.ones(age.size)
+        earlier, weights = _recency_weights(months, target, settings.tau_months)
         sigmas = (settings.bandwidth / cell_size, 3 * settings.bandwidth / cell_size)
         return cls(
             shape, rows[earlier], cols[earlier], weights, sigmas, cell_size * cell_size / 1e6
@@ -137,15 +142,12 @@ def history_window(job: HistoryJob, window: Window) -> list[np.ndarray]:
     kernel's radius, so every cell of the window sees every incident that the
     whole-grid filter would.
     """
-    height, width = job.shape
-    r0, c0 = int(window.row_off), int(window.col_off)
-    h, w = int(window.height), int(window.width)
-    top, left = max(0, r0 - job.halo), max(0, c0 - job.halo)
-    bottom, right = min(height, r0 + h + job.halo), min(width, c0 + w + job.halo)
+    outer, core = with_halo(window, job.halo, job.shape)
+    top, left = int(outer.row_off), int(outer.col_off)
+    bottom, right = top + int(outer.height), left + int(outer.width)
     inside = (job.rows >= top) & (job.rows < bottom) & (job.cols >= left) & (job.cols < right)
     counts = np.zeros((bottom - top, right - left), dtype=np.float64)
     np.add.at(counts, (job.rows[inside] - top, job.cols[inside] - left), job.weights[inside])
-    core = (slice(r0 - top, r0 - top + h), slice(c0 - left, c0 - left + w))
     layers = [np.log1p(counts[core])]
     for sigma in job.sigmas:
         dens = ndimage.gaussian_filter(counts, sigma, mode="constant", truncate=_TRUNCATE)
