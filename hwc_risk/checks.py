@@ -11,10 +11,10 @@ import pandas as pd
 
 from .compute import Compute, open_compute
 from .config import PipelineConfig
-from .covariates import _summarise, category_values
+from .covariates import category_values, summarise_aligned
 from .errors import NoIncidentsError
 from .export.offline import require_web_assets
-from .grid import _no_data_error, align_raster_to_file, resolve_grid
+from .grid import align_raster_to_file, no_data_error, resolve_grid
 from .incidents import locate_incidents, read_incidents
 from .models import load_recipe
 from .pipeline import MIN_TRAINING_INCIDENTS, parse_month
@@ -51,9 +51,11 @@ def validate_config(
             aligned = align_raster_to_file(cov, key, grid, Path(tmp) / "aligned.tif")
             finite = np.ones(grid.shape, dtype=bool)
             categorical = cov.type == "categorical"
-            summary, too_many = _summarise(aligned, windows, finite, categorical, max_classes)
+            summary, too_many = summarise_aligned(
+                aligned, windows, finite, categorical, max_classes
+            )
         if summary.n == 0:
-            raise _no_data_error(cov, key)
+            raise no_data_error(cov, key)
         if categorical:
             category_values(summary.classes, too_many, cov, key, max_classes)
         valid &= finite

@@ -9,9 +9,10 @@ GeoTIFF, so that the full stack is never held in memory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +23,21 @@ from scipy import ndimage, stats
 from .compute import Compute, run_windows, with_halo
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
-from .grid import GridSpec, _no_data_error, align_raster, align_raster_to_file
+from .grid import GridSpec, align_raster, align_raster_to_file, no_data_error
 
 __all__ = [
+    "AlignedSummary",
     "FeatureJob",
     "FeatureLayer",
     "FeatureStack",
     "build_feature_stack",
+    "choose_transform",
     "class_fraction",
     "continuous_feature",
     "create_band",
     "distance_to_class",
     "feature_window",
+    "summarise_aligned",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,15 +132,27 @@ def continuous_feature(values: np.ndarray, transform: str) -> tuple[np.ndarray, 
     density usually is; otherwise the values are used as they are.
     """
     finite = values[np.isfinite(values)]
-    if transform == "auto":
-        varies = finite.size > 2 and float(np.ptp(finite)) > 0
-        skewed = varies and float(stats.skew(finite)) > 1.0
-        transform = "log1p" if (finite.size and finite.min() >= 0 and skewed) else "none"
+    transform = choose_transform(
+        transform,
+        int(finite.size),
+        float(finite.min()) if finite.size else 0.0,
+        lambda: float(stats.skew(finite)) if float(np.ptp(finite)) > 0 else 0.0,
+    )
     if transform == "log1p":
-        if finite.size and finite.min() < 0:
-            raise ValueError("log1p needs non-negative values")
         return np.log1p(values).astype(np.float32), "log1p"
     return values.astype(np.float32, copy=True), "none"
+
+
+def choose_transform(requested: str, n: int, minimum: float, skewness: Callable[[], float]) -> str:
+    """The transform of a continuous covariate with ``n`` valid values (see
+    :func:`continuous_feature`); ``skewness`` is only computed when ``auto`` needs it."""
+    if requested == "log1p" and n and minimum < 0:
+        raise ValueError("log1p needs non-negative values")
+    if requested != "auto":
+        return requested
+    if n <= 2 or minimum < 0:
+        return "none"
+    return "log1p" if skewness() > 1.0 else "none"
 
 
 @dataclass(frozen=True)
@@ -169,10 +185,6 @@ class FeatureStack:
         """Open every layer (one handle each; not for sharing across threads)."""
         with ExitStack() as stack:
             yield [stack.enter_context(rasterio.open(layer.path)) for layer in self.layers]
-
-    def read_window(self, handles: list[rasterio.io.DatasetReader], window: Window) -> np.ndarray:
-        """Features of a window as ``(n_features, rows, cols)`` float32."""
-        return np.stack([ds.read(1, window=window) for ds in handles])
 
     def values_at(self, rows: np.ndarray, cols: np.ndarray, block: int = 1024) -> np.ndarray:
         """Feature values at cells as ``(n_cells, n_features)`` float32.
@@ -359,7 +371,7 @@ def feature_window(job: FeatureJob, window: Window) -> list[np.ndarray]:
 
 
 @dataclass
-class _Summary:
+class AlignedSummary:
     """What one pass over an aligned covariate learns: classes, moments, valid cells."""
 
     n: int = 0
@@ -368,14 +380,14 @@ class _Summary:
     classes: set[float] = field(default_factory=set)
 
 
-def _summarise(
+def summarise_aligned(
     path: Path, windows: list[Window], valid: np.ndarray, categorical: bool, max_classes: int
-) -> tuple[_Summary, bool]:
+) -> tuple[AlignedSummary, bool]:
     """One pass over an aligned covariate: ANDs its finite cells into ``valid``.
 
     Returns the summary and whether there were too many classes (stops early).
     """
-    out = _Summary()
+    out = AlignedSummary()
     with rasterio.open(path) as ds:
         for win in windows:
             block = ds.read(1, window=win)
@@ -395,14 +407,9 @@ def _summarise(
     return out, False
 
 
-def _continuous_transform(path: Path, windows: list[Window], s: _Summary, requested: str) -> str:
-    """:func:`continuous_feature`'s choice, from central moments read window by window."""
-    if requested != "auto":
-        if requested == "log1p" and s.minimum < 0:
-            raise ValueError("log1p needs non-negative values")
-        return requested
-    if s.n <= 2 or s.minimum < 0:
-        return "none"
+def _skewness(path: Path, windows: list[Window], s: AlignedSummary) -> float:
+    """Skewness of an aligned covariate (the biased estimator, as scipy.stats.skew),
+    from central moments read window by window."""
     mean = s.total / s.n
     m2 = m3 = 0.0
     with rasterio.open(path) as ds:
@@ -413,10 +420,7 @@ def _continuous_transform(path: Path, windows: list[Window], s: _Summary, reques
             m3 += float((d * d * d).sum())
     m2 /= s.n
     m3 /= s.n
-    if m2 <= 0:
-        return "none"
-    skew = m3 / m2**1.5  # the biased estimator, as scipy.stats.skew
-    return "log1p" if skew > 1.0 else "none"
+    return m3 / m2**1.5 if m2 > 0 else 0.0
 
 
 def _class_label(value: int, names: dict[int, str] | None) -> str:
@@ -470,9 +474,11 @@ def build_feature_stack(
         log.info("aligning covariate %s (%s)", key, cov.path.name)
         aligned = align_raster_to_file(cov, key, grid, aligned_dir / f"{key}.tif", block)
         categorical = cov.type == "categorical"
-        summary, too_many = _summarise(aligned, windows, valid, categorical, settings.max_classes)
+        summary, too_many = summarise_aligned(
+            aligned, windows, valid, categorical, settings.max_classes
+        )
         if summary.n == 0:
-            raise _no_data_error(cov, key)
+            raise no_data_error(cov, key)
         if key in needed:
             with rasterio.open(aligned) as ds:
                 kept[key] = ds.read(1)
@@ -498,7 +504,12 @@ def build_feature_stack(
             new = layers[-3 * len(values) :]
         else:
             try:
-                applied = _continuous_transform(aligned, windows, summary, cov.transform)
+                applied = choose_transform(
+                    cov.transform,
+                    summary.n,
+                    summary.minimum,
+                    partial(_skewness, aligned, windows, summary),
+                )
             except ValueError as exc:
                 raise InputError(f"{cov.path}: covariates.{key}.transform: {exc}") from None
             name = key if applied == "none" else f"{key}_{applied}"

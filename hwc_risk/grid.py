@@ -23,6 +23,7 @@ __all__ = [
     "GridSpec",
     "align_raster",
     "align_raster_to_file",
+    "no_data_error",
     "open_raster",
     "parse_crs",
     "resolve_grid",
@@ -224,7 +225,7 @@ def _open_covariate(
     return ds, nodata, resampling
 
 
-def _no_data_error(cfg: CovariateConfig, key: str) -> NoOverlapError:
+def no_data_error(cfg: CovariateConfig, key: str) -> NoOverlapError:
     return NoOverlapError(
         f"{cfg.path}: raster (covariates.{key}) has no valid data inside the analysis grid; "
         "check its nodata value and extent"
@@ -251,7 +252,7 @@ def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
             resampling=resampling,
         )
     if not np.isfinite(out).any():
-        raise _no_data_error(cfg, key)
+        raise no_data_error(cfg, key)
     return out
 
 

@@ -103,9 +103,6 @@ def test_build_feature_stack(tmp_path: Path) -> None:
     assert values[0, 4] == pytest.approx(800.0) and values[1, 4] == 0.0
     assert values[0, 3] == 0.0 and values[1, 3] == 1.0  # is the cell cropland?
     assert values[0, 6] == 10.0
-    with stack.open() as handles:
-        block = stack.read_window(handles, rasterio.windows.Window(0, 0, 4, 3))
-    assert block.shape == (7, 3, 4)
 
 
 def test_categorical_with_too_many_values(tmp_path: Path) -> None:
