@@ -10,29 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _measure import peak_rss_mb  # benchmarks/_measure.py
+
 STAGES = ("features", "validation_temporal", "validation_spatial", "fit", "predict", "export")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, MB.
-
-    Linux's ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss`` would carry the
-    parent's peak over into a child process.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def one_run(size: int, incidents: int, model: str) -> dict[str, float]:

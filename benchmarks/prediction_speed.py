@@ -32,15 +32,16 @@ import json
 import os
 import pickle
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from _measure import peak_rss_mb  # benchmarks/_measure.py
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
@@ -243,21 +244,6 @@ def speed_table(folder: Path, side: int, recipes: list[str], workers: int) -> No
         del X_all
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, MB.
-
-    Linux's ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss`` would carry the
-    parent's peak over into a child process.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def memory_run(folder: Path, model_path: Path, out: Path, chunk: int, workers: int) -> dict:
     """In a fresh process: load the model, predict the stack; peak RSS in MB."""
     with open(model_path, "rb") as f:
@@ -287,62 +273,33 @@ def memory_table(folder: Path, sides: list[int], chunk: int, workers: int) -> No
         stacks[side] = make_stack(sub, side, 0.3)
         make_covariates(sub, side)
     X, y = training_data(stacks[sides[0]])
-    peaks, cells = [], []
-    for side in sides:
-        res = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--features-run",
-                str(folder / f"mem{side}"),
-                "--chunk",
-                str(chunk),
-                "--workers",
-                str(workers),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        row = json.loads(res.stdout.strip().splitlines()[-1])
-        peaks.append(row["peak_mb"])
-        cells.append(f"{row['peak_mb']:.0f} MB ({row['seconds']:.0f} s)")
-    print(
-        f"| features ({row['features']} from 2 covariates) | "
-        + " | ".join(cells)
-        + f" | {peaks[-1] / peaks[0]:.2f}x |",
-        flush=True,
-    )
-    for name in ("maxent", "gbm"):
-        model_path = folder / f"{name}.pkl"
-        with open(model_path, "wb") as f:
-            pickle.dump(build_estimator(load_recipe(name), 0).fit(X, y), f)
-        cells = []
-        peaks = []
+
+    def row(label: str, args_of: Callable[[Path], list[str]]) -> None:
+        """One table row: the child run at every size, in a fresh process each."""
+        runs = []
         for side in sides:
+            sub = folder / f"mem{side}"
+            options = ["--chunk", str(chunk), "--workers", str(workers)]
             res = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--memory-run",
-                    str(folder / f"mem{side}"),
-                    str(model_path),
-                    str(folder / f"mem{side}" / "out.tif"),
-                    "--chunk",
-                    str(chunk),
-                    "--workers",
-                    str(workers),
-                ],
+                [sys.executable, __file__, *args_of(sub), *options],
                 capture_output=True,
                 text=True,
                 check=True,
             )
-            row = json.loads(res.stdout.strip().splitlines()[-1])
-            peaks.append(row["peak_mb"])
-            cells.append(f"{row['peak_mb']:.0f} MB ({row['seconds']:.0f} s)")
-        print(
-            f"| predict {name} | " + " | ".join(cells) + f" | {peaks[-1] / peaks[0]:.2f}x |",
-            flush=True,
+            runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        cells = [f"{r['peak_mb']:.0f} MB ({r['seconds']:.0f} s)" for r in runs]
+        ratio = runs[-1]["peak_mb"] / runs[0]["peak_mb"]
+        label = label.format(**runs[0])  # e.g. the number of features built
+        print(f"| {label} | " + " | ".join(cells) + f" | {ratio:.2f}x |", flush=True)
+
+    row("features ({features} from 2 covariates)", lambda sub: ["--features-run", str(sub)])
+    for name in ("maxent", "gbm"):
+        model_path = folder / f"{name}.pkl"
+        with open(model_path, "wb") as f:
+            pickle.dump(build_estimator(load_recipe(name), 0).fit(X, y), f)
+        row(
+            f"predict {name}",
+            lambda sub, m=model_path: ["--memory-run", str(sub), str(m), str(sub / "out.tif")],
         )
 
 
