@@ -49,11 +49,17 @@ def test_sigkill_at_any_moment_leaves_earlier_runs_intact(small_area: Path) -> N
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         assert visible(name_dir) == ["2025-04"]
-        if proc.returncode == 0:  # it finished first: its month is the one to keep now
-            before = snapshot(run_dir)
-        else:
+        now = snapshot(run_dir)
+        if proc.returncode != 0:
             killed += 1
-            assert snapshot(run_dir) == before  # the earlier run is untouched
+        if now != before:
+            # only a rerun that got its month into place may change it (it finished, or
+            # was killed after the final move): then the folder is that complete run
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            assert manifest["status"] == "complete"
+            for record in manifest["outputs"]:
+                assert now[record["path"]] == record["sha256"], record["path"]
+            before = now
     assert killed >= 3  # most reruns were killed part-way
     # the next run cleans up what the killed ones left and completes
     again = run_cli("run", small_area, "--month", "2025-04", "--force", "-q")
