@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .compute import Compute, open_compute
@@ -16,6 +15,7 @@ from .errors import NoIncidentsError
 from .export.offline import require_web_assets
 from .grid import align_raster_to_file, no_data_error, resolve_grid
 from .incidents import locate_incidents, read_incidents
+from .mask import ValidMask
 from .models import load_recipe
 from .pipeline import MIN_TRAINING_INCIDENTS, parse_month
 
@@ -42,31 +42,29 @@ def validate_config(
         },
         "covariates": {},
     }
-    valid = np.ones(grid.shape, dtype=bool)
     windows = Compute(chunk_size=config.compute.chunk_size).windows(grid.shape)
     max_classes = config.features.max_classes
-    for key, cov in config.covariates.items():
-        # aligned and read chunk by chunk, as a run does: bounded memory on any grid
-        with tempfile.TemporaryDirectory(prefix="hwc-risk-validate-") as tmp:
+    cells = grid.width * grid.height
+    # aligned and read chunk by chunk, as a run does: bounded memory on any grid
+    with tempfile.TemporaryDirectory(prefix="hwc-risk-validate-") as tmp:
+        mask = ValidMask.create(Path(tmp) / "valid.tif", grid)
+        for key, cov in config.covariates.items():
             aligned = align_raster_to_file(cov, key, grid, Path(tmp) / "aligned.tif")
-            finite = np.ones(grid.shape, dtype=bool)
             categorical = cov.type == "categorical"
-            summary, too_many = summarise_aligned(
-                aligned, windows, finite, categorical, max_classes
-            )
-        if summary.n == 0:
-            raise no_data_error(cov, key)
-        if categorical:
-            category_values(summary.classes, too_many, cov, key, max_classes)
-        valid &= finite
-        report["covariates"][key] = {
-            "path": str(cov.path),
-            "type": cov.type,
-            "band": cov.band,
-            "valid_share_of_grid": round(float(finite.mean()), 4),
-        }
-    report["valid_share_of_grid"] = round(float(valid.mean()), 4)
-    table = locate_incidents(read_incidents(config.incidents), grid, valid)
+            summary, too_many = summarise_aligned(aligned, windows, mask, categorical, max_classes)
+            if summary.n == 0:
+                raise no_data_error(cov, key)
+            if categorical:
+                category_values(summary.classes, too_many, cov, key, max_classes)
+            report["covariates"][key] = {
+                "path": str(cov.path),
+                "type": cov.type,
+                "band": cov.band,
+                "valid_share_of_grid": round(summary.n / cells, 4),
+            }
+        valid = ValidMask.open(mask, config.compute.chunk_size)
+        report["valid_share_of_grid"] = round(valid.share, 4)
+        table = locate_incidents(read_incidents(config.incidents), grid, valid)
     acc = table.accepted
     month_start = parse_month(month) if month else None
     if month_start is None and len(acc):

@@ -24,6 +24,7 @@ from .compute import Compute, run_windows, with_halo
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
 from .grid import GridSpec, align_raster, align_raster_to_file, no_data_error
+from .mask import ValidMask, cell_groups
 
 __all__ = [
     "AlignedSummary",
@@ -173,7 +174,7 @@ class FeatureStack:
 
     grid: GridSpec
     layers: list[FeatureLayer]
-    valid: np.ndarray
+    valid: ValidMask
     class_names: dict[str, dict[int, str]] = field(default_factory=dict)
 
     @property
@@ -196,20 +197,11 @@ class FeatureStack:
         rows = np.asarray(rows, dtype=np.int64)
         cols = np.asarray(cols, dtype=np.int64)
         out = np.empty((len(rows), len(self.layers)), dtype=np.float32)
-        if not len(rows):
-            return out
-        per_row = -(-self.grid.width // block)
-        keys = (rows // block) * per_row + cols // block
-        order = np.argsort(keys, kind="stable")
-        _, starts = np.unique(keys[order], return_index=True)
-        groups = np.split(order, starts[1:])
         with self.open() as handles:
-            for idx in groups:
-                r0, r1 = int(rows[idx].min()), int(rows[idx].max()) + 1
-                c0, c1 = int(cols[idx].min()), int(cols[idx].max()) + 1
-                win = Window(c0, r0, c1 - c0, r1 - r0)
+            for idx, win in cell_groups(rows, cols, self.grid.width, block):
+                r, c = rows[idx] - int(win.row_off), cols[idx] - int(win.col_off)
                 for j, ds in enumerate(handles):
-                    out[idx, j] = ds.read(1, window=win)[rows[idx] - r0, cols[idx] - c0]
+                    out[idx, j] = ds.read(1, window=win)[r, c]
         return out
 
     def describe(self) -> list[dict[str, str]]:
@@ -300,11 +292,18 @@ def category_values(
     return [int(v) for v in values]
 
 
-def create_band(path: Path, grid: GridSpec, description: str, block: int = 256) -> Path:
-    """An empty tiled float32 GeoTIFF on the grid (all nodata) for window writes."""
+def create_band(
+    path: Path,
+    grid: GridSpec,
+    description: str,
+    block: int = 256,
+    dtype: str = "float32",
+    nodata: float = np.nan,
+) -> Path:
+    """An empty tiled GeoTIFF on the grid (all nodata) for window writes."""
     profile = grid.profile(
-        dtype="float32",
-        nodata=np.nan,
+        dtype=dtype,
+        nodata=nodata,
         blockxsize=block,
         blockysize=block,
         sparse_ok=True,  # blocks never written read as nodata
@@ -381,19 +380,26 @@ class AlignedSummary:
 
 
 def summarise_aligned(
-    path: Path, windows: list[Window], valid: np.ndarray, categorical: bool, max_classes: int
+    path: Path,
+    windows: list[Window],
+    mask: Path | None,
+    categorical: bool,
+    max_classes: int,
 ) -> tuple[AlignedSummary, bool]:
-    """One pass over an aligned covariate: ANDs its finite cells into ``valid``.
+    """One pass over an aligned covariate: ANDs its finite cells into the ``mask`` file
+    (a :class:`~hwc_risk.mask.ValidMask` file), if one is given.
 
     Returns the summary and whether there were too many classes (stops early).
     """
     out = AlignedSummary()
-    with rasterio.open(path) as ds:
+    with ExitStack() as files:
+        ds = files.enter_context(rasterio.open(path))
+        dst = files.enter_context(rasterio.open(mask, "r+")) if mask is not None else None
         for win in windows:
             block = ds.read(1, window=win)
             ok = np.isfinite(block)
-            r, c = int(win.row_off), int(win.col_off)
-            valid[r : r + block.shape[0], c : c + block.shape[1]] &= ok
+            if dst is not None:
+                dst.write((dst.read(1, window=win) & ok).astype(np.uint8), 1, window=win)
             vals = block[ok]
             if not vals.size:
                 continue
@@ -450,16 +456,17 @@ def build_feature_stack(
     Each covariate is aligned into a GeoTIFF by GDAL in bounded memory; its
     features are then computed chunk by chunk (``compute.chunk_size``, with
     an overlap of the distance cap or the neighbourhood, whichever is larger)
-    on ``compute``'s local pool or Dask cluster. Memory depends on the chunk
-    size, except for the valid-cell mask (one byte per cell) and the
-    connectivity layers (solved on a grid coarsened to ``connectivity.max_cells``).
+    on ``compute``'s local pool or Dask cluster; the valid-cell mask is a file
+    (``valid.tif``) narrowed by each covariate as it is read. Memory depends on
+    the chunk size, except for the connectivity layers (solved on a grid
+    coarsened to ``connectivity.max_cells``).
     """
     compute = compute or Compute()
     work_dir.mkdir(parents=True, exist_ok=True)
     aligned_dir = work_dir / "aligned"
     aligned_dir.mkdir(exist_ok=True)
     layers: list[FeatureLayer] = []
-    valid = np.ones(grid.shape, dtype=bool)
+    mask_path = ValidMask.create(work_dir / "valid.tif", grid, compute.block)
     class_names: dict[str, dict[int, str]] = {}
     radius_cells = settings.neighbourhood / grid.cell_size
     units = "m" if grid.crs.linear_units in ("metre", "meter", "m") else grid.crs.linear_units
@@ -475,7 +482,7 @@ def build_feature_stack(
         aligned = align_raster_to_file(cov, key, grid, aligned_dir / f"{key}.tif", block)
         categorical = cov.type == "categorical"
         summary, too_many = summarise_aligned(
-            aligned, windows, valid, categorical, settings.max_classes
+            aligned, windows, mask_path, categorical, settings.max_classes
         )
         if summary.n == 0:
             raise no_data_error(cov, key)
@@ -528,8 +535,15 @@ def build_feature_stack(
             grid.shape,
             f"features: {key}",
         )
+    valid = ValidMask.open(mask_path, compute.chunk_size)
+    if valid.count == 0:
+        raise NoOverlapError(
+            "the covariates have no cell with data in common on the analysis grid; "
+            "check that their extents overlap and their nodata values"
+        )
     if connectivity is not None:
         log.info("building connectivity layers")
+        on_data = valid.to_array()  # solved whole on a coarsened grid (see connectivity)
         for name, arr in connectivity_layers(connectivity, grid, kept).items():
             path = work_dir / f"{name}.tif"
             arr32 = arr.astype(np.float32)
@@ -539,15 +553,10 @@ def build_feature_stack(
                 raise InputError(f"connectivity: {name} has no value on the grid")
             fill = 0.0 if name == "connectivity_current" else float(arr32[finite].max())
             arr32[~finite] = fill
-            arr32[~valid] = np.nan
+            arr32[~on_data] = np.nan
             _write_band(path, grid, arr32, name)
             layers.append(
                 FeatureLayer(name, path, "connectivity", "connectivity", _CONN_UNITS[name])
             )
         kept.clear()
-    if not valid.any():
-        raise NoOverlapError(
-            "the covariates have no cell with data in common on the analysis grid; "
-            "check that their extents overlap and their nodata values"
-        )
     return FeatureStack(grid=grid, layers=layers, valid=valid, class_names=class_names)

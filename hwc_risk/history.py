@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from .compute import with_halo
+from .mask import ValidMask, cell_groups
 
 __all__ = [
     "HistoryJob",
@@ -32,7 +34,9 @@ __all__ = [
     "history_at_samples",
     "history_surfaces",
     "history_window",
+    "kernel_sums",
     "month_number",
+    "smoothed_mask_at",
 ]
 
 
@@ -77,6 +81,82 @@ def _weighted_counts(
     counts = np.zeros(shape, dtype=np.float64)
     np.add.at(counts, (rows[earlier], cols[earlier]), weights)
     return counts
+
+
+def _kernel(sigma: float, truncate: float) -> tuple[int, np.ndarray]:
+    """scipy.ndimage's normalised, truncated 1-D Gaussian: its radius and weights."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (sigma * sigma) * x.astype(np.float64) ** 2)
+    return radius, phi / phi.sum()
+
+
+#: At most this many incident-sample pairs are held at once by :func:`kernel_sums`.
+_PAIRS = 1 << 22
+
+
+def kernel_sums(
+    at_rows: np.ndarray,
+    at_cols: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    sigma: float,
+    truncate: float = 3.0,
+) -> np.ndarray:
+    """Gaussian kernel sums of weighted points at cells, without a grid.
+
+    ``sum_i weights[i] * k(at_row - rows[i]) * k(at_col - cols[i])`` with ``k``
+    scipy.ndimage's truncated, normalised 1-D kernel: the value that
+    ``gaussian_filter(counts, sigma, mode="constant", truncate=truncate)``
+    has at the cell, where ``counts`` holds the weights on the grid. Only
+    pairs within the kernel's radius are visited (a k-d tree finds them).
+    """
+    at_rows = np.asarray(at_rows, dtype=np.int64)
+    at_cols = np.asarray(at_cols, dtype=np.int64)
+    out = np.zeros(at_rows.size)
+    if at_rows.size == 0 or len(rows) == 0:
+        return out
+    radius, phi = _kernel(sigma, truncate)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    src = cKDTree(np.column_stack([rows, cols]).astype(np.float64))
+    step = max(1, _PAIRS // len(rows))
+    for start in range(0, at_rows.size, step):
+        r, c = at_rows[start : start + step], at_cols[start : start + step]
+        dst = cKDTree(np.column_stack([r, c]).astype(np.float64))
+        pairs = src.sparse_distance_matrix(dst, radius, p=np.inf, output_type="ndarray")
+        i, j = pairs["i"], pairs["j"]
+        value = weights[i] * phi[r[j] - rows[i] + radius] * phi[c[j] - cols[i] + radius]
+        out[start : start + r.size] = np.bincount(j, weights=value, minlength=r.size)
+    return out
+
+
+def smoothed_mask_at(
+    valid: ValidMask,
+    sigmas: list[float],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    truncate: float = 3.0,
+    block: int = 1024,
+) -> np.ndarray:
+    """The valid-cell mask smoothed by each Gaussian of ``sigmas`` (cells), at cells.
+
+    ``out[k, i]`` is ``gaussian_filter(mask, sigmas[k], mode="constant")`` at
+    ``(rows[i], cols[i])``: how much of a kernel centred there falls on valid
+    cells. The mask is read chunk by chunk with a halo of the widest kernel.
+    """
+    out = np.zeros((len(sigmas), len(rows)))
+    halo = max(_kernel(s, truncate)[0] for s in sigmas) if sigmas else 0
+    for idx, win in cell_groups(rows, cols, valid.shape[1], block):
+        outer, _ = with_halo(win, halo, valid.shape)
+        mask = valid.window(outer).astype(np.float64)
+        r = np.asarray(rows)[idx] - int(outer.row_off)
+        c = np.asarray(cols)[idx] - int(outer.col_off)
+        for k, sigma in enumerate(sigmas):
+            smooth = ndimage.gaussian_filter(mask, sigma, mode="constant", truncate=truncate)
+            out[k, idx] = smooth[r, c]
+    return out
 
 
 def history_surfaces(
@@ -156,7 +236,6 @@ def history_window(job: HistoryJob, window: Window) -> list[np.ndarray]:
 
 
 def history_at_samples(
-    shape: tuple[int, int],
     inc_rows: np.ndarray,
     inc_cols: np.ndarray,
     inc_months: np.ndarray,
@@ -166,55 +245,69 @@ def history_at_samples(
     settings: HistorySettings,
     cell_size: float,
 ) -> np.ndarray:
-    """History features of each sample, from the incidents before its own month."""
+    """History features of each sample, from the incidents before its own month.
+
+    The same values as :func:`history_surfaces` at the sample's cell, computed
+    from the incidents near the samples (:func:`kernel_sums`), never on the grid.
+    """
     out = np.zeros((sample_rows.size, 3), dtype=np.float32)
+    cell_km2 = cell_size * cell_size / 1e6
+    sigmas = (settings.bandwidth / cell_size, 3 * settings.bandwidth / cell_size)
     for month in np.unique(sample_months):
         idx = np.flatnonzero(sample_months == month)
-        layers = history_surfaces(
-            shape, inc_rows, inc_cols, inc_months, int(month), settings, cell_size
-        )
+        earlier, weights = _recency_weights(inc_months, int(month), settings.tau_months)
+        r, c = inc_rows[earlier], inc_cols[earlier]
+        at_r, at_c = sample_rows[idx], sample_cols[idx]
+        # the count layer is the kernel sum of a one-cell kernel
+        same = kernel_sums(at_r, at_c, r, c, weights, 1.0, truncate=0.0)
+        layers = [np.log1p(same)]
+        for sigma in sigmas:
+            dens = kernel_sums(at_r, at_c, r, c, weights, sigma, _TRUNCATE)
+            layers.append(np.log1p(dens / cell_km2))
         for j, layer in enumerate(layers):
-            out[idx, j] = layer[sample_rows[idx], sample_cols[idx]]
+            out[idx, j] = layer.astype(np.float32)
     return out
 
 
 def choose_history(
-    shape: tuple[int, int],
     rows: np.ndarray,
     cols: np.ndarray,
     months: np.ndarray,
     eval_months: list[int],
-    valid: np.ndarray,
+    valid: ValidMask,
     cell_size: float,
 ) -> tuple[HistorySettings, dict[str, Any]]:
     """Pick the recency and bandwidth whose history best predicts held-out months.
 
     Score: mean log-likelihood of each evaluation month's incidents under the
     normalised kernel density of the earlier months (mixed with 5 % uniform so
-    that an incident far from any earlier one costs a finite penalty).
+    that an incident far from any earlier one costs a finite penalty). The
+    density is summed at the incidents only (:func:`kernel_sums`); its total
+    over the valid cells is each earlier incident's kernel mass on valid cells
+    (:func:`smoothed_mask_at`), so nothing grid-sized is made.
     """
     taus = [3.0, 6.0, 12.0, math.inf]
     bandwidths = sorted(
         {max(cell_size, b) for b in (cell_size, 250.0, 500.0, 1000.0, 2000.0, 4000.0)}
     )
-    n_valid = max(int(valid.sum()), 1)
+    n_valid = max(valid.count, 1)
+    mass = smoothed_mask_at(valid, [bw / cell_size for bw in bandwidths], rows, cols)
     scores: list[dict[str, Any]] = []
     best: tuple[float, HistorySettings] | None = None
     for tau in taus:
-        for bw in bandwidths:
+        for k, bw in enumerate(bandwidths):
             total, n = 0.0, 0
             for target in eval_months:
                 now = months == target
-                if not now.any() or not ((months < target) & (months >= 0)).any():
+                earlier, weights = _recency_weights(months, target, tau)
+                if not now.any() or not earlier.any():
                     continue
-                counts = _weighted_counts(shape, rows, cols, months, target, tau)
-                dens = ndimage.gaussian_filter(
-                    counts, bw / cell_size, mode="constant", truncate=3.0
+                dens = kernel_sums(
+                    rows[now], cols[now], rows[earlier], cols[earlier], weights, bw / cell_size
                 )
-                dens = np.where(valid, dens, 0.0)
-                dens = dens / max(dens.sum(), 1e-12)
+                dens = dens / max(float(np.dot(weights, mass[k, earlier])), 1e-12)
                 p = 0.95 * dens + 0.05 / n_valid
-                total += float(np.log(p[rows[now], cols[now]]).sum())
+                total += float(np.log(p).sum())
                 n += int(now.sum())
             if n == 0:
                 continue

@@ -26,6 +26,7 @@ from .config import IncidentsConfig
 from .errors import CRSError, InputError, MissingColumnError, MissingFileError
 from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
+from .mask import ValidMask
 from .progress import progress
 
 __all__ = [
@@ -588,7 +589,7 @@ def read_incidents(cfg: IncidentsConfig, now: datetime | None = None) -> Inciden
     return table
 
 
-def locate_incidents(table: IncidentTable, grid: GridSpec, valid: np.ndarray) -> IncidentTable:
+def locate_incidents(table: IncidentTable, grid: GridSpec, valid: ValidMask) -> IncidentTable:
     """Project accepted incidents to the grid; reject those outside it or on nodata cells."""
     acc = table.accepted
     raw = table.raw_accepted
@@ -602,7 +603,7 @@ def locate_incidents(table: IncidentTable, grid: GridSpec, valid: np.ndarray) ->
         gx = gy = np.zeros(0)
     rows, cols, inside = grid.rowcol(gx, gy)
     on_data = np.zeros(len(acc), dtype=bool)
-    on_data[inside] = valid[rows[inside], cols[inside]]
+    on_data[inside] = valid.at(rows[inside], cols[inside])
     outside = ~inside
     nodata = inside & ~on_data
 

@@ -11,6 +11,7 @@ rolling-origin months, spatial block cross-validation, and the choice made by
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,20 +19,22 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .classes import RISK_CLASSES, classify
 from .compute import Compute, run_windows
 from .covariates import FeatureLayer, FeatureStack, create_band
 from .history import HistoryJob, HistorySettings, history_at_samples, history_window
 from .models import ModelRecipe, build_estimator
-from .predict import predict_to_array
+from .predict import predict_to_geotiff
 from .progress import progress
-from .validation import (
-    evaluate_surface,
-    kde_bandwidth,
-    kde_surface,
-    past_counts_surface,
-    spatial_block_folds,
+from .surfaces import (
+    Area,
+    BaselineJob,
+    RankedSurface,
+    SpreadJob,
+    baseline_window,
+    class_captures,
+    spread_window,
 )
+from .validation import BlockFolds, kde_bandwidth
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "Design", "fit_model", "rolling_origin", "spatial_cv"]
 
@@ -98,7 +101,6 @@ class Design:
         if self.history is None:
             return X
         hist = history_at_samples(
-            self.stack.grid.shape,
             self.rows[incidents],
             self.cols[incidents],
             self.months[incidents],
@@ -160,25 +162,34 @@ def fit_model(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> B
     return model
 
 
-def baselines(
-    shape: tuple[int, int], valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
-) -> dict[str, np.ndarray]:
-    return {
-        "uniform": np.where(valid, np.float32(1.0), np.float32(np.nan)),
-        "past_counts": past_counts_surface(shape, rows, cols, valid),
-        "kde": kde_surface(shape, rows, cols, valid),
-    }
+def _predicted(
+    design: Design, model: BaseEstimator, incidents: np.ndarray, target: int, tag: str
+) -> Path:
+    """Predict month ``target`` from the ``incidents`` rows into a surface file."""
+    folder = design.work / "surfaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    stack = design.stack_for(incidents, target, tag)
+    out = predict_to_geotiff(model, stack, folder / f"{tag}.tif", design.compute)
+    shutil.rmtree(design.work / "history" / tag, ignore_errors=True)
+    return out
 
 
-def class_captures(
-    surface: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
-) -> dict[str, float]:
-    classes, _ = classify(surface, valid)
-    hit = classes[rows, cols]
-    hit = hit[hit > 0]
-    if hit.size == 0:
-        return {}
-    return {cls.label: float(np.mean(hit == cls.code)) for cls in RISK_CLASSES}
+def _baselines(design: Design, rows: np.ndarray, cols: np.ndarray, tag: str) -> dict[str, Path]:
+    """Baseline surfaces from past incidents at ``rows, cols`` (uniform, past counts, KDE)."""
+    grid = design.stack.grid
+    folder = design.work / "surfaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{tag}-{name}.tif" for name in ("uniform", "past_counts", "kde")}
+    for name, path in paths.items():
+        create_band(path, grid, name, design.compute.block)
+    job = BaselineJob(design.stack.valid, rows, cols, kde_bandwidth(rows, cols, grid.shape))
+    run_windows(baseline_window, job, list(paths.values()), design.compute, grid.shape, "baselines")
+    return paths
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def evaluate_month(
@@ -188,7 +199,11 @@ def evaluate_month(
     fractions: tuple[float, ...],
     with_baselines: bool = True,
 ) -> dict[str, Any]:
-    """Train on everything before month ``origin``, test on the month's incidents."""
+    """Train on everything before month ``origin``, test on the month's incidents.
+
+    Every surface (the model's and the baselines') is written to a file and
+    evaluated chunk by chunk (:class:`~hwc_risk.surfaces.RankedSurface`).
+    """
     p = design.is_presence
     before = p & (design.months < origin)
     test = p & (design.months == origin)
@@ -200,21 +215,29 @@ def evaluate_month(
     train = before | ~p
     months = design.months_before(origin)
     model = fit_model(recipe, design.seed, design.features(train, before, months), design.y[train])
-    surface = predict_to_array(model, design.stack_for(before, origin, f"origin-{origin}"))
-    valid = design.stack.valid
+    tag = f"origin-{origin}"
+    surface = _predicted(design, model, before, origin, tag)
+    area = Area(design.stack.valid)
+    chunk = design.compute.chunk_size
     tr, tc = design.rows[before], design.cols[before]
     te_r, te_c = design.rows[test], design.cols[test]
+    ranked = RankedSurface.for_incidents(surface, area, te_r, te_c, chunk)
     out: dict[str, Any] = {
         "test_month": label,
         "n_train_incidents": int(before.sum()),
         "n_test_incidents": int(test.sum()),
-        "model": evaluate_surface(surface, valid, te_r, te_c, fractions),
+        "model": ranked.evaluate(fractions),
     }
     if with_baselines:
         out["kde_bandwidth_cells"] = kde_bandwidth(tr, tc, design.stack.grid.shape)
-        for name, base in baselines(design.stack.grid.shape, valid, tr, tc).items():
-            out[name] = evaluate_surface(base, valid, te_r, te_c, fractions)
-        out["class_capture"] = class_captures(surface, valid, te_r, te_c)
+        bases = _baselines(design, tr, tc, tag)
+        for name, base in bases.items():
+            out[name] = RankedSurface.for_incidents(base, area, te_r, te_c, chunk).evaluate(
+                fractions
+            )
+        out["class_capture"] = class_captures(ranked.classes(), te_r, te_c)
+        _remove(*bases.values())
+    _remove(surface)
     return out
 
 
@@ -267,23 +290,23 @@ def spatial_cv(
     block_size: float,
     fractions: tuple[float, ...],
     target: int,
-) -> tuple[dict[str, Any], np.ndarray | None]:
+    with_spread: bool = True,
+) -> tuple[dict[str, Any], Path | None]:
     """Spatial block cross-validation, and the spread of the fold models' surfaces.
 
-    Returns the summary and the per-cell standard deviation of the fold
-    models' predicted surfaces (an uncertainty layer), or None.
+    Returns the summary and a float32 GeoTIFF (under ``design.work``) of the
+    per-cell standard deviation of the fold models' predicted surfaces (an
+    uncertainty layer), or None when fewer than two folds were evaluated or
+    ``with_spread`` is false.
     """
     grid = design.stack.grid
     block_cells = max(1, round(block_size / grid.cell_size))
-    fold_of_cell = spatial_block_folds(
-        grid.shape, block_cells, folds, np.random.default_rng(design.seed)
-    )
-    sample_fold = fold_of_cell[design.rows, design.cols]
+    fold_map = BlockFolds.of(grid.shape, block_cells, folds, np.random.default_rng(design.seed))
+    sample_fold = fold_map.at(design.rows, design.cols)
     p = design.is_presence
+    chunk = design.compute.chunk_size
     per_fold: list[dict[str, Any]] = []
-    total = np.zeros(grid.shape)
-    total_sq = np.zeros(grid.shape)
-    n_surfaces = 0
+    surfaces: list[Path] = []
     for f in progress(range(folds), "spatial cross-validation", folds, "fold"):
         test_p = p & (sample_fold == f)
         train = sample_fold != f
@@ -293,21 +316,18 @@ def spatial_cv(
         model = fit_model(
             recipe, design.seed, design.features(train, train_p, design.months), design.y[train]
         )
-        surface = predict_to_array(model, design.stack_for(train_p, target, f"fold-{f}"))
-        total += np.nan_to_num(surface)
-        total_sq += np.nan_to_num(surface) ** 2
-        n_surfaces += 1
-        area = design.stack.valid & (fold_of_cell == f)
+        tag = f"fold-{f}"
+        surfaces.append(_predicted(design, model, train_p, target, tag))
+        area = Area(design.stack.valid, fold_map, f)
         te_r, te_c = design.rows[test_p], design.cols[test_p]
-        fold: dict[str, Any] = {
-            "fold": f,
-            "model": evaluate_surface(surface, area, te_r, te_c, fractions),
-        }
-        bases = baselines(
-            grid.shape, design.stack.valid, design.rows[train_p], design.cols[train_p]
-        )
+        ranked = RankedSurface.for_incidents(surfaces[-1], area, te_r, te_c, chunk)
+        fold: dict[str, Any] = {"fold": f, "model": ranked.evaluate(fractions)}
+        bases = _baselines(design, design.rows[train_p], design.cols[train_p], tag)
         for name, base in bases.items():
-            fold[name] = evaluate_surface(base, area, te_r, te_c, fractions)
+            fold[name] = RankedSurface.for_incidents(base, area, te_r, te_c, chunk).evaluate(
+                fractions
+            )
+        _remove(*bases.values())
         per_fold.append(fold)
     if not per_fold:
         return {"skipped": "no fold had held-out incidents and enough training incidents"}, None
@@ -320,8 +340,15 @@ def spatial_cv(
         summary[name] = _mean_metrics([fd[name] for fd in per_fold])
     summary["per_fold"] = per_fold
     spread = None
-    if n_surfaces >= 2:
-        mean = total / n_surfaces
-        spread = np.sqrt(np.maximum(total_sq / n_surfaces - mean**2, 0.0)).astype(np.float32)
-        spread[~design.stack.valid] = np.nan
+    if with_spread and len(surfaces) >= 2:
+        spread = design.work / "surfaces" / "spread.tif"
+        create_band(
+            spread,
+            grid,
+            "spread of the spatial-fold models' risk (standard deviation)",
+            design.compute.block,
+        )
+        job = SpreadJob(design.stack.valid, tuple(str(s.resolve()) for s in surfaces))
+        run_windows(spread_window, job, [spread], design.compute, grid.shape, "risk spread")
+    _remove(*surfaces)
     return summary, spread

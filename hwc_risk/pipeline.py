@@ -26,13 +26,14 @@ import numpy as np
 import pandas as pd
 import rasterio
 from pydantic import ValidationError
+from rasterio.enums import ColorInterp
 from rasterio.warp import transform_bounds
 
 from . import __version__
-from .classes import RISK_CLASSES, classify
-from .compute import Compute, open_compute
+from .classes import RISK_CLASSES
+from .compute import Compute, open_compute, run_windows
 from .config import ComputeConfig, CovariateConfig, PipelineConfig
-from .covariates import FeatureStack, build_feature_stack
+from .covariates import FeatureStack, build_feature_stack, create_band
 from .errors import ConfigError, InputError, MissingFileError, NoIncidentsError
 from .explain import explain
 from .export.geotiff import class_colormap, write_cog, write_tiled
@@ -42,14 +43,16 @@ from .export.qgis import write_class_qml, write_risk_qml
 from .export.report import file_record, package_versions, write_json
 from .export.stac import write_stac_item
 from .export.webmap import write_map
-from .grid import GridSpec, align_raster, resolve_grid
+from .grid import GridSpec, align_raster, align_raster_to_file, resolve_grid
 from .history import choose_history, month_number
 from .incidents import IncidentTable, locate_incidents, read_incidents
+from .mask import ValidMask
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_model, rolling_origin, spatial_cv
 from .models import ModelRecipe, load_recipe
 from .predict import predict_to_geotiff
 from .runfolder import RunFolders, fingerprint, read_manifest
-from .sampling import Samples, sample_background
+from .sampling import Samples, sample_background, sample_weighted
+from .surfaces import Area, RankedSurface, class_window
 from .validation import default_block_size
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run"]
@@ -164,7 +167,9 @@ def connectivity_ablation(
     """The model's validation with and without the connectivity layers hwc-risk built."""
     reduced = design.without("connectivity")
     r_without = rolling_origin(reduced, recipe, origins, fractions, with_baselines=False)
-    s_without, _ = spatial_cv(reduced, recipe, folds, block_size, fractions, target)
+    s_without, _ = spatial_cv(
+        reduced, recipe, folds, block_size, fractions, target, with_spread=False
+    )
     out: dict[str, Any] = {
         "layers": [layer.name for layer in design.stack.layers if layer.kind == "connectivity"],
         "with": {
@@ -273,7 +278,11 @@ def _run_month_result(rolling: dict[str, Any], label: str) -> dict[str, Any]:
 
 
 def _background_cells(
-    config: PipelineConfig, grid: GridSpec, valid: np.ndarray, rng: np.random.Generator
+    config: PipelineConfig,
+    grid: GridSpec,
+    valid: ValidMask,
+    rng: np.random.Generator,
+    work: Path,
 ) -> np.ndarray:
     """Flat indices of background cells by the configured method."""
     bg = config.background
@@ -282,15 +291,15 @@ def _background_cells(
     if bg.method == "bias":
         assert bg.bias_raster is not None
         raster = CovariateConfig(path=bg.bias_raster, type="continuous")
-        effort = align_raster(raster, "background.bias_raster", grid).astype(float)
-        weights = np.where(valid & np.isfinite(effort) & (effort > 0), effort, 0.0).ravel()
-        if weights.sum() <= 0:
+        work.mkdir(parents=True, exist_ok=True)
+        effort = align_raster_to_file(raster, "background.bias_raster", grid, work / "bias.tif")
+        cells = sample_weighted(effort, valid, bg.n_points, rng)
+        if cells.size == 0:
             raise InputError(
                 f"{bg.bias_raster}: background.bias_raster has no positive value on valid "
                 "cells; check the raster"
             )
-        n = min(bg.n_points, int(np.count_nonzero(weights)))
-        return np.sort(rng.choice(weights.size, size=n, replace=False, p=weights / weights.sum()))
+        return cells
     # target group: every report of any species or type marks where people report
     everyone = read_incidents(config.incidents.model_copy(update={"filters": None}))
     located = locate_incidents(everyone, grid, valid)
@@ -654,7 +663,7 @@ def _run_in(
 
     with timer.stage("samples", "sampling background and reading features at samples"):
         rng = np.random.default_rng(config.seed)
-        bg = _background_cells(config, grid, stack.valid, rng)
+        bg = _background_cells(config, grid, stack.valid, rng, work)
         bg_rows, bg_cols = np.unravel_index(bg, grid.shape)
         rows = np.concatenate([used["row"].to_numpy(), bg_rows]).astype(np.int64)
         cols = np.concatenate([used["col"].to_numpy(), bg_cols]).astype(np.int64)
@@ -678,7 +687,6 @@ def _run_in(
             first_test = origins[0] if origins else run_month
             eval_months = [m for m in data_months if m < first_test][-6:]
             settings, history_choice = choose_history(
-                grid.shape,
                 rows[y == 1],
                 cols[y == 1],
                 p_months,
@@ -782,9 +790,17 @@ def _run_in(
     where = f"on {compute.describe()}"
     with timer.stage("predict", f"predicting the grid in chunks {where}"):
         tiled = predict_to_geotiff(model, final_stack, work / "risk_tiled.tif", compute)
-        with rasterio.open(tiled) as ds:
-            risk = ds.read(1)
-        classes, thresholds = classify(risk, stack.valid)
+    with timer.stage("classes", "cutting the surface into risk classes"):
+        cut = RankedSurface(tiled, Area(stack.valid), chunk=compute.chunk_size).classes()
+        thresholds = cut.thresholds
+        class_tiled = create_band(
+            work / "class_tiled.tif", grid, "risk class", compute.block, dtype="uint8", nodata=0
+        )
+        run_windows(class_window, cut, [class_tiled], compute, grid.shape, "risk classes")
+    with rasterio.open(tiled) as ds:
+        risk = ds.read(1)
+    with rasterio.open(class_tiled) as ds:
+        classes = ds.read(1)
 
     with timer.stage("explain", "permutation importance and response curves"):
         explanation = explain(model, X_all, y, design.names, staging, config.seed)
@@ -805,16 +821,9 @@ def _run_in(
         )
         outputs.append(write_risk_qml(staging / "risk.qml", thresholds))
         if spread is not None:
-            sd_tiled = write_tiled(
-                work / "sd_tiled.tif",
-                grid,
-                spread,
-                description="spread of the spatial-fold models' risk (standard deviation)",
-                nodata=float("nan"),
-            )
             outputs.append(
                 write_cog(
-                    sd_tiled,
+                    spread,
                     staging / "risk_sd.tif",
                     categorical=False,
                     tags={**tags, "units": "standard deviation of relative risk"},
@@ -824,15 +833,10 @@ def _run_in(
             f"class_{c.code}": _class_sentence(c.label, c.area_share, captures)
             for c in RISK_CLASSES
         }
-        class_tiled = write_tiled(
-            work / "class_tiled.tif",
-            grid,
-            classes,
-            description="risk class",
-            nodata=0,
-            colormap=class_colormap(),
-            tags=class_tags,
-        )
+        with rasterio.open(class_tiled, "r+") as ds:
+            ds.update_tags(**class_tags)
+            ds.write_colormap(1, class_colormap())
+            ds.colorinterp = [ColorInterp.palette]
         for layer in stack.layers:
             if layer.kind == "connectivity":
                 outputs.append(

@@ -24,12 +24,16 @@ PAI
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from rasterio.windows import Window
 from scipy import ndimage, stats
 
 __all__ = [
+    "BlockFolds",
     "block_ids",
+    "boyce_from_shares",
     "boyce_index",
     "capture_rate",
     "default_block_size",
@@ -93,6 +97,14 @@ def boyce_index(values: np.ndarray, scores: np.ndarray, n_steps: int = 101) -> f
 
     expected = count(ordered_v, starts, starts + width) / ordered_v.size
     predicted = count(ordered_s, starts, starts + width) / ordered_s.size
+    return boyce_from_shares(starts, width, expected, predicted)
+
+
+def boyce_from_shares(
+    starts: np.ndarray, width: float, expected: np.ndarray, predicted: np.ndarray
+) -> float:
+    """The Boyce index from the share of cells (``expected``) and of presences
+    (``predicted``) in each moving window ``[starts, starts + width]``."""
     keep = expected > 0
     if keep.sum() < 3:
         return float("nan")
@@ -188,19 +200,42 @@ def block_ids(rows: np.ndarray, cols: np.ndarray, block_cells: int, width: int) 
     return (np.asarray(rows) // block_cells) * n_bx + (np.asarray(cols) // block_cells)
 
 
+@dataclass(frozen=True)
+class BlockFolds:
+    """Fold number (0..k-1) of every cell: whole square blocks are assigned to folds.
+
+    Blocks are shuffled and dealt round-robin, so folds differ in size by at
+    most one block. Only the blocks' folds are stored; a cell's fold is looked
+    up from its block, for any window or set of cells.
+    """
+
+    block_cells: int
+    width: int
+    fold_of_block: np.ndarray
+
+    @classmethod
+    def of(
+        cls, shape: tuple[int, int], block_cells: int, k: int, rng: np.random.Generator
+    ) -> BlockFolds:
+        h, w = shape
+        n_blocks = -(-h // block_cells) * -(-w // block_cells)
+        order = rng.permutation(n_blocks)
+        fold_of_block = np.empty(n_blocks, dtype=np.int16)
+        fold_of_block[order] = np.arange(n_blocks) % k
+        return cls(block_cells, w, fold_of_block)
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.fold_of_block[block_ids(rows, cols, self.block_cells, self.width)]
+
+    def window(self, window: Window) -> np.ndarray:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        rows = np.arange(r0, r0 + int(window.height))[:, None]
+        cols = np.arange(c0, c0 + int(window.width))[None, :]
+        return self.at(rows, cols)
+
+
 def spatial_block_folds(
     shape: tuple[int, int], block_cells: int, k: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Fold number (0..k-1) of every cell: whole blocks are assigned to folds at random.
-
-    Blocks are shuffled and dealt round-robin, so folds differ in size by at
-    most one block.
-    """
-    h, w = shape
-    rr, cc = np.mgrid[0:h, 0:w]
-    ids = block_ids(rr, cc, block_cells, w)
-    unique = np.unique(ids)
-    order = rng.permutation(unique.size)
-    fold_of_block = np.empty(unique.size, dtype=np.int64)
-    fold_of_block[order] = np.arange(unique.size) % k
-    return fold_of_block[np.searchsorted(unique, ids)].astype(np.int16)
+    """The :class:`BlockFolds` of a whole grid as an array (small grids and tests)."""
+    return BlockFolds.of(shape, block_cells, k, rng).window(Window(0, 0, shape[1], shape[0]))

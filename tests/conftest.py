@@ -12,7 +12,10 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
+from rasterio.crs import CRS
 
+from hwc_risk.grid import GridSpec
+from hwc_risk.mask import ValidMask
 from hwc_risk.synthetic import SyntheticArea
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +47,13 @@ def write_raster(
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(arr)
     return path
+
+
+def mask_file(valid: np.ndarray, folder: Path, cell: float = 100.0) -> ValidMask:
+    """A valid-cell mask file (as a run keeps it) on a grid of ``valid``'s shape."""
+    h, w = valid.shape
+    grid = GridSpec(CRS.from_epsg(32736), Affine(cell, 0, 500_000, 0, -cell, 9_000_000), w, h)
+    return ValidMask.from_array(valid, grid, folder / f"valid-{h}x{w}.tif")
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hwc_risk.history import (
     month_number,
 )
 from hwc_risk.models import BlendClassifier, risk_scores
+from tests.conftest import mask_file
 
 
 def test_month_number() -> None:
@@ -29,7 +31,6 @@ def test_history_uses_only_earlier_months() -> None:
     assert np.expm1(at_102[0][5, 5]) == pytest.approx(2.0)
     assert at_102[0][10, 10] == 0.0
     feats = history_at_samples(
-        shape,
         rows,
         cols,
         months,
@@ -52,7 +53,7 @@ def test_recency_weighting() -> None:
     assert np.expm1(layers[0][1, 1]) == pytest.approx(1.0 + math.exp(-3.0 / 3.0))
 
 
-def test_choose_history_prefers_what_predicts_held_out_months() -> None:
+def test_choose_history_prefers_what_predicts_held_out_months(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     shape = (60, 60)
     # incidents concentrate at a spot that moves once: recent months matter
@@ -65,12 +66,11 @@ def test_choose_history_prefers_what_predicts_held_out_months() -> None:
         cols += c.tolist()
         months += [m] * 20
     settings, info = choose_history(
-        shape,
         np.array(rows),
         np.array(cols),
         np.array(months),
         list(range(14, 20)),
-        np.ones(shape, bool),
+        mask_file(np.ones(shape, bool), tmp_path),
         100.0,
     )
     assert settings.tau_months <= 6.0  # a shift is best followed by short memory
@@ -108,3 +108,55 @@ def test_history_in_chunks_equals_the_whole_grid() -> None:
             part = full[r : r + layer.shape[0], c : c + layer.shape[1]]
             np.testing.assert_array_equal(layer, part)
     assert whole[2].max() > 0 and (whole[0] == 0).any()
+
+
+def test_history_at_samples_equals_the_grid_surfaces() -> None:
+    rng = np.random.default_rng(7)
+    shape = (70, 90)
+    n = 300
+    rows, cols = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
+    rows[:20], cols[:20] = 0, 0  # incidents stacked in a corner: kernels cut by the edge
+    months = rng.integers(100, 124, n)
+    s = HistorySettings(tau_months=6.0, bandwidth=400.0)
+    at_r, at_c = rng.integers(0, shape[0], 500), rng.integers(0, shape[1], 500)
+    at_r[:5], at_c[:5] = rows[:5], cols[:5]  # samples on incident cells
+    at_m = rng.integers(101, 125, 500)
+    got = history_at_samples(rows, cols, months, at_r, at_c, at_m, s, 100.0)
+    for month in np.unique(at_m):
+        idx = at_m == month
+        whole = history_surfaces(shape, rows, cols, months, int(month), s, 100.0)
+        for j, layer in enumerate(whole):
+            np.testing.assert_allclose(got[idx, j], layer[at_r[idx], at_c[idx]], rtol=1e-6)
+    assert (got[:, 0] > 0).sum() >= 5 and got[:, 2].min() > 0
+
+
+def test_choose_history_equals_its_grid_definition(tmp_path: Path) -> None:
+    """Kernel sums at incidents and kernel mass on valid cells give the score of the
+    whole-grid computation (density masked to valid cells, normalised over them)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    shape = (50, 60)
+    valid = np.ones(shape, bool)
+    valid[:, :12] = False  # nodata in the west: kernels lose mass there
+    n = 240
+    rows, cols = rng.integers(0, shape[0], n), rng.integers(12, shape[1], n)
+    months = rng.integers(0, 12, n)
+    _, info = choose_history(rows, cols, months, [9, 10, 11], mask_file(valid, tmp_path), 100.0)
+    for cand in info["candidates"][:8]:
+        total, count = 0.0, 0
+        for target in (9, 10, 11):
+            now = months == target
+            earlier = months < target
+            age = target - months[earlier]
+            tau = cand["tau_months"]
+            w = np.exp(-(age - 1.0) / tau) if np.isfinite(tau) else np.ones(age.size)
+            counts = np.zeros(shape)
+            np.add.at(counts, (rows[earlier], cols[earlier]), w)
+            sigma = cand["bandwidth"] / 100.0
+            dens = ndimage.gaussian_filter(counts, sigma, mode="constant", truncate=3.0)
+            dens = np.where(valid, dens, 0.0)
+            p = 0.95 * dens / dens.sum() + 0.05 / valid.sum()
+            total += float(np.log(p[rows[now], cols[now]]).sum())
+            count += int(now.sum())
+        assert cand["mean_log_likelihood"] == pytest.approx(total / count, rel=1e-9)

@@ -12,9 +12,16 @@ from hwc_risk.config import IncidentsConfig
 from hwc_risk.errors import CRSError, InputError, MissingColumnError, MissingFileError
 from hwc_risk.grid import GridSpec
 from hwc_risk.incidents import locate_incidents, read_incidents
+from hwc_risk.mask import ValidMask
 
 # a 10 km x 10 km grid in UTM 36S around 34.6 E, 2.3 S
 GRID = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 655_000, 0, -100, 9_760_000), 100, 100)
+
+
+def on_grid(valid: np.ndarray, folder: Path) -> ValidMask:
+    """The valid-cell mask as a run keeps it: a file."""
+    return ValidMask.from_array(valid, GRID, folder / "valid.tif")
+
 
 CSV = """id,when,lon,lat,kind,note
 a1,2025-03-01,34.45,-2.25,crop raiding,ok
@@ -63,7 +70,7 @@ def test_csv_rows_are_accepted_or_rejected_with_reasons(tmp_path: Path) -> None:
 
     valid = np.ones(GRID.shape, dtype=bool)
     valid[:, :10] = False  # a nodata strip in the west
-    located = locate_incidents(table, GRID, valid)
+    located = locate_incidents(table, GRID, on_grid(valid, tmp_path))
     assert len(located.accepted) + len(located.rejected) == 8
     reasons = dict(zip(located.rejected["id"], located.rejected["reason"], strict=True))
     assert reasons["a7"] == "outside_study_area"
@@ -76,7 +83,7 @@ def test_nodata_cells_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "inc.csv"
     path.write_text(CSV)
     table = read_incidents(cfg(path, id="id"))
-    located = locate_incidents(table, GRID, np.zeros(GRID.shape, dtype=bool))
+    located = locate_incidents(table, GRID, on_grid(np.zeros(GRID.shape, dtype=bool), tmp_path))
     assert set(located.rejected["reason"]) >= {"no_covariate_data"}
     assert located.accepted.empty
 
@@ -84,7 +91,9 @@ def test_nodata_cells_are_rejected(tmp_path: Path) -> None:
 def test_swapped_coordinates_are_flagged(tmp_path: Path) -> None:
     path = tmp_path / "inc.csv"
     path.write_text("when,lon,lat\n2025-01-01,-2.25,34.45\n")
-    located = locate_incidents(read_incidents(cfg(path)), GRID, np.ones(GRID.shape, bool))
+    located = locate_incidents(
+        read_incidents(cfg(path)), GRID, on_grid(np.ones(GRID.shape, bool), tmp_path)
+    )
     assert located.rejected["reason"].tolist() == ["outside_study_area"]
     assert "swapped" in located.rejected["detail"].iloc[0]
 
@@ -122,7 +131,7 @@ def test_point_files_with_geometry(tmp_path: Path, suffix: str) -> None:
     assert table.accepted["species"].tolist() == ["lion", "elephant"]
     assert table.rejected["reason"].tolist() == ["missing_coordinates"]
     np.testing.assert_allclose(table.accepted["lon"], [34.45, 34.46])
-    located = locate_incidents(table, GRID, np.ones(GRID.shape, bool))
+    located = locate_incidents(table, GRID, on_grid(np.ones(GRID.shape, bool), tmp_path))
     assert len(located.accepted) == 2
 
 
@@ -136,7 +145,7 @@ def test_projected_geometry_and_non_points(tmp_path: Path) -> None:
     gdf.to_file(path)
     table = read_incidents(IncidentsConfig(path=path, date="when"))
     assert table.rejected["reason"].tolist() == ["not_a_point"]
-    located = locate_incidents(table, GRID, np.ones(GRID.shape, bool))
+    located = locate_incidents(table, GRID, on_grid(np.ones(GRID.shape, bool), tmp_path))
     assert (located.accepted["row"].iloc[0], located.accepted["col"].iloc[0]) == (49, 50)
 
 

@@ -45,7 +45,7 @@ def fitted() -> LogisticRegression:
 def test_windowed_prediction_equals_whole_array(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     model = fitted()
     whole = np.full(stack.grid.shape, np.nan, np.float32)
-    rows, cols = np.nonzero(stack.valid)
+    rows, cols = np.nonzero(stack.valid.to_array())
     whole[rows, cols] = risk_scores(model, stack.values_at(rows, cols))
     for size in (7, 16, 512):  # windows that do and do not divide the grid
         for workers in (1, 3):  # one thread, or a pool with a handle per thread
