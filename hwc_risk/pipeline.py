@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,14 +36,14 @@ from .config import ComputeConfig, CovariateConfig, PipelineConfig
 from .covariates import FeatureStack, build_feature_stack, create_band
 from .errors import ConfigError, InputError, MissingFileError, NoIncidentsError
 from .explain import explain
-from .export.geotiff import class_colormap, write_cog, write_tiled
+from .export.geotiff import class_colormap, write_cog
 from .export.hotspots import hotspot_polygons, write_hotspots
 from .export.offline import require_web_assets
 from .export.qgis import write_class_qml, write_risk_qml
 from .export.report import file_record, package_versions, write_json
 from .export.stac import write_stac_item
 from .export.webmap import write_map
-from .grid import GridSpec, align_raster, align_raster_to_file, resolve_grid
+from .grid import GridSpec, align_raster_to_file, resolve_grid
 from .history import choose_history, month_number
 from .incidents import IncidentTable, locate_incidents, read_incidents
 from .mask import ValidMask
@@ -327,46 +327,59 @@ def _best_baseline(temporal: dict[str, Any]) -> float | None:
 def compare_with_previous(
     previous: Path | None,
     grid: GridSpec,
-    risk: np.ndarray,
-    classes: np.ndarray,
+    risk: Path,
+    classes: Path,
     hotspots: Any,
     work: Path,
     staging: Path,
     tags: dict[str, str],
+    compute: Compute,
 ) -> tuple[dict[str, Any], list[Path]]:
     """Month-over-month change against the previous month's run of the same name.
 
     Writes ``risk_change.tif`` (this month's risk minus the previous one) when
     both runs share the grid, and summarises classes that went up or down and
-    hotspots that are new (touching no hotspot of the previous run).
+    hotspots that are new (touching no hotspot of the previous run). Reads
+    both months chunk by chunk.
     """
     if previous is None:
         return {"previous": None, "summary": None}, []
-    prev_risk_path = previous / "risk.tif"
-    with rasterio.open(prev_risk_path) as ds:
+    with rasterio.open(previous / "risk.tif") as ds:
         same_grid = ds.crs == grid.crs and ds.transform == grid.transform and ds.shape == grid.shape
-        prev_risk = ds.read(1) if same_grid else None
-    if prev_risk is None:
+    if not same_grid:
         return {
             "previous": previous.name,
             "summary": None,
             "note": f"the run of {previous.name} used another grid; no cell-by-cell change",
         }, []
-    with rasterio.open(previous / "risk_class.tif") as ds:
-        prev_classes = ds.read(1)
-    both = (classes > 0) & (prev_classes > 0)
-    up = int(np.count_nonzero(both & (classes > prev_classes)))
-    down = int(np.count_nonzero(both & (classes < prev_classes)))
-    n = int(both.sum())
-    change = (risk - prev_risk).astype(np.float32)
-    change[~np.isfinite(change)] = np.nan
-    tiled = write_tiled(
+    tiled = create_band(
         work / "change_tiled.tif",
         grid,
-        change,
-        description="change in relative risk since the previous month",
-        nodata=float("nan"),
+        "change in relative risk since the previous month",
+        compute.block,
     )
+    up = down = n = count = 0
+    total = 0.0
+    with ExitStack() as files:
+        now_risk, now_cls, prev_risk, prev_cls = (
+            files.enter_context(rasterio.open(p))
+            for p in (risk, classes, previous / "risk.tif", previous / "risk_class.tif")
+        )
+        dst = files.enter_context(rasterio.open(tiled, "r+"))
+        for win in compute.windows(grid.shape):
+            cls, before = now_cls.read(1, window=win), prev_cls.read(1, window=win)
+            both = (cls > 0) & (before > 0)
+            up += int(np.count_nonzero(both & (cls > before)))
+            down += int(np.count_nonzero(both & (cls < before)))
+            n += int(both.sum())
+            change = (now_risk.read(1, window=win) - prev_risk.read(1, window=win)).astype(
+                np.float32
+            )
+            finite = np.isfinite(change)
+            change[~finite] = np.nan
+            dst.write(change, 1, window=win)
+            total += float(change[finite].sum(dtype=np.float64))
+            count += int(finite.sum())
     out = write_cog(
         tiled,
         staging / "risk_change.tif",
@@ -389,14 +402,13 @@ def compare_with_previous(
         f"Since {previous.name}: {up / max(n, 1):.1%} of the area moved to a higher risk class, "
         f"{down / max(n, 1):.1%} to a lower one; {new_hotspots} new hotspot(s)."
     )
-    finite = change[np.isfinite(change)]
     return {
         "previous": previous.name,
         "cells_compared": n,
         "cells_class_up": up,
         "cells_class_down": down,
         "new_hotspots": new_hotspots,
-        "mean_risk_change": float(finite.mean()) if finite.size else None,
+        "mean_risk_change": total / count if count else None,
         "summary": summary,
     }, [out]
 
@@ -408,21 +420,23 @@ def _class_sentence(label: str, share: float, captures: dict[str, float] | None)
     return text
 
 
-def _people_per_cell(config: PipelineConfig, grid: GridSpec) -> np.ndarray | None:
-    """People in each grid cell from the population covariate, if the config names one."""
+def _people_per_cell(
+    config: PipelineConfig, grid: GridSpec, work: Path
+) -> tuple[Path, float] | None:
+    """The population covariate aligned onto the grid, and the factor that turns its
+    values into people per grid cell; None if the config names none."""
     key = config.outputs.population_covariate
     if key is None:
         return None
     cov = config.covariates[key]
-    values = align_raster(cov, key, grid).astype(np.float64)
-    cell_km2 = grid.res[0] * grid.res[1] / 1e6
+    path = align_raster_to_file(cov, key, grid, work / "people.tif")
     if config.outputs.population_units == "per_km2":
-        return values * cell_km2
+        return path, grid.res[0] * grid.res[1] / 1e6
     # people per source cell: scale by how many source cells one grid cell holds
     with rasterio.open(cov.path) as ds:
         left, bottom, right, top = transform_bounds(ds.crs, grid.crs, *ds.bounds)
         src_cell_area = (right - left) * (top - bottom) / (ds.width * ds.height)
-    return values * (grid.res[0] * grid.res[1] / src_cell_area)
+    return path, grid.res[0] * grid.res[1] / src_cell_area
 
 
 def _verdict(temporal: dict[str, Any], rolling: dict[str, Any], fraction: float) -> str:
@@ -797,10 +811,6 @@ def _run_in(
             work / "class_tiled.tif", grid, "risk class", compute.block, dtype="uint8", nodata=0
         )
         run_windows(class_window, cut, [class_tiled], compute, grid.shape, "risk classes")
-    with rasterio.open(tiled) as ds:
-        risk = ds.read(1)
-    with rasterio.open(class_tiled) as ds:
-        classes = ds.read(1)
 
     with timer.stage("explain", "permutation importance and response curves"):
         explanation = explain(model, X_all, y, design.names, staging, config.seed)
@@ -856,20 +866,27 @@ def _run_in(
             )
         )
         outputs.append(write_class_qml(staging / "risk_class.qml", captures))
-        people = _people_per_cell(config, grid)
-        hotspots = hotspot_polygons(classes, grid, risk, people, used)
+        people_path, people_factor = _people_per_cell(config, grid, work) or (None, 1.0)
+        hotspots = hotspot_polygons(
+            class_tiled,
+            tiled,
+            grid,
+            people_path,
+            people_factor,
+            incidents=used,
+            chunk=compute.chunk_size,
+        )
         outputs.append(write_hotspots(staging / "hotspots.gpkg", hotspots))
         change, change_files = compare_with_previous(
-            previous, grid, risk, classes, hotspots, work, staging, tags
+            previous, grid, tiled, class_tiled, hotspots, work, staging, tags, compute
         )
         outputs.extend(change_files)
-        del risk
         outputs.append(
             write_map(
                 staging / "map.html",
                 title=f"Human-wildlife conflict risk: {config.name}, {label}",
                 grid=grid,
-                classes=classes,
+                classes=staging / "risk_class.tif",
                 incidents=used,
                 month=label,
                 class_captures=captures,

@@ -10,7 +10,6 @@ size, never on the grid.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from .models import risk_scores
 __all__ = [
     "PredictJob",
     "predict_block",
-    "predict_to_array",
     "predict_to_geotiff",
     "predict_window",
 ]
@@ -73,27 +71,6 @@ def predict_window(job: PredictJob, window: Window) -> list[np.ndarray]:
             ds = files.enter_context(rasterio.open(path))
             block[k] = ds.read(1, window=window)
     return [predict_block(job.model, block)]
-
-
-def predict_to_array(
-    model: BaseEstimator, stack: FeatureStack, compute: Compute | None = None
-) -> np.ndarray:
-    """The risk surface as one float32 array, computed chunk by chunk on local threads.
-
-    For the validation surfaces of a district; whole-grid outputs go through
-    :func:`predict_to_geotiff`.
-    """
-    compute = compute or Compute()
-    job = PredictJob.of(model, stack)
-    out = np.full(stack.grid.shape, np.nan, dtype=np.float32)
-    windows = compute.windows(stack.grid.shape)
-    with ThreadPoolExecutor(compute.workers) as pool:
-        for win, (block,) in zip(
-            windows, pool.map(lambda w: predict_window(job, w), windows), strict=True
-        ):
-            r, c = int(win.row_off), int(win.col_off)
-            out[r : r + block.shape[0], c : c + block.shape[1]] = block
-    return out
 
 
 def predict_to_geotiff(

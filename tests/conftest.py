@@ -56,6 +56,14 @@ def mask_file(valid: np.ndarray, folder: Path, cell: float = 100.0) -> ValidMask
     return ValidMask.from_array(valid, grid, folder / f"valid-{h}x{w}.tif")
 
 
+def class_file(classes: np.ndarray, grid: GridSpec, folder: Path) -> Path:
+    """A risk-class raster (uint8, 0 = no data) on ``grid``, as a run writes it."""
+    path = folder / "risk_class.tif"
+    with rasterio.open(path, "w", **grid.profile(dtype="uint8", nodata=0)) as dst:
+        dst.write(classes.astype(np.uint8), 1)
+    return path
+
+
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed ``hwc-risk`` console script."""
     return subprocess.run(

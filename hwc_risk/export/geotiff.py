@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import rasterio
 import rasterio.shutil
-from rasterio.enums import ColorInterp
 
 from ..classes import RISK_CLASSES
-from ..grid import GridSpec
 
-__all__ = ["class_colormap", "remove_stale_sidecars", "write_cog", "write_tiled"]
+__all__ = ["class_colormap", "remove_stale_sidecars", "write_cog"]
 
 
 def class_colormap() -> dict[int, tuple[int, int, int, int]]:
@@ -29,29 +26,6 @@ def class_colormap() -> dict[int, tuple[int, int, int, int]]:
         h = cls.colour.lstrip("#")
         cmap[cls.code] = (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
     return cmap
-
-
-def write_tiled(
-    path: Path,
-    grid: GridSpec,
-    data: np.ndarray,
-    *,
-    description: str,
-    nodata: float | int,
-    tags: dict[str, str] | None = None,
-    colormap: dict[int, tuple[int, int, int, int]] | None = None,
-) -> Path:
-    """Write one band as a tiled, compressed GTiff on the grid (a working file for a COG)."""
-    profile = grid.profile(dtype=data.dtype.name, nodata=nodata)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-        dst.set_band_description(1, description)
-        if tags:
-            dst.update_tags(**tags)
-        if colormap is not None:
-            dst.write_colormap(1, colormap)
-            dst.colorinterp = [ColorInterp.palette]
-    return path
 
 
 def write_cog(

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 from rasterio.features import shapes
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 from scipy import ndimage
 from shapely.geometry import shape
+from shapely.ops import unary_union
 
 from ..classes import RISK_CLASSES
+from ..compute import Compute
 from ..grid import GridSpec
 
 __all__ = ["hotspot_polygons", "write_hotspots"]
@@ -19,57 +25,161 @@ __all__ = ["hotspot_polygons", "write_hotspots"]
 TOP = RISK_CLASSES[0]  # "very high"
 
 
+class _Pieces:
+    """Patches of the top class found chunk by chunk, merged where they touch."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self.cells: list[np.ndarray] = []
+        self.risk_sum: list[np.ndarray] = []
+        self.risk_max: list[np.ndarray] = []
+        self.people: list[np.ndarray] = []
+        self.first: list[np.ndarray] = []  # flat index of each piece's first cell
+        self.geoms: list[list[object]] = []
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Merge the pieces on either side of a chunk edge (-1 = no piece)."""
+        both = (a >= 0) & (b >= 0)
+        for i, j in set(zip(a[both].tolist(), b[both].tolist(), strict=True)):
+            ri, rj = self.find(i), self.find(j)
+            if ri != rj:
+                self.parent[max(ri, rj)] = min(ri, rj)
+
+
 def hotspot_polygons(
-    classes: np.ndarray,
+    classes: Path,
+    risk: Path,
     grid: GridSpec,
-    risk: np.ndarray,
-    people_per_cell: np.ndarray | None = None,
+    people: Path | None = None,
+    people_factor: float = 1.0,
     incidents: pd.DataFrame | None = None,
+    chunk: int = 1024,
 ) -> gpd.GeoDataFrame:
     """One polygon per 4-connected patch of the top risk class, largest first.
 
-    Columns: ``hotspot`` (rank, 1 = largest), ``area_km2``, ``cells``,
-    ``mean_risk``, ``max_risk``, ``people`` (when ``people_per_cell`` is given;
-    else absent) and ``incidents`` (incidents of the run inside, when given).
+    Reads the class and risk rasters (and a people-per-cell raster, times
+    ``people_factor``) chunk by chunk: patches are labelled in each chunk,
+    merged with the patches they touch across chunk edges, and their pieces'
+    polygons unioned, so memory depends on the chunk and the hotspots, not
+    the grid. Columns: ``hotspot`` (rank, 1 = largest; ties by higher
+    ``max_risk``, then raster order), ``area_km2``, ``cells``, ``mean_risk``,
+    ``max_risk``, ``people`` (when ``people`` is given) and ``incidents``
+    (incidents of the run inside, when given).
     """
-    top = classes == TOP.code
-    labels, n = ndimage.label(top)  # 4-connectivity, as rasterio's shapes below
     columns = ["hotspot", "area_km2", "cells", "mean_risk", "max_risk", "geometry"]
-    if n == 0:
+    pieces = _Pieces()
+    have_incidents = incidents is not None and len(incidents) > 0
+    inc_rows = inc_cols = np.zeros(0, dtype=np.int64)
+    if incidents is not None and have_incidents:
+        inc_rows = incidents["row"].to_numpy(dtype=np.int64)
+        inc_cols = incidents["col"].to_numpy(dtype=np.int64)
+    inc_piece = np.full(inc_rows.size, -1, dtype=np.int64)
+    above: dict[int, np.ndarray] = {}  # last row of the chunk above, by column offset
+    left_edge = np.zeros(0, dtype=np.int64)
+    with ExitStack() as files:
+        cls_ds = files.enter_context(rasterio.open(classes))
+        risk_ds = files.enter_context(rasterio.open(risk))
+        people_ds = files.enter_context(rasterio.open(people)) if people is not None else None
+        for win in Compute(chunk_size=chunk).windows(grid.shape):
+            r0, c0 = int(win.row_off), int(win.col_off)
+            top = cls_ds.read(1, window=win) == TOP.code
+            local, n = ndimage.label(top)  # 4-connectivity, as rasterio's shapes below
+            base = len(pieces.parent)
+            ids = np.where(local > 0, local + base - 1, -1)
+            if n:
+                _add_pieces(pieces, local, n, top, win, grid, risk_ds, people_ds)
+            if r0 > 0:
+                pieces.join(above[c0], ids[0])
+            if c0 > 0:
+                pieces.join(left_edge, ids[:, 0])
+            above[c0] = ids[-1].copy()
+            left_edge = ids[:, -1].copy()
+            inside = (
+                (inc_rows >= r0)
+                & (inc_rows < r0 + top.shape[0])
+                & (inc_cols >= c0)
+                & (inc_cols < c0 + top.shape[1])
+            )
+            inc_piece[inside] = ids[inc_rows[inside] - r0, inc_cols[inside] - c0]
+    if not pieces.parent:
         return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs=grid.crs)
-    geoms: dict[int, list[object]] = {}
-    for geom, value in shapes(labels.astype(np.int32), mask=top, transform=grid.transform):
-        geoms.setdefault(int(value), []).append(shape(geom))
-    idx = np.arange(1, n + 1)
-    flat = labels.ravel()
-    cells = np.bincount(flat, minlength=n + 1)[1:]
-    risk_filled = np.where(np.isfinite(risk), risk, 0.0).ravel()
-    mean_risk = np.bincount(flat, weights=risk_filled, minlength=n + 1)[1:] / np.maximum(cells, 1)
-    max_risk = ndimage.maximum(np.where(np.isfinite(risk), risk, 0.0), labels, idx)
+    root = np.array([pieces.find(i) for i in range(len(pieces.parent))])
+    groups, group_of = np.unique(root, return_inverse=True)
+    n_groups = groups.size
+    cells = np.bincount(group_of, np.concatenate(pieces.cells), n_groups).astype(np.int64)
+    risk_sum = np.bincount(group_of, np.concatenate(pieces.risk_sum), n_groups)
+    risk_max = np.full(n_groups, -np.inf)
+    np.maximum.at(risk_max, group_of, np.concatenate(pieces.risk_max))
+    first = np.full(n_groups, np.iinfo(np.int64).max)
+    np.minimum.at(first, group_of, np.concatenate(pieces.first))
     cell_km2 = abs(grid.transform.a * grid.transform.e) / 1e6
     data: dict[str, object] = {
-        "label": idx,
+        "first": first,
         "area_km2": cells * cell_km2,
         "cells": cells,
-        "mean_risk": mean_risk,
-        "max_risk": np.asarray(max_risk, dtype=float),
+        "mean_risk": risk_sum / np.maximum(cells, 1),
+        "max_risk": risk_max,
     }
-    if people_per_cell is not None:
-        people = np.where(np.isfinite(people_per_cell), people_per_cell, 0.0).ravel()
-        data["people"] = np.round(np.bincount(flat, weights=people, minlength=n + 1)[1:])
-    if incidents is not None and len(incidents):
-        rows = incidents["row"].to_numpy(dtype=int)
-        cols = incidents["col"].to_numpy(dtype=int)
-        hit = labels[rows, cols]
-        data["incidents"] = np.bincount(hit, minlength=n + 1)[1:]
+    if people_ds is not None:
+        people_sum = np.bincount(group_of, np.concatenate(pieces.people), n_groups)
+        data["people"] = np.round(people_sum * people_factor)
+    if have_incidents:
+        hit = inc_piece[inc_piece >= 0]
+        data["incidents"] = np.bincount(group_of[hit], minlength=n_groups)
+    parts: list[list[object]] = [[] for _ in range(n_groups)]
+    for piece, group in enumerate(group_of):
+        parts[group].extend(pieces.geoms[piece])
     frame = pd.DataFrame(data)
-    from shapely.ops import unary_union
-
-    frame["geometry"] = [unary_union(geoms[int(k)]) for k in frame["label"]]
-    frame = frame.sort_values(["area_km2", "max_risk"], ascending=False).reset_index(drop=True)
-    frame.insert(0, "hotspot", np.arange(1, n + 1))
-    frame = frame.drop(columns="label")
+    frame["geometry"] = [unary_union(p) for p in parts]
+    frame = frame.sort_values("first", kind="stable")
+    frame = frame.sort_values(["area_km2", "max_risk"], ascending=False, kind="stable")
+    frame = frame.drop(columns="first").reset_index(drop=True)
+    frame.insert(0, "hotspot", np.arange(1, n_groups + 1))
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=grid.crs)
+
+
+def _add_pieces(
+    pieces: _Pieces,
+    local: np.ndarray,
+    n: int,
+    top: np.ndarray,
+    win: Window,
+    grid: GridSpec,
+    risk_ds: rasterio.io.DatasetReader,
+    people_ds: rasterio.io.DatasetReader | None,
+) -> None:
+    """Record the ``n`` patches labelled in one chunk."""
+    base = len(pieces.parent)
+    pieces.parent.extend(range(base, base + n))
+    flat = local.ravel()
+    idx = np.arange(1, n + 1)
+    risk = risk_ds.read(1, window=win)
+    risk = np.where(np.isfinite(risk), risk, 0.0)
+    pieces.cells.append(np.bincount(flat, minlength=n + 1)[1:].astype(np.float64))
+    pieces.risk_sum.append(np.bincount(flat, weights=risk.ravel(), minlength=n + 1)[1:])
+    pieces.risk_max.append(np.asarray(ndimage.maximum(risk, local, idx), dtype=np.float64))
+    if people_ds is not None:
+        people = people_ds.read(1, window=win).astype(np.float64)
+        people = np.where(np.isfinite(people), people, 0.0).ravel()
+        pieces.people.append(np.bincount(flat, weights=people, minlength=n + 1)[1:])
+    labels, first = np.unique(flat, return_index=True)
+    first, labels = first[labels > 0], labels[labels > 0]
+    w = local.shape[1]
+    r0, c0 = int(win.row_off), int(win.col_off)
+    order = np.empty(n, dtype=np.int64)
+    order[labels - 1] = (r0 + first // w) * grid.width + c0 + first % w
+    pieces.first.append(order)
+    geoms: list[list[object]] = [[] for _ in range(n)]
+    transform = window_transform(win, grid.transform)
+    for geom, value in shapes(local.astype(np.int32), mask=top, transform=transform):
+        geoms[int(value) - 1].append(shape(geom))
+    pieces.geoms.extend(geoms)
 
 
 def write_hotspots(path: Path, hotspots: gpd.GeoDataFrame) -> Path:

@@ -23,9 +23,11 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
 from branca.element import Element, MacroElement, Template
 from folium.plugins import FastMarkerCluster, Fullscreen
 from pyproj import Transformer
+from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from ..classes import RISK_CLASSES
@@ -56,28 +58,39 @@ def escape_text(value: object) -> str:
     return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
-def classes_to_web_mercator(
-    classes: np.ndarray, grid: GridSpec
-) -> tuple[np.ndarray, list[list[float]]]:
-    """RGBA image of the classes in Web Mercator, and its bounds.
+#: The longest side of the map's class overlay, in pixels. A larger area is shown
+#: coarser (nearest class): the COG is the full-resolution product.
+MAX_OVERLAY_SIDE = 4096
 
-    The bounds are ``[[south, west], [north, east]]`` in degrees, as Leaflet wants them.
+
+def classes_to_web_mercator(
+    classes: Path, grid: GridSpec, max_side: int = MAX_OVERLAY_SIDE
+) -> tuple[np.ndarray, list[list[float]]]:
+    """RGBA image of a risk-class raster in Web Mercator, and its bounds.
+
+    The image is at the grid's resolution up to ``max_side`` pixels a side,
+    coarser beyond; GDAL warps it from the file in bounded memory. The bounds
+    are ``[[south, west], [north, east]]`` in degrees, as Leaflet wants them.
     """
     transform, width, height = calculate_default_transform(
         grid.crs, WEB_MERCATOR, grid.width, grid.height, *grid.bounds
     )
+    scale = max(int(width), int(height)) / max_side
+    if scale > 1:
+        width, height = max(1, round(int(width) / scale)), max(1, round(int(height) / scale))
+        transform = transform @ Affine.scale(scale)
     merc = np.zeros((int(height), int(width)), dtype=np.uint8)
-    reproject(
-        source=classes,
-        destination=merc,
-        src_transform=grid.transform,
-        src_crs=grid.crs,
-        src_nodata=0,
-        dst_transform=transform,
-        dst_crs=WEB_MERCATOR,
-        dst_nodata=0,
-        resampling=Resampling.nearest,
-    )
+    with rasterio.open(classes) as src:
+        reproject(
+            source=rasterio.band(src, 1),
+            destination=merc,
+            src_nodata=0,
+            dst_transform=transform,
+            dst_crs=WEB_MERCATOR,
+            dst_nodata=0,
+            resampling=Resampling.nearest,
+            warp_mem_limit=64,
+        )
     lut = np.zeros((256, 4), dtype=np.uint8)
     for code, rgba in class_colormap().items():
         lut[code] = rgba
@@ -212,7 +225,7 @@ def write_map(
     *,
     title: str,
     grid: GridSpec,
-    classes: np.ndarray,
+    classes: Path,
     incidents: pd.DataFrame,
     month: str,
     class_captures: dict[str, float] | None = None,

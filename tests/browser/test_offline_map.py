@@ -14,7 +14,7 @@ from rasterio.crs import CRS
 from hwc_risk.classes import classify
 from hwc_risk.export.webmap import write_map
 from hwc_risk.grid import GridSpec
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, class_file, run_cli
 
 FIND_MAP = """() => {
   for (const key of Object.keys(window)) {
@@ -86,7 +86,7 @@ def test_ten_thousand_incidents_stay_light(open_map: Any, tmp_path: Path) -> Non
         tmp_path / "big.html",
         title="Big month",
         grid=GRID,
-        classes=classes,
+        classes=class_file(classes, GRID, tmp_path),
         incidents=frame,
         month="2026-10",
         offline=True,
@@ -111,7 +111,7 @@ def test_generalised_locations_never_reach_the_page(open_map: Any, tmp_path: Pat
         tmp_path / "sensitive.html",
         title="Sensitive",
         grid=GRID,
-        classes=classes,
+        classes=class_file(classes, GRID, tmp_path),
         incidents=frame,
         month="2026-10",
         generalise=0.01,

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
@@ -49,23 +50,61 @@ def test_class_qml_palette(tmp_path: Path) -> None:
     assert entries[0].get("label") == "low (70% of area)"
 
 
-def test_hotspots_from_classes() -> None:
+def _band(path: Path, data: np.ndarray) -> Path:
+    """A GeoTIFF of ``data`` on GRID (or a grid of its shape with GRID's origin)."""
+    profile = GRID.profile(dtype=data.dtype.name, width=data.shape[1], height=data.shape[0])
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_hotspots_from_classes(tmp_path: Path) -> None:
     classes = np.ones(GRID.shape, np.uint8)
     classes[1:3, 1:4] = 4  # 6 cells
     classes[6, 8] = 4  # 1 cell
     classes[0, 9] = 0
     risk = np.where(classes == 4, 0.9, 0.1).astype(np.float32)
-    people = np.full(GRID.shape, 2.5)
+    people = np.full(GRID.shape, 2.5, np.float32)
     incidents = pd.DataFrame({"row": [1, 2, 6, 5], "col": [1, 3, 8, 5]})
-    spots = hotspot_polygons(classes, GRID, risk, people, incidents)
-    assert list(spots["hotspot"]) == [1, 2]
-    assert list(spots["cells"]) == [6, 1]
-    assert spots["area_km2"].tolist() == pytest.approx([0.06, 0.01])
-    assert spots["people"].tolist() == [15.0, 2.0]  # rounded people
-    assert spots["incidents"].tolist() == [2, 1]
-    assert spots.geometry.iloc[0].area == pytest.approx(60_000)
-    empty = hotspot_polygons(np.ones(GRID.shape, np.uint8), GRID, risk)
-    assert len(empty) == 0
+    files = [_band(tmp_path / f"{k}.tif", a) for k, a in enumerate((classes, risk, people))]
+    for chunk in (1024, 2):  # one chunk, or patches cut by chunk edges
+        spots = hotspot_polygons(
+            files[0], files[1], GRID, files[2], 1.0, incidents=incidents, chunk=chunk
+        )
+        assert list(spots["hotspot"]) == [1, 2]
+        assert list(spots["cells"]) == [6, 1]
+        assert spots["area_km2"].tolist() == pytest.approx([0.06, 0.01])
+        assert spots["people"].tolist() == [15.0, 2.0]  # rounded people
+        assert spots["incidents"].tolist() == [2, 1]
+        assert spots.geometry.iloc[0].area == pytest.approx(60_000)
+        assert spots.geometry.iloc[0].geom_type == "Polygon"
+    ones = _band(tmp_path / "ones.tif", np.ones(GRID.shape, np.uint8))
+    assert len(hotspot_polygons(ones, files[1], GRID)) == 0
+
+
+def test_hotspots_in_chunks_equal_one_chunk(tmp_path: Path) -> None:
+    """Patches that wind across many chunk edges come out as one polygon each."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    noise = ndimage.gaussian_filter(rng.normal(size=(60, 70)), 2.0)
+    classes = np.where(noise > np.quantile(noise, 0.85), 4, 1).astype(np.uint8)
+    classes[:, 33] = 4  # a long thin patch through every chunk row
+    risk = rng.random((60, 70)).astype(np.float32)
+    c_path, r_path = _band(tmp_path / "c.tif", classes), _band(tmp_path / "r.tif", risk)
+    incidents = pd.DataFrame({"row": rng.integers(0, 60, 300), "col": rng.integers(0, 70, 300)})
+    grid = GridSpec(GRID.crs, GRID.transform, 70, 60)
+    whole = hotspot_polygons(c_path, r_path, grid, incidents=incidents, chunk=1024)
+    _, n = ndimage.label(classes == 4)
+    assert len(whole) == n > 5
+    for chunk in (7, 16):
+        parts = hotspot_polygons(c_path, r_path, grid, incidents=incidents, chunk=chunk)
+        cols = ["hotspot", "area_km2", "cells", "max_risk", "incidents"]
+        pd.testing.assert_frame_equal(parts[cols], whole[cols])
+        np.testing.assert_allclose(parts["mean_risk"], whole["mean_risk"], rtol=1e-12)
+        for a, b in zip(parts.geometry, whole.geometry, strict=True):
+            assert a.equals(b) and a.geom_type == b.geom_type
+    assert whole["incidents"].sum() == (classes[incidents["row"], incidents["col"]] == 4).sum()
 
 
 def test_generalise_points_snaps_to_centres() -> None:

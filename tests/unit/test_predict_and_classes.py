@@ -13,7 +13,7 @@ from hwc_risk.config import CovariateConfig, FeaturesConfig
 from hwc_risk.covariates import build_feature_stack
 from hwc_risk.grid import GridSpec
 from hwc_risk.models import risk_scores
-from hwc_risk.predict import predict_block, predict_to_array, predict_to_geotiff
+from hwc_risk.predict import predict_block, predict_to_geotiff
 from tests.conftest import write_raster
 
 T = Affine(100, 0, 500_000, 0, -100, 9_000_000)
@@ -47,13 +47,13 @@ def test_windowed_prediction_equals_whole_array(stack, tmp_path: Path) -> None: 
     whole = np.full(stack.grid.shape, np.nan, np.float32)
     rows, cols = np.nonzero(stack.valid.to_array())
     whole[rows, cols] = risk_scores(model, stack.values_at(rows, cols))
-    for size in (7, 16, 512):  # windows that do and do not divide the grid
-        for workers in (1, 3):  # one thread, or a pool with a handle per thread
-            compute = Compute(chunk_size=size, workers=workers)
-            np.testing.assert_array_equal(predict_to_array(model, stack, compute), whole)
-    for pool, size in (("threads", 10), ("threads", 16), ("processes", 16)):
-        compute = Compute(chunk_size=size, workers=2, pool=pool)
-        out = predict_to_geotiff(model, stack, tmp_path / f"r{pool}{size}.tif", compute)
+    runs = [("threads", size, workers) for size in (7, 16, 512) for workers in (1, 3)]
+    runs += [("threads", 10, 2), ("processes", 16, 2)]
+    # windows that do and do not divide the grid; one thread, a pool of threads with
+    # a handle each, or processes
+    for pool, size, workers in runs:
+        compute = Compute(chunk_size=size, workers=workers, pool=pool)
+        out = predict_to_geotiff(model, stack, tmp_path / f"r{pool}{size}{workers}.tif", compute)
         with rasterio.open(out) as ds:
             np.testing.assert_array_equal(ds.read(1), whole)
             assert ds.profile["tiled"] and ds.nodata is not None

@@ -9,16 +9,17 @@ from rasterio.crs import CRS
 
 from hwc_risk.export.webmap import classes_to_web_mercator, escape_text, write_map
 from hwc_risk.grid import GridSpec
+from tests.conftest import class_file
 
 GRID = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 660_000, 0, -100, 9_760_000), 200, 150)
 
 
-def test_overlay_is_in_web_mercator_where_the_cell_is() -> None:
+def test_overlay_is_in_web_mercator_where_the_cell_is(tmp_path: Path) -> None:
     classes = np.ones(GRID.shape, np.uint8)
     r, c = 100, 40
     classes[r - 1 : r + 2, c - 1 : c + 2] = 4  # a 300 m hot spot
     classes[:10, :10] = 0  # nodata in the north-west corner
-    image, bounds = classes_to_web_mercator(classes, GRID)
+    image, bounds = classes_to_web_mercator(class_file(classes, GRID, tmp_path), GRID)
     (south, west), (north, east) = bounds
     # where is the hot spot in the image? Leaflet places pixels linearly in Web Mercator
     hot = np.argwhere((image[..., 0] == 215) & (image[..., 3] == 255))
@@ -61,7 +62,7 @@ def test_map_file(tmp_path: Path) -> None:
         tmp_path / "m.html",
         title="Area <x>",
         grid=GRID,
-        classes=classes,
+        classes=class_file(classes, GRID, tmp_path),
         incidents=incidents,
         month="2026-10",
     )
@@ -70,3 +71,15 @@ def test_map_file(tmp_path: Path) -> None:
     assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in html  # JSON-escaped data
     assert "Area &lt;x&gt;" in html and "Area <x>" not in html
     assert "Incidents in 2026-10 (1)" in html and "Earlier incidents (1)" in html
+
+
+def test_overlay_of_a_large_grid_is_capped(tmp_path: Path) -> None:
+    classes = np.ones(GRID.shape, np.uint8)
+    classes[:, 100:] = 4  # the eastern half
+    image, bounds = classes_to_web_mercator(class_file(classes, GRID, tmp_path), GRID, 50)
+    full, full_bounds = classes_to_web_mercator(class_file(classes, GRID, tmp_path), GRID)
+    assert max(image.shape[:2]) == 50 and max(full.shape[:2]) > 150
+    np.testing.assert_allclose(bounds, full_bounds, atol=1e-3)  # same place, coarser
+    east = image[:, image.shape[1] // 2 + 2 :, 0]
+    west = image[:, : image.shape[1] // 2 - 2, 0]
+    assert (east[east > 0] == 215).all() and (west[west > 0] == 166).all()
