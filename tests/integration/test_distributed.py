@@ -7,6 +7,7 @@ the tiled GTiffs under a cluster-wide lock.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -127,3 +128,23 @@ def test_validate_reaches_the_scheduler(area: Path, cluster: str, tmp_path: Path
     )
     assert out.returncode == 0, out.stderr
     assert f"Dask scheduler {cluster} (2 workers answered)" in out.stdout
+
+
+def test_chunk_size_changes_no_result(area: Path, tmp_path: Path) -> None:
+    """Validation metrics, classes, spread, hotspots: all ranked and merged chunk by chunk,
+    all the same with one chunk for the whole grid."""
+    import geopandas as gpd
+
+    small = run(load_config(area), output_dir=tmp_path / "small")  # 9 chunks of 64
+    whole = run(load_config(area), output_dir=tmp_path / "whole", chunk_size=1024)
+    assert small.manifest["compute"]["chunk_size"] == 64
+    assert whole.manifest["compute"]["chunk_size"] == 1024
+    assert json.dumps(small.metrics, sort_keys=True) == json.dumps(whole.metrics, sort_keys=True)
+    assert "auc" in small.metrics["spatial_block_cv"]["model"]
+    for name in ("risk.tif", "risk_class.tif", "risk_sd.tif"):
+        np.testing.assert_array_equal(_read(small.run_dir / name), _read(whole.run_dir / name))
+    a = gpd.read_file(small.run_dir / "hotspots.gpkg")
+    b = gpd.read_file(whole.run_dir / "hotspots.gpkg")
+    assert len(a) == len(b) > 0
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+    assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry, strict=True))
