@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import rasterio
 
-from .compute import Compute, open_compute
+from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
 from .covariates import category_values, summarise_aligned
 from .errors import NoIncidentsError
@@ -46,7 +47,10 @@ def validate_config(
     max_classes = config.features.max_classes
     cells = grid.width * grid.height
     # aligned and read chunk by chunk, as a run does: bounded memory on any grid
-    with tempfile.TemporaryDirectory(prefix="hwc-risk-validate-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="hwc-risk-validate-") as tmp,
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+    ):
         mask = ValidMask.create(Path(tmp) / "valid.tif", grid)
         for key, cov in config.covariates.items():
             aligned = align_raster_to_file(cov, key, grid, Path(tmp) / "aligned.tif")

@@ -31,7 +31,7 @@ from rasterio.warp import transform_bounds
 
 from . import __version__
 from .classes import RISK_CLASSES
-from .compute import Compute, open_compute, run_windows
+from .compute import GDAL_CACHE_MB, Compute, open_compute, run_windows
 from .config import ComputeConfig, CovariateConfig, PipelineConfig
 from .covariates import FeatureStack, build_feature_stack, create_band
 from .errors import ConfigError, InputError, MissingFileError, NoIncidentsError
@@ -596,7 +596,9 @@ def run(
         collector = _LogCollector()
         logging.getLogger("hwc_risk").addHandler(collector)
         try:
-            with open_compute(config.compute) as compute:
+            # GDAL's block cache (by default 5 % of the RAM) would otherwise grow with
+            # every band a step keeps open: one budget for the whole run
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_compute(config.compute) as compute:
                 result = _run_in(
                     staging,
                     config,
