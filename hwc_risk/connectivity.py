@@ -18,10 +18,12 @@ module builds a resistance surface and three layers on the analysis grid:
     minus their least-cost path cost; the minimum over pairs. 0 on a least-cost
     path, growing away from it.
 
-For grids larger than ``max_cells`` the resistance is coarsened by averaging
-(an integer factor) before the solve, and the current is interpolated back to
-the grid: the circuit solve costs memory and time in proportion to the cells
-(about 4 GB and 25 s for 4 million cells, see ``benchmarks/circuit_advanced.py``).
+The pipeline solves all three on a grid of at most ``max_cells`` cells (see
+:func:`hwc_risk.covariates.build_feature_stack`). :func:`pairwise_current`
+called on a larger grid coarsens the resistance by averaging (an integer
+factor) before the solve and interpolates the current back: the circuit solve
+costs memory and time in proportion to the cells (about 4 GB and 25 s for 4
+million cells, see ``benchmarks/circuit_advanced.py``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ GeoTIFF, so that the full stack is never held in memory.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -436,6 +437,87 @@ def _class_label(value: int, names: dict[int, str] | None) -> str:
     return f"class_{value}"
 
 
+def connectivity_factor(cfg: ConnectivityConfig, grid: GridSpec) -> int:
+    """How many times the grid is coarsened for the connectivity solves: to at most
+    ``cfg.max_cells`` cells."""
+    return max(1, math.ceil(math.sqrt(grid.width * grid.height / cfg.max_cells)))
+
+
+@dataclass(frozen=True)
+class UpsampleJob:
+    """A layer solved on a coarsened grid, to be interpolated onto the grid's chunks."""
+
+    coarse: np.ndarray
+    factor: int
+    valid: ValidMask
+
+
+def upsample_window(job: UpsampleJob, window: Window) -> list[np.ndarray]:
+    """Bilinear interpolation of the coarse layer at the window's cell centres."""
+    r0, c0 = int(window.row_off), int(window.col_off)
+    rows = (np.arange(r0, r0 + int(window.height)) + 0.5) / job.factor - 0.5
+    cols = (np.arange(c0, c0 + int(window.width)) + 0.5) / job.factor - 0.5
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    out = ndimage.map_coordinates(job.coarse, [rr, cc], order=1, mode="nearest")
+    out = out.astype(np.float32)
+    out[~job.valid.window(window)] = np.nan
+    return [out]
+
+
+def _connectivity_features(
+    cfg: ConnectivityConfig,
+    covariates: dict[str, CovariateConfig],
+    grid: GridSpec,
+    aligned: dict[str, Path],
+    valid: ValidMask,
+    work_dir: Path,
+    compute: Compute,
+) -> list[FeatureLayer]:
+    """The connectivity layers as features.
+
+    Least-cost distances and circuits are landscape-wide: they are solved
+    whole, on a grid of at most ``cfg.max_cells`` cells. A larger grid is
+    coarsened by an integer factor (covariates aligned onto the coarse grid by
+    GDAL), and the layers are interpolated back onto the grid chunk by chunk,
+    so memory is bounded by ``max_cells``, not the grid.
+    """
+    factor = connectivity_factor(cfg, grid)
+    if factor > 1:
+        log.info(
+            "building connectivity layers on a grid coarsened %d times (connectivity.max_cells)",
+            factor,
+        )
+        solve_grid = grid.coarsened(factor)
+        inputs = {key: align_raster(covariates[key], key, solve_grid) for key in aligned}
+    else:
+        log.info("building connectivity layers")
+        solve_grid = grid
+        inputs = {}
+        for key, path in aligned.items():
+            with rasterio.open(path) as ds:
+                inputs[key] = ds.read(1)
+    on_data = valid.to_array() if factor == 1 else None  # at most max_cells cells
+    out = []
+    for name, arr in connectivity_layers(cfg, solve_grid, inputs).items():
+        path = work_dir / f"{name}.tif"
+        arr32 = arr.astype(np.float32)
+        # barrier or unreachable cells: no current, the largest cost seen
+        finite = np.isfinite(arr32)
+        if not finite.any():
+            raise InputError(f"connectivity: {name} has no value on the grid")
+        fill = 0.0 if name == "connectivity_current" else float(arr32[finite].max())
+        arr32[~finite] = fill
+        if on_data is not None:
+            arr32[~on_data] = np.nan
+            _write_band(path, grid, arr32, name)
+        else:
+            create_band(path, grid, name, compute.block)
+            job = UpsampleJob(arr32, factor, valid)
+            run_windows(upsample_window, job, [path], compute, grid.shape, f"features: {name}")
+        out.append(FeatureLayer(name, path, "connectivity", "connectivity", _CONN_UNITS[name]))
+    return out
+
+
 def build_feature_stack(
     covariates: dict[str, CovariateConfig],
     grid: GridSpec,
@@ -458,8 +540,8 @@ def build_feature_stack(
     an overlap of the distance cap or the neighbourhood, whichever is larger)
     on ``compute``'s local pool or Dask cluster; the valid-cell mask is a file
     (``valid.tif``) narrowed by each covariate as it is read. Memory depends on
-    the chunk size, except for the connectivity layers (solved on a grid
-    coarsened to ``connectivity.max_cells``).
+    the chunk size; the connectivity layers' solves need memory in proportion to
+    ``connectivity.max_cells`` (see :func:`_connectivity_features`).
     """
     compute = compute or Compute()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -473,7 +555,7 @@ def build_feature_stack(
     needed = set()
     if connectivity is not None:
         needed = {connectivity.from_covariate, connectivity.density_covariate} - {None}
-    kept: dict[str, np.ndarray] = {}
+    kept: dict[str, Path] = {}  # aligned covariates the connectivity layers need
     windows = compute.windows(grid.shape)
     block = compute.block
 
@@ -487,8 +569,7 @@ def build_feature_stack(
         if summary.n == 0:
             raise no_data_error(cov, key)
         if key in needed:
-            with rasterio.open(aligned) as ds:
-                kept[key] = ds.read(1)
+            kept[key] = aligned
         if categorical:
             values = category_values(summary.classes, too_many, cov, key, settings.max_classes)
             names: dict[int, str] = {}
@@ -542,21 +623,7 @@ def build_feature_stack(
             "check that their extents overlap and their nodata values"
         )
     if connectivity is not None:
-        log.info("building connectivity layers")
-        on_data = valid.to_array()  # solved whole on a coarsened grid (see connectivity)
-        for name, arr in connectivity_layers(connectivity, grid, kept).items():
-            path = work_dir / f"{name}.tif"
-            arr32 = arr.astype(np.float32)
-            # barrier or unreachable cells: no current, the largest cost seen
-            finite = np.isfinite(arr32)
-            if not finite.any():
-                raise InputError(f"connectivity: {name} has no value on the grid")
-            fill = 0.0 if name == "connectivity_current" else float(arr32[finite].max())
-            arr32[~finite] = fill
-            arr32[~on_data] = np.nan
-            _write_band(path, grid, arr32, name)
-            layers.append(
-                FeatureLayer(name, path, "connectivity", "connectivity", _CONN_UNITS[name])
-            )
-        kept.clear()
+        layers += _connectivity_features(
+            connectivity, covariates, grid, kept, valid, work_dir, compute
+        )
     return FeatureStack(grid=grid, layers=layers, valid=valid, class_names=class_names)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +93,18 @@ class GridSpec:
         c = np.asarray(cols, dtype=float) + 0.5
         r = np.asarray(rows, dtype=float) + 0.5
         return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
+
+    def coarsened(self, factor: int) -> GridSpec:
+        """The grid with cells ``factor`` times larger a side, over the same origin
+        (the last row and column may reach past the grid's edge)."""
+        if factor == 1:
+            return self
+        return replace(
+            self,
+            transform=self.transform @ Affine.scale(factor),
+            width=-(-self.width // factor),
+            height=-(-self.height // factor),
+        )
 
     def windows(self, size: int = 512) -> Iterator[Window]:
         """Square windows that tile the grid, row by row."""

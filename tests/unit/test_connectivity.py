@@ -136,3 +136,70 @@ def test_layers_from_a_resistance_raster(tmp_path: Path) -> None:
     assert cur[15, 20] > cur[3, 20]  # the conductive band carries the current
     cd = layers["connectivity_cost_distance"]
     assert cd[15, 1] == 0 and cd[15, 20] == pytest.approx(17 * 100 * 0.5, rel=1e-6)
+
+
+def test_large_grids_solve_coarse_and_interpolate_in_chunks(tmp_path: Path) -> None:
+    """Above max_cells the layers are solved on a coarsened grid and written chunk by
+    chunk: same values in any chunking, close to the full-resolution solve."""
+    import rasterio
+    from affine import Affine
+    from rasterio.crs import CRS
+    from scipy import stats
+
+    from hwc_risk.compute import Compute
+    from hwc_risk.config import ConnectivityConfig, CovariateConfig, FeaturesConfig
+    from hwc_risk.covariates import build_feature_stack
+    from hwc_risk.grid import GridSpec
+    from tests.conftest import write_raster
+
+    h, w = 120, 150  # 18,000 cells
+    cover = np.full((h, w), 2, np.uint8)  # farmland
+    cover[:, :20] = 1  # forest west
+    cover[:, -20:] = 1  # forest east
+    cover[55:65, 20:-20] = 3  # a river valley between them, easy going
+    cover[:6, :6] = 0  # nodata corner
+    covs = {
+        "lu": CovariateConfig(
+            path=write_raster(tmp_path / "lu.tif", cover, nodata=0), type="categorical"
+        )
+    }
+    grid = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 500_000, 0, -100, 9_000_000), w, h)
+
+    def layers(max_cells: int, chunk: int, folder: str) -> dict[str, np.ndarray]:
+        conn = ConnectivityConfig(
+            from_covariate="lu",
+            resistance={1: 1.0, 2: 20.0, 3: 2.0},
+            sources=[1],
+            min_patch_cells=5,
+            max_cells=max_cells,
+        )
+        stack = build_feature_stack(
+            covs, grid, FeaturesConfig(), tmp_path / folder, conn, Compute(chunk_size=chunk)
+        )
+        out = {}
+        for layer in stack.layers:
+            if layer.kind == "connectivity":
+                with rasterio.open(layer.path) as ds:
+                    out[layer.name] = ds.read(1)
+        return out
+
+    fine = layers(1_000_000, 1024, "fine")
+    coarse = layers(10_000, 1024, "coarse")  # factor 2
+    chunked = layers(10_000, 32, "chunked")
+    assert (
+        set(coarse)
+        == set(fine)
+        == {
+            "connectivity_current",
+            "connectivity_cost_distance",
+            "connectivity_corridor",
+        }
+    )
+    valid = cover > 0
+    for name in fine:
+        np.testing.assert_array_equal(chunked[name], coarse[name])
+        assert np.isfinite(coarse[name][valid]).all() and np.isnan(coarse[name][~valid]).all()
+        rho = stats.spearmanr(coarse[name][valid], fine[name][valid]).statistic
+        assert rho > 0.8, (name, rho)
+    current = coarse["connectivity_current"]
+    assert current[60, 75] > 3 * current[20, 75]  # the valley carries the current
