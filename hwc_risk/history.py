@@ -31,6 +31,7 @@ __all__ = [
     "HistoryJob",
     "HistorySettings",
     "choose_history",
+    "gaussian_kernel",
     "history_at_samples",
     "history_surfaces",
     "history_window",
@@ -83,7 +84,7 @@ def _weighted_counts(
     return counts
 
 
-def _kernel(sigma: float, truncate: float) -> tuple[int, np.ndarray]:
+def gaussian_kernel(sigma: float, truncate: float) -> tuple[int, np.ndarray]:
     """scipy.ndimage's normalised, truncated 1-D Gaussian: its radius and weights."""
     radius = int(truncate * float(sigma) + 0.5)
     x = np.arange(-radius, radius + 1)
@@ -117,7 +118,7 @@ def kernel_sums(
     out = np.zeros(at_rows.size)
     if at_rows.size == 0 or len(rows) == 0:
         return out
-    radius, phi = _kernel(sigma, truncate)
+    radius, phi = gaussian_kernel(sigma, truncate)
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     src = cKDTree(np.column_stack([rows, cols]).astype(np.float64))
@@ -147,7 +148,7 @@ def smoothed_mask_at(
     cells. The mask is read chunk by chunk with a halo of the widest kernel.
     """
     out = np.zeros((len(sigmas), len(rows)))
-    halo = max(_kernel(s, truncate)[0] for s in sigmas) if sigmas else 0
+    halo = max(gaussian_kernel(s, truncate)[0] for s in sigmas) if sigmas else 0
     for idx, win in cell_groups(rows, cols, valid.shape[1], block):
         outer, _ = with_halo(win, halo, valid.shape)
         mask = valid.window(outer).astype(np.float64)

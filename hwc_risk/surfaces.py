@@ -28,6 +28,7 @@ from rasterio.windows import Window
 
 from .classes import RISK_CLASSES
 from .compute import Compute
+from .history import gaussian_kernel
 from .mask import ValidMask, cell_groups
 from .validation import BlockFolds, boyce_from_shares
 
@@ -365,8 +366,6 @@ def baseline_window(job: BaselineJob, window: Window) -> list[np.ndarray]:
     The density is ``K_rows @ K_cols`` over the incidents within the kernel's
     reach: a sum of separable Gaussians, equal to the filtered grid of counts.
     """
-    from .history import _kernel
-
     valid = job.valid.window(window)
     r0, c0 = int(window.row_off), int(window.col_off)
     h, w = valid.shape
@@ -375,7 +374,7 @@ def baseline_window(job: BaselineJob, window: Window) -> list[np.ndarray]:
     inside = (job.rows >= r0) & (job.rows < r0 + h) & (job.cols >= c0) & (job.cols < c0 + w)
     counts = np.zeros((h, w), dtype=np.float32)
     np.add.at(counts, (job.rows[inside] - r0, job.cols[inside] - c0), 1.0)
-    radius, phi = _kernel(job.sigma, _KDE_TRUNCATE)
+    radius, phi = gaussian_kernel(job.sigma, _KDE_TRUNCATE)
     near = (
         (job.rows >= r0 - radius)
         & (job.rows < r0 + h + radius)

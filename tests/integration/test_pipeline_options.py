@@ -90,23 +90,18 @@ def test_background_methods(small_area: Path) -> None:
     edit_config(
         small_area, background={"method": "bias", "bias_raster": "effort.tif", "n_points": 500}
     )
-    biased = _background_cells(
-        load_config(small_area),
-        grid,
-        stack.valid,
-        np.random.default_rng(0),
-        small_area.parent / "w",
-    )
+
+    def draw() -> np.ndarray:
+        rng = np.random.default_rng(0)
+        return _background_cells(
+            load_config(small_area), grid, stack.valid, rng, small_area.parent / "w"
+        )
+
+    biased = draw()
     assert (biased % grid.width < grid.width // 2).all()
     # target group: only cells where some report was made
     edit_config(small_area, background={"method": "target_group", "n_points": 500})
-    tg = _background_cells(
-        load_config(small_area),
-        grid,
-        stack.valid,
-        np.random.default_rng(0),
-        small_area.parent / "w",
-    )
+    tg = draw()
     located = run(load_config(small_area), month="2025-04")
     assert tg.size <= 160
     assert located.manifest["config"]["background"]["method"] == "target_group"
