@@ -19,7 +19,7 @@ import rasterio
 
 from hwc_risk.compute import Compute
 from hwc_risk.config import load_config
-from hwc_risk.pipeline import run
+from hwc_risk.pipeline import RunResult, run
 from hwc_risk.synthetic import SyntheticArea
 from tests.conftest import edit_config
 
@@ -45,13 +45,21 @@ def area(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
+@pytest.fixture(scope="module")
+def local_run(area: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The area run on this machine, in chunks of 64 cells."""
+    return run(load_config(area), output_dir=tmp_path_factory.mktemp("local"))
+
+
 def _read(path: Path) -> np.ndarray:
     with rasterio.open(path) as ds:
         return ds.read(1)
 
 
-def test_cluster_run_gives_the_local_surface(area: Path, cluster: str, tmp_path: Path) -> None:
-    local = run(load_config(area), output_dir=tmp_path / "local")
+def test_cluster_run_gives_the_local_surface(
+    area: Path, cluster: str, local_run: RunResult, tmp_path: Path
+) -> None:
+    local = local_run
     remote = run(load_config(area), output_dir=tmp_path / "remote", scheduler=cluster)
     assert remote.manifest["compute"]["scheduler"] == cluster
     assert remote.manifest["compute"]["pool"] == "dask.distributed"
@@ -130,12 +138,12 @@ def test_validate_reaches_the_scheduler(area: Path, cluster: str, tmp_path: Path
     assert f"Dask scheduler {cluster} (2 workers answered)" in out.stdout
 
 
-def test_chunk_size_changes_no_result(area: Path, tmp_path: Path) -> None:
+def test_chunk_size_changes_no_result(area: Path, local_run: RunResult, tmp_path: Path) -> None:
     """Validation metrics, classes, spread, hotspots: all ranked and merged chunk by chunk,
     all the same with one chunk for the whole grid."""
     import geopandas as gpd
 
-    small = run(load_config(area), output_dir=tmp_path / "small")  # 9 chunks of 64
+    small = local_run  # 9 chunks of 64
     whole = run(load_config(area), output_dir=tmp_path / "whole", chunk_size=1024)
     assert small.manifest["compute"]["chunk_size"] == 64
     assert whole.manifest["compute"]["chunk_size"] == 1024
