@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError as RioCRSError
 from rasterio.errors import RasterioIOError
 from rasterio.warp import Resampling, reproject, transform_bounds
-from rasterio.windows import Window
 
 from .config import CovariateConfig, GridConfig
 from .errors import CRSError, InputError, MissingFileError, NoOverlapError
@@ -105,12 +103,6 @@ class GridSpec:
             width=-(-self.width // factor),
             height=-(-self.height // factor),
         )
-
-    def windows(self, size: int = 512) -> Iterator[Window]:
-        """Square windows that tile the grid, row by row."""
-        for r in range(0, self.height, size):
-            for c in range(0, self.width, size):
-                yield Window(c, r, min(size, self.width - c), min(size, self.height - r))
 
     def profile(self, **overrides: object) -> dict[str, object]:
         """A rasterio profile of a tiled single-band GTiff on this grid.
