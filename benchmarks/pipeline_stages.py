@@ -21,17 +21,8 @@ from pathlib import Path
 
 from _measure import peak_rss_mb  # benchmarks/_measure.py
 
-STAGES = (
-    "features",
-    "samples",
-    "history",
-    "validation_temporal",
-    "validation_spatial",
-    "fit",
-    "predict",
-    "classes",
-    "export",
-)
+#: The run's stages as the manifest times them (hwc_risk/pipeline.py).
+STAGES = ("plan", "features", "samples", "selection", "fit", "predict", "products")
 
 
 def make_area(size: int, incidents: int, model: str, folder: Path) -> Path:

@@ -79,7 +79,13 @@ def make_stack(folder: Path, side: int, nodata_share: float, seed: int = 0) -> F
     ys, xs = np.meshgrid(np.linspace(0, 1, 300), np.linspace(0, 1, 300), indexing="ij")
     cut = np.quantile(_field(mask_waves, ys, xs), nodata_share) if nodata_share > 0 else -np.inf
     layers = [
-        FeatureLayer(f"band{k}", folder / f"band{k}.tif", "bench", "value", "1")
+        FeatureLayer(
+            name=f"band{k}",
+            path=folder / f"band{k}.tif",
+            covariate="bench",
+            kind="value",
+            units="1",
+        )
         for k in range(N_BANDS)
     ]
     for layer in layers:
@@ -249,7 +255,8 @@ def memory_run(folder: Path, model_path: Path, out: Path, chunk: int, workers: i
     with open(model_path, "rb") as f:
         model = pickle.load(f)
     layers = [
-        FeatureLayer(p.stem, p, "bench", "value", "1") for p in sorted(folder.glob("band*.tif"))
+        FeatureLayer(name=p.stem, path=p, covariate="bench", kind="value", units="1")
+        for p in sorted(folder.glob("band*.tif"))
     ]
     with rasterio.open(layers[0].path) as ds:
         grid = GridSpec.from_dataset(ds)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RISK_CLASSES", "RiskClass", "classify"]
+__all__ = ["RISK_CLASSES", "ClassShares", "RiskClass", "class_shares", "classify"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,47 @@ RISK_CLASSES: tuple[RiskClass, ...] = (
     RiskClass(2, "moderate", 0.15, "#ffffbf"),
     RiskClass(1, "low", 0.70, "#a6d96a"),
 )
+
+
+@dataclass(frozen=True)
+class ClassShares:
+    """A risk class in words: its share of the area and of the held-out month's incidents.
+
+    One place for the sentences the outputs show: the GeoTIFF tags, the map's
+    legend and the QGIS palette each put the same two figures their own way.
+
+    >>> shares = ClassShares(RISK_CLASSES[0], 0.38)
+    >>> shares.tag(), shares.legend(), shares.palette_label()  # doctest: +NORMALIZE_WHITESPACE
+    ('very high: 5% of the area, 38% of held-out incidents',
+     'very high (5% of area), 38% of held-out incidents',
+     'very high (5% of area, 38% of held-out incidents)')
+    """
+
+    risk_class: RiskClass
+    capture: float | None  # share of the held-out month's incidents in the class
+
+    def _incidents(self) -> str:
+        return "" if self.capture is None else f", {self.capture:.0%} of held-out incidents"
+
+    def tag(self) -> str:
+        """For ``risk_class.tif``'s ``class_N`` tags."""
+        cls = self.risk_class
+        return f"{cls.label}: {cls.area_share:.0%} of the area{self._incidents()}"
+
+    def legend(self) -> str:
+        """For the map's legend."""
+        cls = self.risk_class
+        return f"{cls.label} ({cls.area_share:.0%} of area){self._incidents()}"
+
+    def palette_label(self) -> str:
+        """For the QGIS paletted style."""
+        cls = self.risk_class
+        return f"{cls.label} ({cls.area_share:.0%} of area{self._incidents()})"
+
+
+def class_shares(captures: dict[str, float] | None) -> list[ClassShares]:
+    """Every risk class, highest first, with its capture where ``captures`` has one."""
+    return [ClassShares(c, (captures or {}).get(c.label)) for c in RISK_CLASSES]
 
 
 def classify(surface: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:

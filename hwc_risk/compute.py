@@ -32,12 +32,13 @@ from concurrent.futures import (
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
+    as_completed,
     wait,
 )
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import rasterio
@@ -46,9 +47,11 @@ from threadpoolctl import threadpool_limits
 
 from .config import ComputeConfig
 from .errors import InputError
-from .progress import progress_bar
+from .progress import progress_bar, quiet
 
-__all__ = ["Compute", "WindowTask", "open_compute", "run_windows", "with_halo"]
+__all__ = ["Compute", "WindowTask", "open_compute", "run_tasks", "run_windows", "with_halo"]
+
+T = TypeVar("T")
 
 #: ``task(shared, window)`` returns one array per output file, each of the window's shape.
 WindowTask = Callable[[Any, Window], list[np.ndarray]]
@@ -353,3 +356,44 @@ def run_windows(
             _run_distributed(task, shared, windows, outputs, compute, bar)
         else:
             _run_local(task, shared, windows, outputs, compute, bar)
+
+
+def _single_threaded(task: Callable[[], T]) -> T:
+    # OpenMP's thread count is per thread: set it in the worker, not only the caller
+    with quiet(), threadpool_limits(limits=1):
+        return task()
+
+
+def run_tasks(tasks: Sequence[Callable[[], T]], compute: Compute, desc: str, unit: str) -> list[T]:
+    """Run independent tasks (model fits and their evaluations) side by side.
+
+    Tasks run on ``compute.workers`` local threads, each with one OpenMP/BLAS
+    thread, so two fits on two cores take the time of one; results come back
+    in the order of ``tasks``, and each task computes exactly what it would
+    alone (seeded fits, one BLAS thread), so the results do not depend on the
+    number of workers. The chunked steps inside a task (prediction, surfaces)
+    run on their own small pools. With a Dask cluster the tasks still run
+    here: they are many small fits on samples, not the grid.
+    """
+    if True:  # side by side in the next commit
+        out = []
+        with progress_bar(desc, len(tasks), unit) as bar:
+            for task in tasks:
+                out.append(task())
+                bar.update(1)
+        return out
+    with (
+        threadpool_limits(limits=1),
+        ThreadPoolExecutor(min(compute.workers, len(tasks))) as pool,
+        progress_bar(desc, len(tasks), unit) as bar,
+    ):
+        futures = [pool.submit(_single_threaded, task) for task in tasks]
+        try:
+            for fut in as_completed(futures):
+                fut.result()
+                bar.update(1)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        return [fut.result() for fut in futures]

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -24,19 +24,24 @@ from scipy import ndimage, stats
 from .compute import Compute, run_windows, with_halo
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
-from .grid import GridSpec, align_raster, align_raster_to_file, no_data_error
+from .grid import GridSpec
 from .mask import ValidMask, cell_groups
+from .rasters import RasterSource, align_array, align_file, no_data_error
 
 __all__ = [
+    "AlignedCovariate",
     "AlignedSummary",
     "FeatureJob",
     "FeatureLayer",
     "FeatureStack",
+    "Landscape",
+    "align_covariates",
     "build_feature_stack",
     "choose_transform",
     "class_fraction",
     "continuous_feature",
     "create_band",
+    "derive_features",
     "distance_to_class",
     "feature_window",
     "summarise_aligned",
@@ -157,7 +162,7 @@ def choose_transform(requested: str, n: int, minimum: float, skewness: Callable[
     return "log1p" if skewness() > 1.0 else "none"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FeatureLayer:
     """One model feature on the grid, stored as a single-band GeoTIFF."""
 
@@ -232,8 +237,8 @@ def connectivity_layers(
     from . import connectivity as conn
 
     if cfg.resistance_raster is not None:
-        raster = CovariateConfig(path=cfg.resistance_raster, type="continuous")
-        resistance = align_raster(raster, "connectivity.resistance_raster", grid).astype(float)
+        raster = RasterSource(path=cfg.resistance_raster, key="connectivity.resistance_raster")
+        resistance = align_array(raster, grid).astype(float)
         if cfg.raster_is_conductance:
             with np.errstate(divide="ignore"):
                 resistance = np.where(resistance > 0, 1.0 / resistance, np.nan)
@@ -245,8 +250,10 @@ def connectivity_layers(
             covariates[cfg.from_covariate], cfg.resistance, density, cfg.density_factor
         )
     if cfg.sources_raster is not None:
-        raster = CovariateConfig(path=cfg.sources_raster, type="categorical")
-        src = align_raster(raster, "connectivity.sources_raster", grid)
+        raster = RasterSource(
+            path=cfg.sources_raster, key="connectivity.sources_raster", categorical=True
+        )
+        src = align_array(raster, grid)
         sources = np.isfinite(src) & (src > 0)
     else:
         assert cfg.from_covariate is not None and cfg.sources is not None
@@ -465,13 +472,7 @@ def upsample_window(job: UpsampleJob, window: Window) -> list[np.ndarray]:
 
 
 def _connectivity_features(
-    cfg: ConnectivityConfig,
-    covariates: dict[str, CovariateConfig],
-    grid: GridSpec,
-    aligned: dict[str, Path],
-    valid: ValidMask,
-    work_dir: Path,
-    compute: Compute,
+    cfg: ConnectivityConfig, landscape: Landscape, work_dir: Path, compute: Compute
 ) -> list[FeatureLayer]:
     """The connectivity layers as features.
 
@@ -481,6 +482,8 @@ def _connectivity_features(
     GDAL), and the layers are interpolated back onto the grid chunk by chunk,
     so memory is bounded by ``max_cells``, not the grid.
     """
+    grid, valid = landscape.grid, landscape.valid
+    needed = [c for c in landscape.covariates if c.name in _connectivity_inputs(cfg)]
     factor = connectivity_factor(cfg, grid)
     if factor > 1:
         log.info(
@@ -488,14 +491,14 @@ def _connectivity_features(
             factor,
         )
         solve_grid = grid.coarsened(factor)
-        inputs = {key: align_raster(covariates[key], key, solve_grid) for key in aligned}
+        inputs = {c.name: align_array(c.source, solve_grid) for c in needed}
     else:
         log.info("building connectivity layers")
         solve_grid = grid
         inputs = {}
-        for key, path in aligned.items():
-            with rasterio.open(path) as ds:
-                inputs[key] = ds.read(1)
+        for c in needed:
+            with rasterio.open(c.path) as ds:
+                inputs[c.name] = ds.read(1)
     on_data = valid.to_array() if factor == 1 else None  # at most max_cells cells
     out = []
     for name, arr in connectivity_layers(cfg, solve_grid, inputs).items():
@@ -514,8 +517,210 @@ def _connectivity_features(
             create_band(path, grid, name, compute.block)
             job = UpsampleJob(arr32, factor, valid)
             run_windows(upsample_window, job, [path], compute, grid.shape, f"features: {name}")
-        out.append(FeatureLayer(name, path, "connectivity", "connectivity", _CONN_UNITS[name]))
+        out.append(
+            FeatureLayer(
+                name=name,
+                path=path,
+                covariate="connectivity",
+                kind="connectivity",
+                units=_CONN_UNITS[name],
+            )
+        )
     return out
+
+
+def _connectivity_inputs(cfg: ConnectivityConfig) -> set[str]:
+    """The covariates the connectivity layers are built from."""
+    return {name for name in (cfg.from_covariate, cfg.density_covariate) if name is not None}
+
+
+@dataclass(frozen=True)
+class AlignedCovariate:
+    """A covariate aligned onto the grid (a GeoTIFF), with what its features need.
+
+    Categorical: the class codes found on the grid and their names;
+    continuous: the transform chosen for its values.
+    """
+
+    name: str
+    source: RasterSource
+    path: Path
+    valid_cells: int
+    classes: tuple[int, ...] = ()
+    class_names: dict[int, str] = field(default_factory=dict)
+    transform: str = "none"
+
+    @property
+    def categorical(self) -> bool:
+        return self.source.categorical
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Every covariate aligned onto the grid, and the cells where all have data."""
+
+    grid: GridSpec
+    covariates: tuple[AlignedCovariate, ...]
+    valid: ValidMask
+
+    def covariate(self, name: str) -> AlignedCovariate:
+        return next(c for c in self.covariates if c.name == name)
+
+
+def _align_one(
+    name: str,
+    cov: CovariateConfig,
+    grid: GridSpec,
+    settings: FeaturesConfig,
+    folder: Path,
+    mask_path: Path,
+    compute: Compute,
+) -> AlignedCovariate:
+    """Align one covariate, narrow the valid mask by it, and check what it holds."""
+    source = RasterSource.of_covariate(name, cov)
+    log.info("aligning covariate %s (%s)", name, cov.path.name)
+    path = align_file(source, grid, folder / f"{name}.tif", compute.block)
+    windows = compute.windows(grid.shape)
+    summary, too_many = summarise_aligned(
+        path, windows, mask_path, source.categorical, settings.max_classes
+    )
+    if summary.n == 0:
+        raise no_data_error(source)
+    aligned = AlignedCovariate(name=name, source=source, path=path, valid_cells=summary.n)
+    if source.categorical:
+        values = category_values(summary.classes, too_many, cov, name, settings.max_classes)
+        names = {}
+        for v in values:
+            label = _class_label(v, cov.classes)
+            names[v] = cov.classes.get(v, label) if cov.classes else label
+        return replace(aligned, classes=tuple(values), class_names=names)
+    try:
+        applied = choose_transform(
+            cov.transform, summary.n, summary.minimum, partial(_skewness, path, windows, summary)
+        )
+    except ValueError as exc:
+        raise InputError(f"{cov.path}: covariates.{name}.transform: {exc}") from None
+    return replace(aligned, transform=applied)
+
+
+def align_covariates(
+    covariates: dict[str, CovariateConfig],
+    grid: GridSpec,
+    settings: FeaturesConfig,
+    work_dir: Path,
+    compute: Compute | None = None,
+) -> Landscape:
+    """Align every covariate onto the grid under ``work_dir``, and the valid-cell mask.
+
+    Each covariate is aligned into a GeoTIFF by GDAL in bounded memory and read
+    chunk by chunk: the mask file (``valid.tif``) is narrowed by it, its classes
+    are checked to look categorical, and a continuous covariate's transform is
+    chosen. ``hwc-risk validate`` stops here; a run derives features next
+    (:func:`derive_features`).
+    """
+    compute = compute or Compute()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    folder = work_dir / "aligned"
+    folder.mkdir(exist_ok=True)
+    mask_path = ValidMask.create(work_dir / "valid.tif", grid, compute.block)
+    aligned = tuple(
+        _align_one(name, cov, grid, settings, folder, mask_path, compute)
+        for name, cov in covariates.items()
+    )
+    valid = ValidMask.open(mask_path, compute.chunk_size)
+    if valid.count == 0:
+        raise NoOverlapError(
+            "the covariates have no cell with data in common on the analysis grid; "
+            "check that their extents overlap and their nodata values"
+        )
+    return Landscape(grid=grid, covariates=aligned, valid=valid)
+
+
+def _feature_layers(
+    cov: AlignedCovariate, grid: GridSpec, settings: FeaturesConfig, work_dir: Path
+) -> tuple[list[FeatureLayer], FeatureJob]:
+    """The feature layers of one aligned covariate and the window task's job."""
+    if not cov.categorical:
+        name = cov.name if cov.transform == "none" else f"{cov.name}_{cov.transform}"
+        layer = FeatureLayer(
+            name=name,
+            path=work_dir / f"{name}.tif",
+            covariate=cov.name,
+            kind="value",
+            units="as input",
+            transform=cov.transform,
+        )
+        job = FeatureJob(str(cov.path.resolve()), grid.shape, False, transform=cov.transform)
+        return [layer], job
+    units = "m" if grid.crs.linear_units in ("metre", "meter", "m") else grid.crs.linear_units
+    layers = []
+    for v in cov.classes:
+        label = _class_label(v, cov.class_names)
+        for kind, unit in (("is", "1"), ("distance", units), ("fraction", "1")):
+            name = f"{cov.name}_{kind}_{label}"
+            layers.append(
+                FeatureLayer(
+                    name=name,
+                    path=work_dir / f"{name}.tif",
+                    covariate=cov.name,
+                    kind=kind,
+                    units=unit,
+                )
+            )
+    job = FeatureJob(
+        str(cov.path.resolve()),
+        grid.shape,
+        True,
+        cov.classes,
+        cell_size=grid.cell_size,
+        radius_cells=settings.neighbourhood / grid.cell_size,
+        cap=settings.distance_cap,
+    )
+    return layers, job
+
+
+def derive_features(
+    landscape: Landscape,
+    settings: FeaturesConfig,
+    work_dir: Path,
+    connectivity: ConnectivityConfig | None = None,
+    compute: Compute | None = None,
+) -> FeatureStack:
+    """The features of every aligned covariate, each written to its own GeoTIFF.
+
+    Categorical covariates give, for each class present in the grid, whether
+    the cell is of the class (0/1), the distance to the class (metres, capped
+    at ``settings.distance_cap``) and the fraction of the class within
+    ``settings.neighbourhood``. Continuous covariates give their value, log1p
+    transformed where :func:`continuous_feature` finds it sensible. With
+    ``connectivity``, the layers of :func:`connectivity_layers` are added.
+
+    Features are computed chunk by chunk (``compute.chunk_size``, with an
+    overlap of the distance cap or the neighbourhood, whichever is larger) on
+    ``compute``'s local pool or Dask cluster, so memory depends on the chunk
+    size; the connectivity layers' solves need memory in proportion to
+    ``connectivity.max_cells`` (see :func:`_connectivity_features`).
+    """
+    compute = compute or Compute()
+    grid = landscape.grid
+    layers: list[FeatureLayer] = []
+    for cov in landscape.covariates:
+        new, job = _feature_layers(cov, grid, settings, work_dir)
+        for layer in new:
+            create_band(layer.path, grid, layer.name, compute.block)
+        run_windows(
+            feature_window,
+            job,
+            [layer.path for layer in new],
+            compute,
+            grid.shape,
+            f"features: {cov.name}",
+        )
+        layers += new
+    if connectivity is not None:
+        layers += _connectivity_features(connectivity, landscape, work_dir, compute)
+    class_names = {c.name: c.class_names for c in landscape.covariates if c.categorical}
+    return FeatureStack(grid=grid, layers=layers, valid=landscape.valid, class_names=class_names)
 
 
 def build_feature_stack(
@@ -526,104 +731,7 @@ def build_feature_stack(
     connectivity: ConnectivityConfig | None = None,
     compute: Compute | None = None,
 ) -> FeatureStack:
-    """Align every covariate, derive its features and write them under ``work_dir``.
-
-    Categorical covariates give, for each class present in the grid, whether
-    the cell is of the class (0/1), the distance to the class (metres, capped
-    at ``settings.distance_cap``) and the fraction of the class within
-    ``settings.neighbourhood``. Continuous covariates give their value, log1p
-    transformed where :func:`continuous_feature` finds it sensible. With
-    ``connectivity``, the layers of :func:`connectivity_layers` are added.
-
-    Each covariate is aligned into a GeoTIFF by GDAL in bounded memory; its
-    features are then computed chunk by chunk (``compute.chunk_size``, with
-    an overlap of the distance cap or the neighbourhood, whichever is larger)
-    on ``compute``'s local pool or Dask cluster; the valid-cell mask is a file
-    (``valid.tif``) narrowed by each covariate as it is read. Memory depends on
-    the chunk size; the connectivity layers' solves need memory in proportion to
-    ``connectivity.max_cells`` (see :func:`_connectivity_features`).
-    """
-    compute = compute or Compute()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    aligned_dir = work_dir / "aligned"
-    aligned_dir.mkdir(exist_ok=True)
-    layers: list[FeatureLayer] = []
-    mask_path = ValidMask.create(work_dir / "valid.tif", grid, compute.block)
-    class_names: dict[str, dict[int, str]] = {}
-    radius_cells = settings.neighbourhood / grid.cell_size
-    units = "m" if grid.crs.linear_units in ("metre", "meter", "m") else grid.crs.linear_units
-    needed = set()
-    if connectivity is not None:
-        needed = {connectivity.from_covariate, connectivity.density_covariate} - {None}
-    kept: dict[str, Path] = {}  # aligned covariates the connectivity layers need
-    windows = compute.windows(grid.shape)
-    block = compute.block
-
-    for key, cov in covariates.items():
-        log.info("aligning covariate %s (%s)", key, cov.path.name)
-        aligned = align_raster_to_file(cov, key, grid, aligned_dir / f"{key}.tif", block)
-        categorical = cov.type == "categorical"
-        summary, too_many = summarise_aligned(
-            aligned, windows, mask_path, categorical, settings.max_classes
-        )
-        if summary.n == 0:
-            raise no_data_error(cov, key)
-        if key in needed:
-            kept[key] = aligned
-        if categorical:
-            values = category_values(summary.classes, too_many, cov, key, settings.max_classes)
-            names: dict[int, str] = {}
-            for v in values:
-                label = _class_label(v, cov.classes)
-                names[v] = cov.classes.get(v, label) if cov.classes else label
-                for kind, unit in (("is", "1"), ("distance", units), ("fraction", "1")):
-                    name = f"{key}_{kind}_{label}"
-                    layers.append(FeatureLayer(name, work_dir / f"{name}.tif", key, kind, unit))
-            class_names[key] = names
-            job = FeatureJob(
-                str(aligned.resolve()),
-                grid.shape,
-                True,
-                tuple(values),
-                cell_size=grid.cell_size,
-                radius_cells=radius_cells,
-                cap=settings.distance_cap,
-            )
-            new = layers[-3 * len(values) :]
-        else:
-            try:
-                applied = choose_transform(
-                    cov.transform,
-                    summary.n,
-                    summary.minimum,
-                    partial(_skewness, aligned, windows, summary),
-                )
-            except ValueError as exc:
-                raise InputError(f"{cov.path}: covariates.{key}.transform: {exc}") from None
-            name = key if applied == "none" else f"{key}_{applied}"
-            layers.append(
-                FeatureLayer(name, work_dir / f"{name}.tif", key, "value", "as input", applied)
-            )
-            job = FeatureJob(str(aligned.resolve()), grid.shape, False, transform=applied)
-            new = layers[-1:]
-        for layer in new:
-            create_band(layer.path, grid, layer.name, block)
-        run_windows(
-            feature_window,
-            job,
-            [layer.path for layer in new],
-            compute,
-            grid.shape,
-            f"features: {key}",
-        )
-    valid = ValidMask.open(mask_path, compute.chunk_size)
-    if valid.count == 0:
-        raise NoOverlapError(
-            "the covariates have no cell with data in common on the analysis grid; "
-            "check that their extents overlap and their nodata values"
-        )
-    if connectivity is not None:
-        layers += _connectivity_features(
-            connectivity, covariates, grid, kept, valid, work_dir, compute
-        )
-    return FeatureStack(grid=grid, layers=layers, valid=valid, class_names=class_names)
+    """Align every covariate and derive its features under ``work_dir``: the two steps
+    :func:`align_covariates` and :func:`derive_features` in one call."""
+    landscape = align_covariates(covariates, grid, settings, work_dir, compute)
+    return derive_features(landscape, settings, work_dir, connectivity, compute)

@@ -1,31 +1,25 @@
-"""The analysis grid and the alignment of rasters onto it."""
+"""The analysis grid: its CRS, transform and shape, and how a config resolves it.
+
+Rasters are read onto the grid by :mod:`hwc_risk.rasters`.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError as RioCRSError
-from rasterio.errors import RasterioIOError
-from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.warp import transform_bounds
 
-from .config import CovariateConfig, GridConfig
-from .errors import CRSError, InputError, MissingFileError, NoOverlapError
+from .config import GridConfig
+from .errors import CRSError
+from .rasters import RasterSource, open_raster
 
-__all__ = [
-    "GridSpec",
-    "align_raster",
-    "align_raster_to_file",
-    "no_data_error",
-    "open_raster",
-    "parse_crs",
-    "resolve_grid",
-]
+__all__ = ["GridSpec", "parse_crs", "resolve_grid"]
 
 
 def parse_crs(value: str, where: str) -> CRS:
@@ -134,18 +128,6 @@ class GridSpec:
         return cls(crs=ds.crs, transform=ds.transform, width=ds.width, height=ds.height)
 
 
-def open_raster(path: Path, key: str) -> rasterio.io.DatasetReader:
-    """Open a raster, turning I/O failures into one-line input errors."""
-    if not path.exists():
-        raise MissingFileError(f"{path}: file not found; check {key} in the config")
-    try:
-        return rasterio.open(path)
-    except RasterioIOError:
-        raise InputError(
-            f"{path}: not a raster GDAL can read ({key}); give a GeoTIFF or another GDAL raster"
-        ) from None
-
-
 def _check_projected(crs: CRS, where: str) -> None:
     if crs.is_geographic:
         raise CRSError(
@@ -154,18 +136,18 @@ def _check_projected(crs: CRS, where: str) -> None:
         )
 
 
-def resolve_grid(cfg: GridConfig, first: CovariateConfig, first_key: str) -> GridSpec:
+def resolve_grid(cfg: GridConfig, first: RasterSource) -> GridSpec:
     """The analysis grid: the config's settings, each unset one taken from the first covariate."""
-    with open_raster(first.path, first_key) as ds:
+    with open_raster(first) as ds:
         if ds.crs is None:
             raise CRSError(
-                f"{first.path}: raster has no CRS ({first_key}); assign one "
+                f"{first.path}: raster has no CRS ({first.key}); assign one "
                 "(e.g. gdal_edit.py -a_srs EPSG:32736) or set grid.crs"
             )
         src_grid = GridSpec.from_dataset(ds)
         src_bounds = ds.bounds
     if cfg.crs is None and cfg.resolution is None and cfg.extent is None:
-        _check_projected(src_grid.crs, f"the CRS of {first.path} ({first_key})")
+        _check_projected(src_grid.crs, f"the CRS of {first.path} ({first.key})")
         return src_grid
 
     crs = parse_crs(cfg.crs, "grid.crs") if cfg.crs is not None else src_grid.crs
@@ -186,98 +168,3 @@ def resolve_grid(cfg: GridConfig, first: CovariateConfig, first_key: str) -> Gri
     return GridSpec(
         crs=crs, transform=Affine(res, 0, xmin, 0, -res, ymax), width=width, height=height
     )
-
-
-def _bounds_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _open_covariate(
-    cfg: CovariateConfig, key: str, grid: GridSpec
-) -> tuple[rasterio.io.DatasetReader, float | None, Resampling]:
-    """Open a covariate after checking its band, CRS and overlap; its nodata and resampling."""
-    ds = open_raster(cfg.path, f"covariates.{key}.path")
-    try:
-        if cfg.band > ds.count:
-            raise InputError(
-                f"{cfg.path}: covariates.{key}.band is {cfg.band} but the raster has "
-                f"{ds.count} band(s); set band between 1 and {ds.count}"
-            )
-        if ds.crs is None:
-            raise CRSError(
-                f"{cfg.path}: raster has no CRS (covariates.{key}); assign one "
-                "(e.g. gdal_edit.py -a_srs EPSG:32736)"
-            )
-        src_bounds_in_grid = transform_bounds(ds.crs, grid.crs, *ds.bounds, densify_pts=21)
-        if not _bounds_overlap(src_bounds_in_grid, grid.bounds):
-            raise NoOverlapError(
-                f"{cfg.path}: raster (covariates.{key}) does not overlap the analysis grid "
-                f"{tuple(round(b) for b in grid.bounds)} in {grid.crs.to_string()}; "
-                "check its CRS and extent, or set grid.extent"
-            )
-    except Exception:
-        ds.close()
-        raise
-    nodata = cfg.nodata if cfg.nodata is not None else ds.nodata
-    if cfg.type == "categorical":
-        resampling = Resampling.nearest
-    else:
-        # source cell size expressed in grid units, valid across CRSs
-        src_cell = (src_bounds_in_grid[2] - src_bounds_in_grid[0]) / ds.width
-        finer = grid.cell_size / src_cell > 1.5
-        resampling = Resampling.average if finer else Resampling.bilinear
-    return ds, nodata, resampling
-
-
-def no_data_error(cfg: CovariateConfig, key: str) -> NoOverlapError:
-    return NoOverlapError(
-        f"{cfg.path}: raster (covariates.{key}) has no valid data inside the analysis grid; "
-        "check its nodata value and extent"
-    )
-
-
-def align_raster(cfg: CovariateConfig, key: str, grid: GridSpec) -> np.ndarray:
-    """Read one band of a covariate onto the grid; nodata becomes NaN.
-
-    Categorical rasters are resampled with nearest neighbour. Continuous ones
-    with the average of the source cells when the source is finer than the grid
-    (more than 1.5 source cells per grid cell), else bilinearly.
-    """
-    ds, nodata, resampling = _open_covariate(cfg, key, grid)
-    with ds:
-        out = np.full(grid.shape, np.nan, dtype=np.float32)
-        reproject(
-            source=rasterio.band(ds, cfg.band),
-            destination=out,
-            src_nodata=nodata,
-            dst_transform=grid.transform,
-            dst_crs=grid.crs,
-            dst_nodata=np.nan,
-            resampling=resampling,
-        )
-    if not np.isfinite(out).any():
-        raise no_data_error(cfg, key)
-    return out
-
-
-def align_raster_to_file(
-    cfg: CovariateConfig, key: str, grid: GridSpec, path: Path, block: int = 256
-) -> Path:
-    """Like :func:`align_raster`, into a tiled float32 GeoTIFF on the grid.
-
-    GDAL warps it in pieces of at most 64 MB, so a covariate of any size
-    aligns in bounded memory. Whether it has any valid cell is for the caller
-    to check as it reads the file (see :func:`hwc_risk.covariates.build_feature_stack`).
-    """
-    ds, nodata, resampling = _open_covariate(cfg, key, grid)
-    profile = grid.profile(dtype="float32", nodata=np.nan, blockxsize=block, blockysize=block)
-    with ds, rasterio.open(path, "w", **profile) as dst:
-        reproject(
-            source=rasterio.band(ds, cfg.band),
-            destination=rasterio.band(dst, 1),
-            src_nodata=nodata,
-            dst_nodata=np.nan,
-            resampling=resampling,
-            warp_mem_limit=64,
-        )
-    return path

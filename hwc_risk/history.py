@@ -26,6 +26,7 @@ from scipy.spatial import cKDTree
 
 from .compute import with_halo
 from .mask import ValidMask, cell_groups
+from .months import Month
 
 __all__ = [
     "HistoryJob",
@@ -36,7 +37,6 @@ __all__ = [
     "history_surfaces",
     "history_window",
     "kernel_sums",
-    "month_number",
     "smoothed_mask_at",
 ]
 
@@ -52,14 +52,6 @@ class HistorySettings:
     def names(self) -> list[str]:
         h = round(self.bandwidth)
         return ["history_count", f"history_kde_{h}m", f"history_kde_{3 * h}m"]
-
-
-def month_number(dates: np.ndarray) -> np.ndarray:
-    """Months since year 0 (``year * 12 + month - 1``); -1 for NaT."""
-    d = np.asarray(dates, dtype="datetime64[M]")
-    out = d.astype(np.int64) + 1970 * 12
-    out[np.isnat(d)] = -1
-    return out
 
 
 def _recency_weights(months: np.ndarray, target: int, tau: float) -> tuple[np.ndarray, np.ndarray]:
@@ -165,12 +157,12 @@ def history_surfaces(
     rows: np.ndarray,
     cols: np.ndarray,
     months: np.ndarray,
-    target: int,
+    target: Month,
     settings: HistorySettings,
     cell_size: float,
 ) -> list[np.ndarray]:
     """The three history layers for ``target`` month from incidents of earlier months."""
-    counts = _weighted_counts(shape, rows, cols, months, target, settings.tau_months)
+    counts = _weighted_counts(shape, rows, cols, months, target.index, settings.tau_months)
     layers = [np.log1p(counts)]
     cell_km2 = cell_size * cell_size / 1e6
     for bw in (settings.bandwidth, 3 * settings.bandwidth):
@@ -197,11 +189,12 @@ class HistoryJob:
         rows: np.ndarray,
         cols: np.ndarray,
         months: np.ndarray,
-        target: int,
+        target: Month,
         settings: HistorySettings,
         cell_size: float,
     ) -> HistoryJob:
-        earlier, weights = _recency_weights(months, target, settings.tau_months)
+        """The job for the layers of month ``target`` from incidents in ``months``."""
+        earlier, weights = _recency_weights(months, target.index, settings.tau_months)
         sigmas = (settings.bandwidth / cell_size, 3 * settings.bandwidth / cell_size)
         return cls(
             shape, rows[earlier], cols[earlier], weights, sigmas, cell_size * cell_size / 1e6
@@ -274,7 +267,7 @@ def choose_history(
     rows: np.ndarray,
     cols: np.ndarray,
     months: np.ndarray,
-    eval_months: list[int],
+    eval_months: list[Month],
     valid: ValidMask,
     cell_size: float,
 ) -> tuple[HistorySettings, dict[str, Any]]:
@@ -299,8 +292,8 @@ def choose_history(
         for k, bw in enumerate(bandwidths):
             total, n = 0.0, 0
             for target in eval_months:
-                now = months == target
-                earlier, weights = _recency_weights(months, target, tau)
+                now = months == target.index
+                earlier, weights = _recency_weights(months, target.index, tau)
                 if not now.any() or not earlier.any():
                     continue
                 dens = kernel_sums(

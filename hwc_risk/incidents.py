@@ -23,15 +23,18 @@ from rasterio.crs import CRS
 from scipy.spatial import cKDTree
 
 from .config import IncidentsConfig
-from .errors import CRSError, InputError, MissingColumnError, MissingFileError
+from .errors import CRSError, InputError, MissingColumnError, MissingFileError, NoIncidentsError
 from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
 from .mask import ValidMask
+from .months import Month
 from .progress import progress
 
 __all__ = [
     "REJECTION_REASONS",
     "IncidentTable",
+    "MonthIncidents",
+    "incidents_for_month",
     "locate_incidents",
     "read_incidents",
 ]
@@ -648,3 +651,41 @@ def locate_incidents(table: IncidentTable, grid: GridSpec, valid: ValidMask) -> 
     accepted["col"] = cols[keep]
     accepted = accepted.drop(columns=["src_x", "src_y", "src_geographic"]).reset_index(drop=True)
     return replace(table, accepted=accepted, rejected=rejected, raw_accepted=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonthIncidents:
+    """The incidents of a run's month: located on the grid, and those it uses."""
+
+    table: IncidentTable  # located: accepted with cells, rejected with reasons
+    used: pd.DataFrame  # accepted incidents dated before the end of the month
+    month: Month
+
+    @property
+    def after_month(self) -> int:
+        """Accepted incidents dated after the month (kept for later runs)."""
+        return len(self.table.accepted) - len(self.used)
+
+
+def incidents_for_month(
+    table: IncidentTable, grid: GridSpec, valid: ValidMask, month: Month, minimum: int
+) -> MonthIncidents:
+    """Locate the incidents on the grid and keep those dated up to the end of ``month``.
+
+    Raises :class:`~hwc_risk.errors.NoIncidentsError` when fewer than ``minimum``
+    are left: a run and ``hwc-risk validate`` stop with the same message.
+    """
+    located = locate_incidents(table, grid, valid)
+    acc = located.accepted
+    used = acc.loc[(acc["date"] < month.end).to_numpy()].reset_index(drop=True)
+    if len(used) < minimum:
+        span = ""
+        if len(acc):
+            span = (
+                f" (accepted incidents span {acc['date'].min():%Y-%m} to {acc['date'].max():%Y-%m})"
+            )
+        raise NoIncidentsError(
+            f"{table.path}: {len(used)} usable incidents dated up to {month.label}{span}; "
+            f"at least {minimum} are needed; choose a later --month or check rejected rows"
+        )
+    return MonthIncidents(table=located, used=used, month=month)

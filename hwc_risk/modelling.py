@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .compute import Compute, run_windows
+from .compute import Compute, run_tasks, run_windows
 from .covariates import FeatureLayer, FeatureStack, create_band
 from .history import HistoryJob, HistorySettings, history_at_samples, history_window
 from .models import ModelRecipe, build_estimator
+from .months import Month
 from .predict import predict_to_geotiff
-from .progress import progress
+from .sampling import Samples
 from .surfaces import (
     Area,
     BaselineJob,
@@ -34,14 +39,54 @@ from .surfaces import (
     class_captures,
     spread_window,
 )
-from .validation import BlockFolds, kde_bandwidth
+from .validation import (
+    BlockFolds,
+    FoldEvaluation,
+    Metrics,
+    MonthEvaluation,
+    RollingOrigin,
+    Skipped,
+    SpatialCV,
+    kde_bandwidth,
+)
 
-__all__ = ["MIN_TRAINING_INCIDENTS", "Design", "fit_model", "rolling_origin", "spatial_cv"]
+__all__ = [
+    "MIN_TRAINING_INCIDENTS",
+    "Design",
+    "DesignCache",
+    "FittedModel",
+    "RollingMonths",
+    "SpatialFolds",
+    "evaluate_month",
+    "fit_final",
+    "fit_model",
+    "rolling_origin",
+    "run_jobs",
+    "spatial_cv",
+]
 
 log = logging.getLogger(__name__)
 
 #: Fewer incidents than this cannot train a model worth mapping.
 MIN_TRAINING_INCIDENTS = 10
+
+
+@dataclass
+class DesignCache:
+    """What every variant of a design (other features, other recipes) computes alike:
+    the baselines' metrics of each held-out month and fold."""
+
+    baselines: dict[tuple[str, tuple[float, ...]], dict[str, Metrics]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    key_locks: dict[tuple[str, tuple[float, ...]], threading.Lock] = field(default_factory=dict)
+
+    @contextmanager
+    def holding(self, key: tuple[str, tuple[float, ...]]) -> Iterator[dict[str, Metrics]]:
+        """The cached baselines of ``key``, held alone: an empty dict to fill if new."""
+        with self.lock:
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            yield self.baselines.setdefault(key, {})
 
 
 @dataclass
@@ -59,6 +104,7 @@ class Design:
     seed: int
     keep: list[int] | None = None  # static feature subset (for ablations)
     compute: Compute = field(default_factory=Compute)  # how chunked layers are computed
+    cache: DesignCache = field(default_factory=lambda: DesignCache())  # shared by variants
 
     @property
     def is_presence(self) -> np.ndarray:
@@ -74,6 +120,24 @@ class Design:
         names = [layer.name for layer in self.static_layers]
         return names + (self.history.names if self.history is not None else [])
 
+    @classmethod
+    def of(
+        cls, samples: Samples, stack: FeatureStack, work: Path, seed: int, compute: Compute
+    ) -> Design:
+        """The design of a run's samples, without history (chosen later)."""
+        return cls(
+            stack=stack,
+            X_static=samples.X,
+            y=samples.y,
+            rows=samples.rows,
+            cols=samples.cols,
+            months=samples.months,
+            history=None,
+            work=work,
+            seed=seed,
+            compute=compute,
+        )
+
     def without(self, kind: str) -> Design:
         """The same design without the static layers of one kind (e.g. connectivity)."""
         current = self.keep if self.keep is not None else range(len(self.stack.layers))
@@ -83,13 +147,13 @@ class Design:
         """The same samples and static features, with (or without) history."""
         return replace(self, history=settings)
 
-    def months_before(self, origin: int) -> np.ndarray:
+    def months_before(self, origin: Month) -> np.ndarray:
         """Sample months for training before ``origin``: background redrawn from earlier months."""
         months = self.months.copy()
-        earlier = np.unique(months[self.is_presence & (months < origin)])
-        late_bg = ~self.is_presence & (months >= origin)
+        earlier = np.unique(months[self.is_presence & (months < origin.index)])
+        late_bg = ~self.is_presence & (months >= origin.index)
         if late_bg.any() and earlier.size:
-            rng = np.random.default_rng(self.seed + origin)
+            rng = np.random.default_rng(self.seed + origin.index)
             months[late_bg] = rng.choice(earlier, size=int(late_bg.sum()))
         return months
 
@@ -112,7 +176,7 @@ class Design:
         )
         return np.hstack([X, hist])
 
-    def stack_for(self, incidents: np.ndarray, target: int, tag: str) -> FeatureStack:
+    def stack_for(self, incidents: np.ndarray, target: Month, tag: str) -> FeatureStack:
         """A feature stack for predicting month ``target`` from the ``incidents`` rows.
 
         The history layers are written chunk by chunk (:func:`history_window`).
@@ -134,7 +198,14 @@ class Design:
             folder = self.work / "history" / tag
             folder.mkdir(parents=True, exist_ok=True)
             new = [
-                FeatureLayer(name, folder / f"{name}.tif", "history", "history", "log1p")
+                FeatureLayer(
+                    name=name,
+                    path=folder / f"{name}.tif",
+                    covariate="history",
+                    kind="history",
+                    units="log1p of incidents (count) or incidents per km2 (kde)",
+                    transform="log1p",
+                )
                 for name in self.history.names
             ]
             for layer in new:
@@ -157,13 +228,37 @@ class Design:
 
 
 def fit_model(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """A recipe's estimator fitted on ``X, y``."""
     model = build_estimator(recipe, seed)
     model.fit(X, y)
     return model
 
 
+@dataclass(frozen=True, kw_only=True)
+class FittedModel:
+    """The fit stage's result: the model fitted on every sample, and the feature stack
+    it maps (history up to the run's month)."""
+
+    model: BaseEstimator
+    recipe: ModelRecipe
+    X: np.ndarray  # the features of every sample, as fitted (for explanations)
+    y: np.ndarray
+    names: list[str]
+    stack: FeatureStack
+
+
+def fit_final(design: Design, recipe: ModelRecipe, month: Month) -> FittedModel:
+    """The fit stage: ``recipe`` on every sample of ``design``, and the stack to map the
+    month after ``month`` with (history from every incident up to ``month``)."""
+    everything = np.ones(design.y.size, dtype=bool)
+    X = design.features(everything, design.is_presence, design.months)
+    model = fit_model(recipe, design.seed, X, design.y)
+    stack = design.stack_for(design.is_presence, month + 1, "final")
+    return FittedModel(model=model, recipe=recipe, X=X, y=design.y, names=design.names, stack=stack)
+
+
 def _predicted(
-    design: Design, model: BaseEstimator, incidents: np.ndarray, target: int, tag: str
+    design: Design, model: BaseEstimator, incidents: np.ndarray, target: Month, tag: str
 ) -> Path:
     """Predict month ``target`` from the ``incidents`` rows into a surface file."""
     folder = design.work / "surfaces"
@@ -192,95 +287,237 @@ def _remove(*paths: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _baseline_metrics(
+    design: Design,
+    train: np.ndarray,
+    area: Area,
+    test: np.ndarray,
+    fractions: tuple[float, ...],
+    tag: str,
+) -> dict[str, Metrics]:
+    """The baselines' metrics for incidents ``test`` from the earlier incidents ``train``.
+
+    The same for every model evaluated on the same split, so they are
+    computed once per split and design family (:attr:`Design.cache`).
+    """
+    with design.cache.holding((tag, fractions)) as cached:
+        if cached:
+            return cached
+        chunk = design.compute.chunk_size
+        bases = _baselines(design, design.rows[train], design.cols[train], tag)
+        te_r, te_c = design.rows[test], design.cols[test]
+        for name, path in bases.items():
+            ranked = RankedSurface.for_incidents(path, area, te_r, te_c, chunk)
+            cached[name] = ranked.evaluate(fractions)
+        _remove(*bases.values())
+        return cached
+
+
 def evaluate_month(
     design: Design,
     recipe: ModelRecipe,
-    origin: int,
+    origin: Month,
     fractions: tuple[float, ...],
     with_baselines: bool = True,
-) -> dict[str, Any]:
+) -> MonthEvaluation | Skipped:
     """Train on everything before month ``origin``, test on the month's incidents.
 
     Every surface (the model's and the baselines') is written to a file and
     evaluated chunk by chunk (:class:`~hwc_risk.surfaces.RankedSurface`).
     """
     p = design.is_presence
-    before = p & (design.months < origin)
-    test = p & (design.months == origin)
-    label = _label(origin)
+    before = p & (design.months < origin.index)
+    test = p & (design.months == origin.index)
     if test.sum() == 0:
-        return {"skipped": f"no incidents in {label} to test on"}
+        return Skipped(f"no incidents in {origin.label} to test on")
     if before.sum() < MIN_TRAINING_INCIDENTS:
-        return {"skipped": f"only {int(before.sum())} incidents before {label} to train on"}
+        return Skipped(f"only {int(before.sum())} incidents before {origin.label} to train on")
     train = before | ~p
     months = design.months_before(origin)
     model = fit_model(recipe, design.seed, design.features(train, before, months), design.y[train])
-    tag = f"origin-{origin}"
-    surface = _predicted(design, model, before, origin, tag)
+    tag = f"origin-{origin.index}"
+    surface = _predicted(design, model, before, origin, f"{tag}-{recipe.name}-{id(model)}")
     area = Area(design.stack.valid)
-    chunk = design.compute.chunk_size
-    tr, tc = design.rows[before], design.cols[before]
     te_r, te_c = design.rows[test], design.cols[test]
-    ranked = RankedSurface.for_incidents(surface, area, te_r, te_c, chunk)
-    out: dict[str, Any] = {
-        "test_month": label,
-        "n_train_incidents": int(before.sum()),
-        "n_test_incidents": int(test.sum()),
-        "model": ranked.evaluate(fractions),
-    }
+    ranked = RankedSurface.for_incidents(surface, area, te_r, te_c, design.compute.chunk_size)
+    result = MonthEvaluation(
+        month=origin,
+        n_train=int(before.sum()),
+        n_test=int(test.sum()),
+        model=ranked.evaluate(fractions),
+    )
     if with_baselines:
-        out["kde_bandwidth_cells"] = kde_bandwidth(tr, tc, design.stack.grid.shape)
-        bases = _baselines(design, tr, tc, tag)
-        for name, base in bases.items():
-            out[name] = RankedSurface.for_incidents(base, area, te_r, te_c, chunk).evaluate(
-                fractions
-            )
-        out["class_capture"] = class_captures(ranked.classes(), te_r, te_c)
-        _remove(*bases.values())
+        result = replace(
+            result,
+            baselines=_baseline_metrics(design, before, area, test, fractions, tag),
+            kde_bandwidth_cells=kde_bandwidth(
+                design.rows[before], design.cols[before], design.stack.grid.shape
+            ),
+            class_capture=class_captures(ranked.classes(), te_r, te_c),
+        )
     _remove(surface)
-    return out
+    return result
 
 
-def _label(month: int) -> str:
-    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+@dataclass(frozen=True)
+class RollingMonths:
+    """A rolling-origin validation to run: one task per held-out month.
+
+    :meth:`tasks` are independent (a fit and its evaluation each) and can run
+    side by side with other validations' tasks (:func:`run_jobs`);
+    :meth:`summarise` turns their results into the summary.
+    """
+
+    design: Design
+    recipe: ModelRecipe
+    origins: tuple[Month, ...]
+    fractions: tuple[float, ...]
+    with_baselines: bool = True
+
+    def tasks(self) -> list[Callable[[], MonthEvaluation | Skipped]]:
+        return [
+            partial(
+                evaluate_month, self.design, self.recipe, o, self.fractions, self.with_baselines
+            )
+            for o in self.origins
+        ]
+
+    def summarise(self, results: Sequence[MonthEvaluation | Skipped]) -> RollingOrigin | Skipped:
+        per_month = [r for r in results if isinstance(r, MonthEvaluation)]
+        if not per_month:
+            return Skipped("no held-out month had incidents and enough earlier ones")
+        return RollingOrigin(per_month=tuple(per_month))
 
 
-def _mean_metrics(blocks: list[dict[str, float]]) -> dict[str, float]:
-    keys = blocks[0].keys()
-    out: dict[str, float] = {}
-    for k in keys:
-        values = np.array([b[k] for b in blocks], dtype=float)
-        if k == "n_incidents":
-            out[k] = int(values.sum())
-        else:
-            out[k] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+@dataclass(frozen=True)
+class SpatialFolds:
+    """A spatial block cross-validation to run: one task per fold (see :class:`RollingMonths`).
+
+    The summary comes with the spread of the fold models' surfaces: a float32
+    GeoTIFF (under ``design.work``) of their per-cell standard deviation (an
+    uncertainty layer), or None when fewer than two folds were evaluated or
+    ``with_spread`` is false.
+    """
+
+    design: Design
+    recipe: ModelRecipe
+    folds: int
+    block_size: float
+    fractions: tuple[float, ...]
+    target: Month
+    with_spread: bool = True
+    with_baselines: bool = True
+
+    @property
+    def fold_map(self) -> BlockFolds:
+        grid = self.design.stack.grid
+        block_cells = max(1, round(self.block_size / grid.cell_size))
+        rng = np.random.default_rng(self.design.seed)
+        return BlockFolds.of(grid.shape, block_cells, self.folds, rng)
+
+    def tasks(self) -> list[Callable[[], tuple[FoldEvaluation, Path] | None]]:
+        fold_map = self.fold_map
+        return [
+            partial(
+                _evaluate_fold,
+                self.design,
+                self.recipe,
+                fold_map,
+                f,
+                self.fractions,
+                self.target,
+                self.with_baselines,
+            )
+            for f in range(self.folds)
+        ]
+
+    def summarise(
+        self, results: Sequence[tuple[FoldEvaluation, Path] | None]
+    ) -> tuple[SpatialCV | Skipped, Path | None]:
+        done = [r for r in results if r is not None]
+        surfaces = [path for _, path in done]
+        if not done:
+            return Skipped("no fold had held-out incidents and enough training incidents"), None
+        summary = SpatialCV(
+            block_size=self.block_size, folds=self.folds, per_fold=tuple(f for f, _ in done)
+        )
+        spread = None
+        if self.with_spread and len(surfaces) >= 2:
+            spread = _spread(self.design, surfaces, f"spread-{self.recipe.name}-{id(summary)}")
+        _remove(*surfaces)
+        return summary, spread
+
+
+def _spread(design: Design, surfaces: list[Path], name: str) -> Path:
+    """The per-cell standard deviation of the fold models' surfaces, as a file."""
+    grid = design.stack.grid
+    spread = design.work / "surfaces" / f"{name}.tif"
+    create_band(
+        spread,
+        grid,
+        "spread of the spatial-fold models' risk (standard deviation)",
+        design.compute.block,
+    )
+    job = SpreadJob(design.stack.valid, tuple(str(s.resolve()) for s in surfaces))
+    run_windows(spread_window, job, [spread], design.compute, grid.shape, "risk spread")
+    return spread
+
+
+def run_jobs(compute: Compute, jobs: Sequence[Any], desc: str) -> list[Any]:
+    """The summaries of several validations (:class:`RollingMonths`,
+    :class:`SpatialFolds`), their tasks run side by side (:func:`~hwc_risk.compute.run_tasks`)."""
+    tasks = [job.tasks() for job in jobs]
+    results = run_tasks([t for group in tasks for t in group], compute, desc, "fit")
+    out, start = [], 0
+    for job, group in zip(jobs, tasks, strict=True):
+        out.append(job.summarise(results[start : start + len(group)]))
+        start += len(group)
     return out
 
 
 def rolling_origin(
     design: Design,
     recipe: ModelRecipe,
-    origins: list[int],
+    origins: Sequence[Month],
     fractions: tuple[float, ...],
     with_baselines: bool = True,
-) -> dict[str, Any]:
+) -> RollingOrigin | Skipped:
     """Rolling-origin evaluation: each month in ``origins`` tested by a model of earlier months."""
-    per_month = []
-    for origin in progress(origins, "rolling-origin months", len(origins), "month"):
-        result = evaluate_month(design, recipe, origin, fractions, with_baselines)
-        if "skipped" not in result:
-            per_month.append(result)
-    if not per_month:
-        return {"skipped": "no held-out month had incidents and enough earlier ones"}
-    names = ["model"] + (["uniform", "past_counts", "kde"] if with_baselines else [])
-    summary: dict[str, Any] = {
-        "months": [r["test_month"] for r in per_month],
-        "n_test_incidents": int(sum(r["n_test_incidents"] for r in per_month)),
-    }
-    for name in names:
-        summary[name] = _mean_metrics([r[name] for r in per_month])
-    summary["per_month"] = per_month
-    return summary
+    job = RollingMonths(design, recipe, tuple(origins), fractions, with_baselines)
+    result: RollingOrigin | Skipped = run_jobs(design.compute, [job], "rolling-origin months")[0]
+    return result
+
+
+def _evaluate_fold(
+    design: Design,
+    recipe: ModelRecipe,
+    folds: BlockFolds,
+    fold: int,
+    fractions: tuple[float, ...],
+    target: Month,
+    with_baselines: bool,
+) -> tuple[FoldEvaluation, Path] | None:
+    """A model of the other folds tested on fold ``fold``; its evaluation and surface."""
+    p = design.is_presence
+    sample_fold = folds.at(design.rows, design.cols)
+    test_p = p & (sample_fold == fold)
+    train = sample_fold != fold
+    train_p = train & p
+    if test_p.sum() == 0 or train_p.sum() < MIN_TRAINING_INCIDENTS:
+        return None
+    model = fit_model(
+        recipe, design.seed, design.features(train, train_p, design.months), design.y[train]
+    )
+    tag = f"fold-{fold}-of-{folds.fold_of_block.max() + 1}-{folds.block_cells}"
+    surface = _predicted(design, model, train_p, target, f"{tag}-{recipe.name}-{id(model)}")
+    area = Area(design.stack.valid, folds, fold)
+    te_r, te_c = design.rows[test_p], design.cols[test_p]
+    ranked = RankedSurface.for_incidents(surface, area, te_r, te_c, design.compute.chunk_size)
+    result = FoldEvaluation(fold=fold, model=ranked.evaluate(fractions))
+    if with_baselines:
+        bases = _baseline_metrics(design, train_p, area, test_p, fractions, tag)
+        result = replace(result, baselines=bases)
+    return result, surface
 
 
 def spatial_cv(
@@ -289,66 +526,16 @@ def spatial_cv(
     folds: int,
     block_size: float,
     fractions: tuple[float, ...],
-    target: int,
+    target: Month,
     with_spread: bool = True,
-) -> tuple[dict[str, Any], Path | None]:
-    """Spatial block cross-validation, and the spread of the fold models' surfaces.
-
-    Returns the summary and a float32 GeoTIFF (under ``design.work``) of the
-    per-cell standard deviation of the fold models' predicted surfaces (an
-    uncertainty layer), or None when fewer than two folds were evaluated or
-    ``with_spread`` is false.
-    """
-    grid = design.stack.grid
-    block_cells = max(1, round(block_size / grid.cell_size))
-    fold_map = BlockFolds.of(grid.shape, block_cells, folds, np.random.default_rng(design.seed))
-    sample_fold = fold_map.at(design.rows, design.cols)
-    p = design.is_presence
-    chunk = design.compute.chunk_size
-    per_fold: list[dict[str, Any]] = []
-    surfaces: list[Path] = []
-    for f in progress(range(folds), "spatial cross-validation", folds, "fold"):
-        test_p = p & (sample_fold == f)
-        train = sample_fold != f
-        train_p = train & p
-        if test_p.sum() == 0 or train_p.sum() < MIN_TRAINING_INCIDENTS:
-            continue
-        model = fit_model(
-            recipe, design.seed, design.features(train, train_p, design.months), design.y[train]
-        )
-        tag = f"fold-{f}"
-        surfaces.append(_predicted(design, model, train_p, target, tag))
-        area = Area(design.stack.valid, fold_map, f)
-        te_r, te_c = design.rows[test_p], design.cols[test_p]
-        ranked = RankedSurface.for_incidents(surfaces[-1], area, te_r, te_c, chunk)
-        fold: dict[str, Any] = {"fold": f, "model": ranked.evaluate(fractions)}
-        bases = _baselines(design, design.rows[train_p], design.cols[train_p], tag)
-        for name, base in bases.items():
-            fold[name] = RankedSurface.for_incidents(base, area, te_r, te_c, chunk).evaluate(
-                fractions
-            )
-        _remove(*bases.values())
-        per_fold.append(fold)
-    if not per_fold:
-        return {"skipped": "no fold had held-out incidents and enough training incidents"}, None
-    summary: dict[str, Any] = {
-        "block_size": block_size,
-        "folds": folds,
-        "folds_evaluated": len(per_fold),
-    }
-    for name in ("model", "uniform", "past_counts", "kde"):
-        summary[name] = _mean_metrics([fd[name] for fd in per_fold])
-    summary["per_fold"] = per_fold
-    spread = None
-    if with_spread and len(surfaces) >= 2:
-        spread = design.work / "surfaces" / "spread.tif"
-        create_band(
-            spread,
-            grid,
-            "spread of the spatial-fold models' risk (standard deviation)",
-            design.compute.block,
-        )
-        job = SpreadJob(design.stack.valid, tuple(str(s.resolve()) for s in surfaces))
-        run_windows(spread_window, job, [spread], design.compute, grid.shape, "risk spread")
-    _remove(*surfaces)
-    return summary, spread
+    with_baselines: bool = True,
+) -> tuple[SpatialCV | Skipped, Path | None]:
+    """Spatial block cross-validation, and the spread of the fold models' surfaces
+    (see :class:`SpatialFolds`)."""
+    job = SpatialFolds(
+        design, recipe, folds, block_size, fractions, target, with_spread, with_baselines
+    )
+    out: tuple[SpatialCV | Skipped, Path | None] = run_jobs(
+        design.compute, [job], "spatial cross-validation"
+    )[0]
+    return out

@@ -23,9 +23,12 @@ from .compiled import compile_model
 from .compute import Compute, run_windows
 from .covariates import FeatureStack, create_band
 from .models import risk_scores
+from .surfaces import Area, RankedSurface, class_window
 
 __all__ = [
     "PredictJob",
+    "RiskMap",
+    "map_risk",
     "predict_block",
     "predict_to_geotiff",
     "predict_window",
@@ -95,3 +98,29 @@ def predict_to_geotiff(
         "predicting",
     )
     return out_path
+
+
+@dataclass(frozen=True, kw_only=True)
+class RiskMap:
+    """The predict stage's result: the risk surface and its classes (tiled GeoTIFFs
+    in the work folder, before their COG conversion) and each class's lower bound."""
+
+    risk: Path
+    classes: Path
+    thresholds: dict[str, float]
+
+
+def map_risk(
+    model: BaseEstimator, stack: FeatureStack, work: Path, compute: Compute | None = None
+) -> RiskMap:
+    """The predict stage: the fitted model over the grid, then the surface cut into risk
+    classes by share of the valid area (:meth:`~hwc_risk.surfaces.RankedSurface.classes`),
+    both chunk by chunk."""
+    compute = compute or Compute()
+    risk = predict_to_geotiff(model, stack, work / "risk_tiled.tif", compute)
+    cut = RankedSurface(risk, Area(stack.valid), chunk=compute.chunk_size).classes()
+    classes = create_band(
+        work / "class_tiled.tif", stack.grid, "risk class", compute.block, dtype="uint8", nodata=0
+    )
+    run_windows(class_window, cut, [classes], compute, stack.grid.shape, "risk classes")
+    return RiskMap(risk=risk, classes=classes, thresholds=cut.thresholds)

@@ -7,16 +7,18 @@ and :func:`enable` was called (the command line does it).
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-__all__ = ["enable", "progress", "progress_bar"]
+__all__ = ["enable", "progress", "progress_bar", "quiet"]
 
 T = TypeVar("T")
 _ENABLED = False
+_LOCAL = threading.local()  # bars silenced in this thread (tasks running side by side)
 
 
 def enable(on: bool = True) -> None:
@@ -25,7 +27,19 @@ def enable(on: bool = True) -> None:
 
 
 def _shown() -> bool:
-    return _ENABLED and sys.stderr.isatty()
+    return _ENABLED and not getattr(_LOCAL, "quiet", False) and sys.stderr.isatty()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No bars from this thread inside the block: tasks that run side by side report
+    through one bar of their own, not one each."""
+    before = getattr(_LOCAL, "quiet", False)
+    _LOCAL.quiet = True
+    try:
+        yield
+    finally:
+        _LOCAL.quiet = before
 
 
 def progress(

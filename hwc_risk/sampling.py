@@ -1,16 +1,36 @@
-"""Presence and background samples: which cells the model learns from."""
+"""Presence and background samples: which cells the model learns from.
+
+:func:`draw_samples` is the samples stage of a run: the month's incidents and
+background cells (uniform, by a bias raster, or the cells of every report:
+target group), each with its month and its features. The draws read the
+valid-cell mask strip by strip, so no grid-sized array is made.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio
 
+from .config import BackgroundConfig, IncidentsConfig
+from .covariates import FeatureStack
+from .errors import InputError
+from .grid import GridSpec
+from .incidents import locate_incidents, read_incidents
 from .mask import ValidMask, row_strips
+from .months import month_numbers
+from .rasters import RasterSource, align_file
 
-__all__ = ["Samples", "sample_background", "sample_weighted"]
+__all__ = [
+    "Samples",
+    "background_cells",
+    "draw_samples",
+    "sample_background",
+    "sample_weighted",
+]
 
 #: Cells read at a time when drawing samples.
 STRIP_CELLS = 1 << 20
@@ -66,19 +86,23 @@ def sample_weighted(
     return np.sort(best_cells)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Samples:
     """Presence (incident) and background cells with their features.
 
     ``X`` has one row per sample, presences first; ``y`` is 1 for presence
-    and 0 for background; ``rows``/``cols`` are the cells; ``dates`` holds the
-    incident date of presences (NaT for background).
+    and 0 for background; ``rows``/``cols`` are the cells; ``months`` the
+    month number of each sample (an incident's own; a background cell's drawn
+    from the incidents' months, so history features describe both at
+    comparable times); ``dates`` holds the incident date of presences (NaT
+    for background).
     """
 
     X: np.ndarray
     y: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
+    months: np.ndarray
     dates: np.ndarray
     feature_names: list[str]
 
@@ -87,11 +111,85 @@ class Samples:
         return int(self.y.sum())
 
     def subset(self, mask: np.ndarray) -> Samples:
-        return Samples(
-            self.X[mask],
-            self.y[mask],
-            self.rows[mask],
-            self.cols[mask],
-            self.dates[mask],
-            self.feature_names,
+        return replace(
+            self,
+            X=self.X[mask],
+            y=self.y[mask],
+            rows=self.rows[mask],
+            cols=self.cols[mask],
+            months=self.months[mask],
+            dates=self.dates[mask],
         )
+
+
+def _target_group_cells(incidents: IncidentsConfig, grid: GridSpec, valid: ValidMask) -> np.ndarray:
+    """Flat indices of the cells where any report (any species or type) was made."""
+    everyone = read_incidents(incidents.model_copy(update={"filters": None}))
+    located = locate_incidents(everyone, grid, valid).accepted
+    return np.unique(located["row"].to_numpy() * grid.width + located["col"].to_numpy())
+
+
+def background_cells(
+    settings: BackgroundConfig,
+    incidents: IncidentsConfig,
+    grid: GridSpec,
+    valid: ValidMask,
+    rng: np.random.Generator,
+    work: Path,
+) -> np.ndarray:
+    """Flat indices of background cells by ``settings.method``: ``uniform`` over the
+    valid cells, ``bias`` in proportion to a raster (reporting or patrol effort), or
+    ``target_group``: the cells where any report of the incident files was made."""
+    if settings.method == "uniform":
+        return sample_background(valid, settings.n_points, rng)
+    if settings.method == "bias":
+        if settings.bias_raster is None:  # the config requires it; a typed guard
+            raise InputError("background.method bias needs background.bias_raster")
+        source = RasterSource(path=settings.bias_raster, key="background.bias_raster")
+        work.mkdir(parents=True, exist_ok=True)
+        effort = align_file(source, grid, work / "bias.tif")
+        cells = sample_weighted(effort, valid, settings.n_points, rng)
+        if cells.size == 0:
+            raise InputError(
+                f"{settings.bias_raster}: background.bias_raster has no positive value on valid "
+                "cells; check the raster"
+            )
+        return cells
+    cells = _target_group_cells(incidents, grid, valid)
+    if cells.size < 50:
+        raise InputError(
+            f"background.method target_group: only {cells.size} distinct report cells in "
+            "the incident files; use method uniform or a bias raster"
+        )
+    if cells.size > settings.n_points:
+        cells = np.sort(rng.choice(cells, size=settings.n_points, replace=False))
+    return cells
+
+
+def draw_samples(
+    stack: FeatureStack,
+    used: pd.DataFrame,
+    settings: BackgroundConfig,
+    incidents: IncidentsConfig,
+    seed: int,
+    work: Path,
+) -> Samples:
+    """The samples stage: the month's incidents (``used``, located on the grid) and
+    background cells, with their months and their features read at their cells."""
+    grid = stack.grid
+    rng = np.random.default_rng(seed)
+    bg = background_cells(settings, incidents, grid, stack.valid, rng, work)
+    bg_rows, bg_cols = np.unravel_index(bg, grid.shape)
+    rows = np.concatenate([used["row"].to_numpy(), bg_rows]).astype(np.int64)
+    cols = np.concatenate([used["col"].to_numpy(), bg_cols]).astype(np.int64)
+    p_dates = used["date"].to_numpy(dtype="datetime64[ns]")
+    p_months = month_numbers(p_dates)
+    return Samples(
+        X=stack.values_at(rows, cols),
+        y=np.concatenate([np.ones(len(used)), np.zeros(bg.size)]).astype(np.int8),
+        rows=rows,
+        cols=cols,
+        months=np.concatenate([p_months, rng.choice(p_months, size=bg.size)]),
+        dates=np.concatenate([p_dates, np.full(bg.size, np.datetime64("NaT"))]),
+        feature_names=stack.names,
+    )

@@ -30,7 +30,7 @@ from .classes import RISK_CLASSES
 from .compute import Compute
 from .history import gaussian_kernel
 from .mask import ValidMask, cell_groups
-from .validation import BlockFolds, boyce_from_shares
+from .validation import BlockFolds, Metrics, boyce_from_shares
 
 __all__ = [
     "Area",
@@ -193,19 +193,18 @@ class RankedSurface:
             orders[m] = Order((b << 16) | lo16, greater, int(low[b][lo16]))
         return orders, counts
 
-    def evaluate(self, fractions: tuple[float, ...]) -> dict[str, float]:
+    def evaluate(self, fractions: tuple[float, ...]) -> Metrics:
         """AUC, Boyce index, capture rates and PAI for the scores given on construction:
         :func:`hwc_risk.validation.evaluate_surface` of the surface, chunk by chunk."""
         s = self.scores
-        out: dict[str, float] = {"n_incidents": int(s.size)}
         if self.n == 0 or s.size == 0:
-            out.update(auc=float("nan"), boyce=float("nan"))
-            for f in fractions:
-                pct = round(f * 100)
-                out[f"capture_rate_{pct}"] = float("nan")
-                out[f"pai_{pct}"] = float("nan")
-            return out
-        out["auc"] = float(np.mean((self.less + 0.5 * self.equal) / self.n))
+            nan = float("nan")
+            return Metrics(
+                n_incidents=int(s.size),
+                auc=nan,
+                boyce=nan,
+                rates=tuple((f, nan, nan) for f in fractions),
+            )
         edges = None
         if self.hi > self.lo:
             width = (self.hi - self.lo) / 10.0
@@ -214,27 +213,26 @@ class RankedSurface:
         ks = {f: f * self.n for f in fractions}
         ms = {f: max(0, math.ceil(k) - 1) + 1 for f, k in ks.items()}
         orders, counts = self._second_pass(sorted(set(ms.values())), edges)
-        if edges is None or counts is None:
-            out["boyce"] = float("nan")
-        else:
+        boyce = float("nan")
+        if edges is not None and counts is not None:
             ordered_s = np.sort(s)
             predicted = (
                 np.searchsorted(ordered_s, edges[1], side="right")
                 - np.searchsorted(ordered_s, edges[0], side="left")
             ) / ordered_s.size
-            out["boyce"] = boyce_from_shares(
+            boyce = boyce_from_shares(
                 edges[0], (self.hi - self.lo) / 10.0, counts / self.n, predicted
             )
+        rates = []
         for f in fractions:
             order = orders[ms[f]]
             t = np.float32(order.value)
             share = min(1.0, max(0.0, (ks[f] - order.greater) / order.equal))
             hit = np.where(s > t, 1.0, np.where(s == t, share, 0.0))
             cr = float(np.round(hit.mean(), 12))
-            pct = round(f * 100)
-            out[f"capture_rate_{pct}"] = cr
-            out[f"pai_{pct}"] = cr / f
-        return out
+            rates.append((f, cr, cr / f))
+        auc = float(np.mean((self.less + 0.5 * self.equal) / self.n))
+        return Metrics(n_incidents=int(s.size), auc=auc, boyce=boyce, rates=tuple(rates))
 
     def classes(self) -> ClassCut:
         """The cut of the surface into :data:`~hwc_risk.classes.RISK_CLASSES`, as

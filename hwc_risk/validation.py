@@ -24,14 +24,25 @@ PAI
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
+from .months import Month
+
 __all__ = [
+    "BASELINES",
     "BlockFolds",
+    "FoldEvaluation",
+    "Metrics",
+    "MonthEvaluation",
+    "RollingOrigin",
+    "Skipped",
+    "SpatialCV",
     "block_ids",
     "boyce_from_shares",
     "boyce_index",
@@ -41,9 +52,210 @@ __all__ = [
     "kde_bandwidth",
     "kde_surface",
     "past_counts_surface",
+    "skill_of",
     "spatial_block_folds",
     "surface_auc",
 ]
+
+
+#: The naive surfaces every model is compared with, in the order metrics.json lists them:
+#: no information, incidents per cell so far, a kernel density of past incidents.
+BASELINES: tuple[str, ...] = ("uniform", "past_counts", "kde")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Skill of one surface on held-out incidents.
+
+    ``rates`` holds, for each area fraction, the capture rate (share of the
+    held-out incidents in the top ``fraction`` of the area) and the PAI.
+    """
+
+    n_incidents: int
+    auc: float
+    boyce: float
+    rates: tuple[tuple[float, float, float], ...] = ()  # (fraction, capture rate, PAI)
+
+    def measures(self, fraction: float) -> bool:
+        """Whether the capture rate at ``fraction`` of the area was measured."""
+        return any(round(f * 100) == round(fraction * 100) for f, _, _ in self.rates)
+
+    def capture(self, fraction: float) -> float:
+        """The capture rate at ``fraction`` of the area (NaN if not measured)."""
+        pct = round(fraction * 100)
+        return next((c for f, c, _ in self.rates if round(f * 100) == pct), float("nan"))
+
+    @property
+    def skill(self) -> float:
+        """What model choices compare: the mean of top-10 % and top-20 % capture and AUC
+        (those that are finite); minus infinity when none is."""
+        finite = [v for v in (self.capture(0.10), self.capture(0.20), self.auc) if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("-inf")
+
+    def to_json(self) -> dict[str, float]:
+        out: dict[str, float] = {"n_incidents": self.n_incidents, "auc": self.auc}
+        out["boyce"] = self.boyce
+        for fraction, capture, pai in self.rates:
+            pct = round(fraction * 100)
+            out[f"capture_rate_{pct}"] = capture
+            out[f"pai_{pct}"] = pai
+        return out
+
+    @classmethod
+    def mean(cls, items: Sequence[Metrics]) -> Metrics:
+        """Mean of each metric over months or folds (NaN-aware); incidents are summed."""
+
+        def avg(values: list[float]) -> float:
+            arr = np.array(values, dtype=float)
+            return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
+
+        rates = tuple(
+            (f, avg([m.rates[k][1] for m in items]), avg([m.rates[k][2] for m in items]))
+            for k, (f, _, _) in enumerate(items[0].rates)
+        )
+        return cls(
+            n_incidents=int(sum(m.n_incidents for m in items)),
+            auc=avg([m.auc for m in items]),
+            boyce=avg([m.boyce for m in items]),
+            rates=rates,
+        )
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A validation that could not be made, and why."""
+
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"skipped": self.reason}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """The model's and the baselines' metrics on one held-out set of incidents."""
+
+    model: Metrics
+    baselines: dict[str, Metrics] = field(default_factory=dict)
+
+    def best_baseline(self, fraction: float) -> tuple[str, float]:
+        """The baseline that captured most at ``fraction`` of the area, and its capture
+        (the first of :data:`BASELINES` on ties; a NaN capture never wins)."""
+        return max(
+            ((name, self.baselines[name].capture(fraction)) for name in BASELINES),
+            key=lambda item: -1.0 if not np.isfinite(item[1]) else item[1],
+        )
+
+    def _baselines_json(self) -> dict[str, Any]:
+        names = [name for name in BASELINES if name in self.baselines]
+        return {name: self.baselines[name].to_json() for name in names}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonthEvaluation(Evaluation):
+    """A model of the months before ``month`` tested on the month's incidents."""
+
+    month: Month
+    n_train: int
+    n_test: int
+    kde_bandwidth_cells: float | None = None
+    class_capture: dict[str, float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "test_month": self.month.label,
+            "n_train_incidents": self.n_train,
+            "n_test_incidents": self.n_test,
+            "model": self.model.to_json(),
+        }
+        if self.baselines:
+            out["kde_bandwidth_cells"] = self.kde_bandwidth_cells
+            out.update(self._baselines_json())
+            out["class_capture"] = self.class_capture
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldEvaluation(Evaluation):
+    """A model of the other spatial folds tested on one fold's incidents."""
+
+    fold: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fold": self.fold, "model": self.model.to_json(), **self._baselines_json()}
+
+
+def _mean_evaluation(items: Sequence[Evaluation]) -> Evaluation:
+    names = [n for n in BASELINES if all(n in e.baselines for e in items)]
+    return Evaluation(
+        model=Metrics.mean([e.model for e in items]),
+        baselines={n: Metrics.mean([e.baselines[n] for e in items]) for n in names},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollingOrigin:
+    """Rolling-origin validation: one :class:`MonthEvaluation` per held-out month."""
+
+    per_month: tuple[MonthEvaluation, ...]
+
+    @property
+    def mean(self) -> Evaluation:
+        """Means over the months, for the model and each baseline."""
+        return _mean_evaluation(self.per_month)
+
+    @property
+    def months(self) -> list[str]:
+        return [e.month.label for e in self.per_month]
+
+    def month(self, month: Month) -> MonthEvaluation | Skipped:
+        """The evaluation of one held-out month (the run's own: the temporal holdout)."""
+        found = next((e for e in self.per_month if e.month == month), None)
+        return found or Skipped(f"no incidents in {month.label} to test on")
+
+    def month_skills(self) -> np.ndarray:
+        """The model's :attr:`Metrics.skill` in each month (finite ones)."""
+        skills = np.array([e.model.skill for e in self.per_month])
+        return skills[np.isfinite(skills)]
+
+    def to_json(self) -> dict[str, Any]:
+        mean = self.mean
+        return {
+            "months": self.months,
+            "n_test_incidents": int(sum(e.n_test for e in self.per_month)),
+            "model": mean.model.to_json(),
+            **mean._baselines_json(),
+            "per_month": [e.to_json() for e in self.per_month],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpatialCV:
+    """Spatial block cross-validation: one :class:`FoldEvaluation` per evaluated fold."""
+
+    block_size: float
+    folds: int
+    per_fold: tuple[FoldEvaluation, ...]
+
+    @property
+    def mean(self) -> Evaluation:
+        return _mean_evaluation(self.per_fold)
+
+    def to_json(self) -> dict[str, Any]:
+        mean = self.mean
+        return {
+            "block_size": self.block_size,
+            "folds": self.folds,
+            "folds_evaluated": len(self.per_fold),
+            "model": mean.model.to_json(),
+            **mean._baselines_json(),
+            "per_fold": [e.to_json() for e in self.per_fold],
+        }
+
+
+def skill_of(result: RollingOrigin | Skipped) -> float:
+    """The model's mean :attr:`Metrics.skill` over a rolling origin; -inf when skipped."""
+    return float("-inf") if isinstance(result, Skipped) else result.mean.model.skill
 
 
 def surface_auc(values: np.ndarray, scores: np.ndarray) -> float:
@@ -121,7 +333,7 @@ def evaluate_surface(
     rows: np.ndarray,
     cols: np.ndarray,
     fractions: tuple[float, ...] = (0.10,),
-) -> dict[str, float]:
+) -> Metrics:
     """AUC, Boyce index, capture rate and PAI of ``surface`` for incidents at ``rows, cols``.
 
     ``area`` is the boolean mask of cells evaluated (e.g. the valid area, or
@@ -131,17 +343,16 @@ def evaluate_surface(
     inside = area[rows, cols]
     values = surface[area]
     scores = surface[rows[inside], cols[inside]]
-    out: dict[str, float] = {
-        "n_incidents": int(scores.size),
-        "auc": surface_auc(values, scores),
-        "boyce": boyce_index(values, scores),
-    }
+    rates = []
     for f in fractions:
-        pct = round(f * 100)
         cr = capture_rate(values, scores, f)
-        out[f"capture_rate_{pct}"] = cr
-        out[f"pai_{pct}"] = cr / f if np.isfinite(cr) else float("nan")
-    return out
+        rates.append((f, cr, cr / f if np.isfinite(cr) else float("nan")))
+    return Metrics(
+        n_incidents=int(scores.size),
+        auc=surface_auc(values, scores),
+        boyce=boyce_index(values, scores),
+        rates=tuple(rates),
+    )
 
 
 def past_counts_surface(

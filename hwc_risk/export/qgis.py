@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .. import __version__
-from ..classes import RISK_CLASSES
+from ..classes import RISK_CLASSES, class_shares
 
 __all__ = ["write_class_qml", "write_risk_qml"]
 
@@ -157,14 +157,16 @@ def write_class_qml(path: Path, captures: dict[str, float] | None = None) -> Pat
     ET.SubElement(renderer, "rasterTransparency")
     _min_max_origin(renderer)
     palette = ET.SubElement(renderer, "colorPalette")
-    for cls in sorted(RISK_CLASSES, key=lambda c: c.code):
-        label = f"{cls.label} ({cls.area_share:.0%} of area"
-        if captures and cls.label in captures:
-            label += f", {captures[cls.label]:.0%} of held-out incidents"
-        label += ")"
+    for shares in sorted(class_shares(captures), key=lambda s: s.risk_class.code):
+        cls = shares.risk_class
         ET.SubElement(
             palette,
             "paletteEntry",
-            {"value": str(cls.code), "color": cls.colour, "alpha": "255", "label": label},
+            {
+                "value": str(cls.code),
+                "color": cls.colour,
+                "alpha": "255",
+                "label": shares.palette_label(),
+            },
         )
     return _write(_document(renderer, "Conflict risk classes by share of area."), path)

@@ -30,7 +30,7 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
-from ..classes import RISK_CLASSES
+from ..classes import class_shares
 from ..grid import GridSpec
 from .geotiff import class_colormap
 from .offline import inline_assets, require_web_assets
@@ -304,12 +304,7 @@ def write_map(
         if not show:
             hidden.append(cluster)
 
-    items = []
-    for cls in RISK_CLASSES:
-        text = f"{cls.label} ({cls.area_share:.0%} of area)"
-        if class_captures and cls.label in class_captures:
-            text += f", {class_captures[cls.label]:.0%} of held-out incidents"
-        items.append((cls.colour, text))
+    items = [(s.risk_class.colour, s.legend()) for s in class_shares(class_captures)]
     if change_note:
         notes.append(change_note)
     if offline:

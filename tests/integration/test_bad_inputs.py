@@ -160,18 +160,20 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
         _export("obs.json", json.dumps({"patrols": []}), "smart"),
         ["obs.json", "no list of records"],
     ),
-    "incidents-all-swapped": (_rows(_swap_lonlat), ["0 usable incidents"]),
+    # run and validate stop alike: without --month, a table with no accepted row has no
+    # month to map; with one, too few usable incidents
+    "incidents-all-swapped": (_rows(_swap_lonlat), ["usable"]),
     "incidents-all-in-the-future": (
         _rows(
             lambda rows: [
                 ",".join([r.split(",")[0], "2099-01-01", *r.split(",")[2:]]) for r in rows
             ]
         ),
-        ["0 usable incidents"],
+        ["usable"],
     ),
     "incidents-filter-matches-nothing": (
         _edit(incidents={"filters": {"species": ["tiger"]}}),
-        ["0 usable incidents"],
+        ["usable"],
     ),
     "covariate-missing": (
         _edit(

@@ -76,11 +76,10 @@ def test_cluster_run_gives_the_local_surface(
 
 def test_cluster_features_equal_local_features(area: Path, cluster: str, tmp_path: Path) -> None:
     from hwc_risk.covariates import build_feature_stack
-    from hwc_risk.grid import resolve_grid
+    from hwc_risk.plan import resolve_run_grid
 
     cfg = load_config(area)
-    first_key, first = next(iter(cfg.covariates.items()))
-    grid = resolve_grid(cfg.grid, first, first_key)
+    grid = resolve_run_grid(cfg)
     local = build_feature_stack(
         cfg.covariates, grid, cfg.features, tmp_path / "l", compute=Compute(chunk_size=64)
     )

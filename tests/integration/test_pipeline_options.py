@@ -73,13 +73,12 @@ def test_background_methods(small_area: Path) -> None:
     import numpy as np
 
     from hwc_risk.covariates import build_feature_stack
-    from hwc_risk.grid import resolve_grid
-    from hwc_risk.pipeline import _background_cells
+    from hwc_risk.plan import resolve_run_grid
+    from hwc_risk.sampling import background_cells
     from tests.conftest import edit_config, write_raster
 
     cfg = load_config(small_area)
-    first_key, first = next(iter(cfg.covariates.items()))
-    grid = resolve_grid(cfg.grid, first, first_key)
+    grid = resolve_run_grid(cfg)
     stack = build_feature_stack(cfg.covariates, grid, cfg.features, small_area.parent / "f")
     # patrol effort only in the western half: the background must follow it
     effort = np.zeros(grid.shape, np.float32)
@@ -93,8 +92,9 @@ def test_background_methods(small_area: Path) -> None:
 
     def draw() -> np.ndarray:
         rng = np.random.default_rng(0)
-        return _background_cells(
-            load_config(small_area), grid, stack.valid, rng, small_area.parent / "w"
+        cfg = load_config(small_area)
+        return background_cells(
+            cfg.background, cfg.incidents, grid, stack.valid, rng, small_area.parent / "w"
         )
 
     biased = draw()

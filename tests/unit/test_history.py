@@ -9,15 +9,17 @@ from hwc_risk.history import (
     choose_history,
     history_at_samples,
     history_surfaces,
-    month_number,
 )
 from hwc_risk.models import BlendClassifier, risk_scores
+from hwc_risk.months import Month, month_numbers
 from tests.conftest import mask_file
 
 
-def test_month_number() -> None:
+def test_month_numbers() -> None:
     dates = np.array(["2025-01-31", "2025-02-01", "NaT"], dtype="datetime64[ns]")
-    assert month_number(dates).tolist() == [2025 * 12, 2025 * 12 + 1, -1]
+    assert month_numbers(dates).tolist() == [2025 * 12, 2025 * 12 + 1, -1]
+    assert Month(2025 * 12 + 1).label == "2025-02" == Month.parse("2025-02").label
+    assert Month.of(np.datetime64("2025-02-28T23:59")) == Month(2025 * 12 + 1)
 
 
 def test_history_uses_only_earlier_months() -> None:
@@ -27,7 +29,7 @@ def test_history_uses_only_earlier_months() -> None:
     months = np.array([100, 101, 102])
     s = HistorySettings(tau_months=math.inf, bandwidth=100.0)
     # a sample in month 102 sees the two earlier incidents, not its own month's
-    at_102 = history_surfaces(shape, rows, cols, months, 102, s, 100.0)
+    at_102 = history_surfaces(shape, rows, cols, months, Month(102), s, 100.0)
     assert np.expm1(at_102[0][5, 5]) == pytest.approx(2.0)
     assert at_102[0][10, 10] == 0.0
     feats = history_at_samples(
@@ -49,7 +51,7 @@ def test_recency_weighting() -> None:
     rows = np.array([1, 1])
     cols = np.array([1, 1])
     months = np.array([96, 99])  # 4 months and 1 month before month 100
-    layers = history_surfaces((5, 5), rows, cols, months, 100, s, 100.0)
+    layers = history_surfaces((5, 5), rows, cols, months, Month(100), s, 100.0)
     assert np.expm1(layers[0][1, 1]) == pytest.approx(1.0 + math.exp(-3.0 / 3.0))
 
 
@@ -69,7 +71,7 @@ def test_choose_history_prefers_what_predicts_held_out_months(tmp_path: Path) ->
         np.array(rows),
         np.array(cols),
         np.array(months),
-        list(range(14, 20)),
+        [Month(m) for m in range(14, 20)],
         mask_file(np.ones(shape, bool), tmp_path),
         100.0,
     )
@@ -98,8 +100,8 @@ def test_history_in_chunks_equals_the_whole_grid() -> None:
     rows, cols = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
     months = rng.integers(100, 124, n)
     s = HistorySettings(tau_months=6.0, bandwidth=300.0)  # kernels of 3 and 9 cells
-    whole = history_surfaces(shape, rows, cols, months, 120, s, 100.0)
-    job = HistoryJob.of(shape, rows, cols, months, 120, s, 100.0)
+    whole = history_surfaces(shape, rows, cols, months, Month(120), s, 100.0)
+    job = HistoryJob.of(shape, rows, cols, months, Month(120), s, 100.0)
     assert job.halo == 28  # 3 x 9 cells, rounded, + 1
     for win in Compute(chunk_size=16).windows(shape):
         got = history_window(job, win)
@@ -124,7 +126,7 @@ def test_history_at_samples_equals_the_grid_surfaces() -> None:
     got = history_at_samples(rows, cols, months, at_r, at_c, at_m, s, 100.0)
     for month in np.unique(at_m):
         idx = at_m == month
-        whole = history_surfaces(shape, rows, cols, months, int(month), s, 100.0)
+        whole = history_surfaces(shape, rows, cols, months, Month(int(month)), s, 100.0)
         for j, layer in enumerate(whole):
             np.testing.assert_allclose(got[idx, j], layer[at_r[idx], at_c[idx]], rtol=1e-6)
     assert (got[:, 0] > 0).sum() >= 5 and got[:, 2].min() > 0
@@ -142,7 +144,9 @@ def test_choose_history_equals_its_grid_definition(tmp_path: Path) -> None:
     n = 240
     rows, cols = rng.integers(0, shape[0], n), rng.integers(12, shape[1], n)
     months = rng.integers(0, 12, n)
-    _, info = choose_history(rows, cols, months, [9, 10, 11], mask_file(valid, tmp_path), 100.0)
+    _, info = choose_history(
+        rows, cols, months, [Month(9), Month(10), Month(11)], mask_file(valid, tmp_path), 100.0
+    )
     for cand in info["candidates"][:8]:
         total, count = 0.0, 0
         for target in (9, 10, 11):

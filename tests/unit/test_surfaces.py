@@ -23,6 +23,7 @@ from hwc_risk.surfaces import (
 )
 from hwc_risk.validation import (
     BlockFolds,
+    Metrics,
     evaluate_surface,
     kde_bandwidth,
     kde_surface,
@@ -64,7 +65,8 @@ def _case(seed: int, levels: int | None) -> tuple[np.ndarray, np.ndarray]:
     return surface, valid
 
 
-def _same(a: dict, b: dict) -> None:
+def _same(ma: Metrics, mb: Metrics) -> None:
+    a, b = ma.to_json(), mb.to_json()
     assert a.keys() == b.keys()
     for key in a:
         if isinstance(a[key], float) and np.isnan(a[key]):
@@ -97,7 +99,7 @@ def test_metrics_on_disk_equal_the_in_memory_metrics(
         ranked = RankedSurface.for_incidents(path, area, rows, cols, chunk)
         expected = evaluate_surface(surface, area_array, rows, cols, FRACTIONS)
         _same(ranked.evaluate(FRACTIONS), expected)
-    assert expected["n_incidents"] > 20  # the fold held incidents
+    assert expected.n_incidents > 20  # the fold held incidents
 
 
 def _whole():

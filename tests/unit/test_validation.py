@@ -59,7 +59,7 @@ def test_evaluate_surface_restricts_to_area() -> None:
     area[:, 5:] = True
     rows = np.array([0, 1, 2])
     cols = np.array([9, 9, 1])  # the last one is outside the area
-    out = evaluate_surface(surface, area, rows, cols, fractions=(0.2,))
+    out = evaluate_surface(surface, area, rows, cols, fractions=(0.2,)).to_json()
     assert out["n_incidents"] == 2
     assert out["capture_rate_20"] == pytest.approx(1.0)
     assert out["pai_20"] == pytest.approx(5.0)

@@ -1,0 +1,120 @@
+"""The registry of a run folder's files: one entry per output.
+
+Every file a run writes is described once here: its name, its title and
+roles in the STAC item, its units (the GeoTIFF ``units`` tag), whether its
+values are classes (NEAREST overviews) and the QGIS style written beside it.
+The COG writes, the STAC item, the manifest's output list and the tests'
+expected file sets all read it, so a new output is one new entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["OUTPUTS", "OutputSpec", "always_written", "layer_output", "output_spec"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputSpec:
+    """One file of a run folder."""
+
+    filename: str
+    title: str
+    roles: tuple[str, ...] = ("data",)
+    units: str | None = None  # GeoTIFFs: the ``units`` tag
+    categorical: bool = False  # GeoTIFFs: class codes (NEAREST overviews, colour table)
+    style: str | None = None  # the QGIS style written beside it
+    always: bool = True  # in every run folder (else only when there is something to write)
+
+    @property
+    def key(self) -> str:
+        """The asset key in ``item.json``: the name without its extension(s)."""
+        return self.filename.split(".")[0]
+
+
+OUTPUTS: tuple[OutputSpec, ...] = (
+    OutputSpec(
+        filename="risk.tif",
+        title="Relative conflict risk (0-1)",
+        units="relative risk (0-1)",
+        style="risk.qml",
+    ),
+    OutputSpec(filename="risk.qml", title="QGIS style for risk.tif", roles=("style",)),
+    OutputSpec(
+        filename="risk_sd.tif",
+        title="Spread of the spatial-fold models' risk (standard deviation)",
+        units="standard deviation of relative risk",
+        always=False,
+    ),
+    OutputSpec(
+        filename="risk_class.tif",
+        title="Conflict risk classes",
+        units="class code",
+        categorical=True,
+        style="risk_class.qml",
+    ),
+    OutputSpec(filename="risk_class.qml", title="QGIS style for risk_class.tif", roles=("style",)),
+    OutputSpec(
+        filename="risk_change.tif",
+        title="Change in relative risk since the previous month",
+        units="difference of relative risk",
+        always=False,
+    ),
+    OutputSpec(filename="hotspots.gpkg", title="Very high risk hotspots"),
+    OutputSpec(
+        filename="importance.png",
+        title="Permutation importance of each feature",
+        roles=("overview",),
+    ),
+    OutputSpec(
+        filename="response_curves.png",
+        title="The model's response to each feature",
+        roles=("overview",),
+    ),
+    OutputSpec(filename="map.html", title="Planners' map", roles=("overview",)),
+    OutputSpec(
+        filename="rejected_incidents.csv",
+        title="Rejected incident rows with reasons",
+        roles=("metadata",),
+    ),
+    OutputSpec(
+        filename="duplicates_merged.csv",
+        title="Incident rows merged as duplicates, with the row each duplicates",
+        roles=("metadata",),
+        always=False,
+    ),
+    OutputSpec(
+        filename="metrics.json",
+        title="Validation metrics, model and baselines",
+        roles=("metadata",),
+    ),
+    OutputSpec(filename="run.log.jsonl", title="The run's log", roles=("metadata",)),
+    OutputSpec(
+        filename="manifest.json",
+        title="Inputs, outputs, versions and timings",
+        roles=("metadata",),
+    ),
+    OutputSpec(filename="item.json", title="STAC item of the run", roles=("metadata",)),
+)
+
+_BY_NAME = {spec.filename: spec for spec in OUTPUTS}
+
+
+def output_spec(filename: str) -> OutputSpec:
+    """The registry entry of a run folder's file."""
+    try:
+        return _BY_NAME[filename]
+    except KeyError:
+        raise KeyError(f"{filename} is not in hwc_risk.export.outputs.OUTPUTS; add it") from None
+
+
+def layer_output(name: str, units: str) -> OutputSpec:
+    """A feature layer hwc-risk built and ships (``connectivity_current.tif``, ...)."""
+    return OutputSpec(
+        filename=f"{name}.tif", title=name.replace("_", " "), units=units, always=False
+    )
+
+
+def always_written() -> set[str]:
+    """The files every completed run folder has."""
+    return {spec.filename for spec in OUTPUTS if spec.always}

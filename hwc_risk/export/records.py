@@ -1,0 +1,251 @@
+"""The records stage: what went into a run and what came out.
+
+``manifest.json`` holds the config, every input with its sha256, incident
+counts (read = accepted + merged + rejected, checked here), the grid, the
+model and its features, every output with its sha256, timings and package
+versions; ``run.log.jsonl`` the run's log; ``item.json`` a STAC item with
+every file as an asset. They are written last, from the other stages'
+results, so they describe the folder exactly as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..compute import Compute
+from ..covariates import FeatureStack
+from ..grid import GridSpec
+from ..incidents import MonthIncidents
+from ..models import ModelRecipe
+from ..plan import Plan
+from ..sampling import Samples
+from ..selection import Selection
+from ..validation import MonthEvaluation
+from .outputs import OutputSpec, layer_output, output_spec
+from .products import Products
+from .report import file_record, package_versions, write_json
+from .stac import write_stac_item
+
+__all__ = ["LogCollector", "RunRecord", "RunStages", "grid_record", "write_records"]
+
+log = logging.getLogger(__name__)
+
+
+class LogCollector(logging.Handler):
+    """Keeps the run's log records for ``run.log.jsonl``."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(
+            {
+                "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+    def write(self, path: Path) -> Path:
+        with open(path, "w", encoding="utf-8") as fh:
+            for rec in self.records:
+                fh.write(json.dumps(rec) + "\n")
+        return path
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """What the records describe besides the products: how the run went."""
+
+    started: datetime
+    timings: dict[str, float]
+    compute: Compute
+    log: LogCollector
+
+
+def grid_record(grid: GridSpec) -> dict[str, Any]:
+    """The grid as the manifest records it."""
+    epsg = grid.epsg
+    return {
+        "crs": f"EPSG:{epsg}" if epsg else grid.crs.to_wkt(),
+        "epsg": epsg,
+        "width": grid.width,
+        "height": grid.height,
+        "resolution": list(grid.res),
+        "bounds": list(grid.bounds),
+        "transform": list(grid.transform)[:6],
+    }
+
+
+def _month_summary(dates: pd.Series) -> dict[str, int]:
+    return {
+        str(k): int(v) for k, v in dates.dt.strftime("%Y-%m").value_counts().sort_index().items()
+    }
+
+
+def _inputs(plan: Plan) -> list[dict[str, Any]]:
+    config = plan.config
+    inputs = []
+    if config.config_path is not None:
+        inputs.append({"role": "config", **file_record(config.config_path)})
+    for path in plan.incidents.files:
+        inputs.append({"role": "incidents", **file_record(path)})
+    for key, cov in config.covariates.items():
+        inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
+    if plan.recipe.path is not None:
+        inputs.append({"role": "model_recipe", **file_record(plan.recipe.path)})
+    return inputs
+
+
+def _incident_counts(incidents: MonthIncidents) -> dict[str, Any]:
+    """The incident counts; read = accepted + merged + rejected must hold."""
+    table, used = incidents.table, incidents.used
+    n_read, n_acc = table.n_read, len(table.accepted)
+    n_dup, n_rej = len(table.duplicates), len(table.rejected)
+    if n_acc + n_dup + n_rej != n_read:
+        raise RuntimeError(
+            f"incident rows do not add up: {n_read} read, {n_acc} accepted, "
+            f"{n_dup} merged, {n_rej} rejected"
+        )
+    return {
+        "files": [p.name for p in table.files],
+        "read": n_read,
+        "accepted": n_acc,
+        "duplicates_merged": n_dup,
+        "rejected": n_rej,
+        "rejected_by_reason": table.rejected_counts(),
+        "balance": (
+            f"{n_read} read = {n_acc} accepted + {n_dup} merged duplicates + {n_rej} rejected"
+        ),
+        "used": len(used),
+        "after_month": incidents.after_month,
+        "used_by_month": _month_summary(used["date"]),
+    }
+
+
+def _best_baseline(selection: Selection) -> float | None:
+    """The best baseline's top-10 % capture in the held-out month (None if skipped)."""
+    temporal = selection.temporal
+    if not isinstance(temporal, MonthEvaluation):
+        return None
+    value = temporal.best_baseline(0.10)[1]
+    return value if np.isfinite(value) else None
+
+
+def _model_record(
+    recipe: ModelRecipe, samples: Samples, stack: FeatureStack, seed: int
+) -> dict[str, Any]:
+    return {
+        "recipe": recipe.name,
+        "estimator": recipe.estimator,
+        "params": recipe.params,
+        "n_presence": samples.n_presence,
+        "n_background": int((samples.y == 0).sum()),
+        "seed": seed,
+        "features": stack.describe(),
+    }
+
+
+def _notes(grid: GridSpec) -> list[str]:
+    if grid.epsg is None:
+        return [
+            "the grid CRS has no EPSG code; it is kept as WKT and QGIS may show it as 'Unknown'"
+        ]
+    return []
+
+
+def _manifest(
+    plan: Plan,
+    stages: RunStages,
+    outputs: list[Path],
+    staging: Path,
+    record: RunRecord,
+) -> dict[str, Any]:
+    config, metrics = plan.config, stages.products.metrics
+    return {
+        "hwc_risk_version": __version__,
+        "name": config.name,
+        "month": plan.month.label,
+        "status": "complete",
+        "started": record.started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.model_dump(mode="json"),
+        "grid": grid_record(plan.grid),
+        "inputs": _inputs(plan),
+        "incidents": _incident_counts(stages.incidents),
+        "model": _model_record(stages.selection.recipe, stages.samples, stages.stack, config.seed),
+        "metrics": {
+            "summary": metrics["summary"],
+            "best_baseline_capture_10": _best_baseline(stages.selection),
+            "temporal_holdout_model": metrics["temporal_holdout"].get("model"),
+            "spatial_block_cv_model": metrics["spatial_block_cv"].get("model"),
+        },
+        "outputs": [file_record(p, staging) for p in outputs],
+        "timings_s": record.timings,
+        "compute": record.compute.record(),
+        "packages": package_versions(),
+        "notes": _notes(plan.grid),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStages:
+    """The results of a run's stages that the records describe."""
+
+    stack: FeatureStack
+    incidents: MonthIncidents
+    samples: Samples
+    selection: Selection
+    products: Products
+
+
+def _spec(path: Path, stack: FeatureStack) -> OutputSpec:
+    layer = next((x for x in stack.layers if f"{x.name}.tif" == path.name), None)
+    return layer_output(layer.name, layer.units) if layer else output_spec(path.name)
+
+
+def write_records(
+    staging: Path, plan: Plan, stages: RunStages, record: RunRecord
+) -> tuple[dict[str, Any], list[Path]]:
+    """The records stage: the run log, ``manifest.json`` and ``item.json``.
+
+    Returns the manifest and every file of the run folder, in the order written.
+    """
+    outputs = list(stages.products.outputs)
+    manifest = _manifest(plan, stages, outputs, staging, record)
+    manifest["fingerprint"] = plan.fingerprint
+    manifest["change_since_previous"] = stages.products.change
+    manifest["map"] = {
+        "offline": plan.offline,
+        "incident_generalisation": plan.config.outputs.generalise_incidents,
+    }
+    manifest["stac_item"] = "item.json"
+    log.info("run complete: %s", stages.products.metrics["summary"])
+    outputs.append(record.log.write(staging / "run.log.jsonl"))
+    manifest["outputs"].append(file_record(staging / "run.log.jsonl", staging))
+    outputs.append(write_json(staging / "manifest.json", manifest))
+    write_stac_item(
+        staging / "item.json",
+        run_name=plan.config.name,
+        month=plan.month.label,
+        grid=plan.grid,
+        run_dir=staging,
+        files=[(path, _spec(path, stages.stack)) for path in outputs],
+        model=stages.selection.recipe.name,
+        inputs=manifest["inputs"],
+    )
+    outputs.append(staging / "item.json")
+    return manifest, outputs

@@ -1,0 +1,163 @@
+"""The plan stage: what a run will do, decided before any long step.
+
+:func:`plan_run` applies the command line's overrides to the config,
+resolves the analysis grid, reads the incidents, fixes the month, checks
+that every input file exists, loads the model recipe and fingerprints the
+inputs (a rerun with the same fingerprint is skipped). ``hwc-risk validate``
+is this stage plus reading the covariates and locating the incidents
+(:func:`hwc_risk.checks.validate_config`), so it stops with the same errors a
+run would.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+
+from .config import ComputeConfig, PipelineConfig
+from .errors import ConfigError, MissingFileError, NoIncidentsError
+from .export.offline import require_web_assets
+from .grid import GridSpec, resolve_grid
+from .incidents import IncidentTable, read_incidents
+from .models import ModelRecipe, load_recipe
+from .months import Month
+from .rasters import RasterSource
+from .runfolder import fingerprint
+
+__all__ = ["Plan", "apply_overrides", "input_files", "plan_run", "resolve_run_grid"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """A run, planned: its config, grid, month, incidents as read, recipe and inputs."""
+
+    config: PipelineConfig  # with the command line's overrides applied
+    grid: GridSpec
+    month: Month
+    incidents: IncidentTable  # read and checked, not yet located on the grid
+    recipe: ModelRecipe
+    inputs: list[Path]  # every file the run reads
+    fingerprint: str
+    offline: bool
+    out_root: Path  # <output_dir>/<name>
+
+    @property
+    def config_dir(self) -> Path | None:
+        path = self.config.config_path
+        return path.parent if path is not None else None
+
+
+def apply_overrides(
+    config: PipelineConfig, scheduler: str | None = None, chunk_size: int | None = None
+) -> PipelineConfig:
+    """The config with ``--scheduler`` and ``--chunk-size`` in its compute section."""
+    overrides = {k: v for k, v in {"scheduler": scheduler, "chunk_size": chunk_size}.items() if v}
+    if not overrides:
+        return config
+    try:
+        compute = ComputeConfig.model_validate({**config.compute.model_dump(), **overrides})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        option = "--" + str(err["loc"][0]).replace("_", "-")
+        raise ConfigError(f"{option} {err['input']}: {err['msg']}") from None
+    return config.model_copy(update={"compute": compute})
+
+
+def resolve_run_grid(config: PipelineConfig) -> GridSpec:
+    """The analysis grid of a config (see :func:`hwc_risk.grid.resolve_grid`)."""
+    name, first = next(iter(config.covariates.items()))
+    grid = resolve_grid(config.grid, RasterSource.of_covariate(name, first))
+    if grid.epsg is None:
+        log.warning(
+            "the grid CRS has no EPSG code; outputs keep it as WKT and QGIS may show "
+            "it as 'Unknown'. Set grid.crs to an EPSG code to avoid this"
+        )
+    return grid
+
+
+def _run_month(table: IncidentTable, month: str | None, config: PipelineConfig) -> Month:
+    """The month to map: ``--month``, else the latest month with an accepted incident."""
+    if month is not None:
+        return Month.parse(month)
+    if table.accepted.empty:
+        raise NoIncidentsError(
+            f"{config.incidents.path}: no row has usable coordinates and a date; "
+            "check the column settings under incidents"
+        )
+    return Month.of(pd.Timestamp(table.accepted["date"].max()))
+
+
+def input_files(config: PipelineConfig, table: IncidentTable, recipe: ModelRecipe) -> list[Path]:
+    """Every file a run reads, each checked to exist: incidents, covariates, the
+    connectivity rasters and the recipe file."""
+    files = list(table.files)
+    named = [(f"covariates.{key}.path", cov.path) for key, cov in config.covariates.items()]
+    conn = config.connectivity
+    if conn is not None:
+        named += [
+            (f"connectivity.{key}", path)
+            for key, path in (
+                ("resistance_raster", conn.resistance_raster),
+                ("sources_raster", conn.sources_raster),
+            )
+            if path is not None
+        ]
+    for key, path in named:
+        if not path.is_file():
+            raise MissingFileError(f"{path}: file not found; check {key} in the config")
+        files.append(path)
+    if recipe.path is not None:
+        files.append(recipe.path)
+    return files
+
+
+def plan_run(
+    config: PipelineConfig,
+    month: str | None = None,
+    output_dir: Path | None = None,
+    offline: bool | None = None,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
+) -> Plan:
+    """The plan stage of a run (see the module's docstring); the arguments are
+    :func:`hwc_risk.pipeline.run`'s."""
+    config = apply_overrides(config, scheduler, chunk_size)
+    grid = resolve_run_grid(config)
+    log.info("reading incidents (%s)", _describe_paths(config))
+    table = read_incidents(config.incidents)
+    run_month = _run_month(table, month, config)
+    offline_map = config.outputs.offline_map if offline is None else offline
+    if offline_map:
+        require_web_assets()  # fail before the long steps, not at the end
+    recipe = load_recipe(config.model, config.config_path.parent if config.config_path else None)
+    inputs = input_files(config, table, recipe)
+    run_fingerprint = fingerprint(
+        # where and in what chunks it computes does not change the results
+        config.model_dump(mode="json", exclude={"output_dir", "compute"}),
+        run_month.label,
+        inputs,
+        {"offline": offline_map},
+    )
+    out_dir = Path(output_dir if output_dir is not None else config.output_dir)
+    return Plan(
+        config=config,
+        grid=grid,
+        month=run_month,
+        incidents=table,
+        recipe=recipe,
+        inputs=inputs,
+        fingerprint=run_fingerprint,
+        offline=offline_map,
+        out_root=out_dir / config.name,
+    )
+
+
+def _describe_paths(config: PipelineConfig) -> str:
+    path = config.incidents.path
+    return f"{len(path)} files" if isinstance(path, list) else path.name

@@ -1,0 +1,449 @@
+"""Choosing the model and validating it: the policy a run applies on held-out months.
+
+Everything a run decides by held-out skill lives here:
+
+- which months are held out (:func:`held_out_months`): the last
+  ``validation.rolling_months`` months with incidents, extended back until
+  they hold 30 incidents;
+- with ``model: auto``, which recipe (:func:`one_se_choice`: the simplest
+  candidate within one standard error of the best skill), and whether the
+  neighbourhood class fractions and the incident history add skill
+  (:class:`Toggle`);
+- the validation reported in ``metrics.json``: rolling origin, the temporal
+  holdout (the run's own month), spatial block cross-validation and, with a
+  ``connectivity:`` section, the same without the connectivity layers
+  (:class:`Ablation`);
+- the verdict sentences that say whether the model beat the baselines.
+
+The independent fits of each step run side by side on the compute pool
+(:func:`hwc_risk.modelling.run_jobs`); each is seeded, so the choice and every
+figure are the same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ValidationSettings
+from .history import choose_history
+from .modelling import Design, RollingMonths, SpatialFolds, run_jobs
+from .models import ModelRecipe, load_recipe
+from .months import Month
+from .validation import (
+    Metrics,
+    MonthEvaluation,
+    RollingOrigin,
+    Skipped,
+    SpatialCV,
+    default_block_size,
+    skill_of,
+)
+
+__all__ = [
+    "Ablation",
+    "Choice",
+    "Selection",
+    "Toggle",
+    "held_out_months",
+    "month_verdict",
+    "one_se_choice",
+    "select_and_validate",
+    "validation_fractions",
+    "verdict",
+]
+
+log = logging.getLogger(__name__)
+
+
+def validation_fractions(top: float) -> tuple[float, ...]:
+    """The area fractions every surface is scored at: 5 %, 20 % and the configured one."""
+    return tuple(sorted({0.05, top, 0.20}))
+
+
+def held_out_months(months: np.ndarray, run_month: Month, at_least: int) -> list[Month]:
+    """Held-out months for rolling origin: the last ``at_least`` months with incidents up
+    to the run's month, extended back (up to 6) until they hold 30 incidents.
+
+    ``months`` are the incidents' month numbers. The run's own month is always
+    the last (reported as skipped when it has no incident to test on).
+
+    >>> held_out_months(np.array([10, 11, 11, 12, 14]), Month(15), 2)
+    [Month(index=14), Month(index=15)]
+    """
+    have = sorted({int(m) for m in months if m <= run_month.index})
+    if run_month.index not in have:
+        have.append(run_month.index)
+    origins = have[-at_least:]
+    while len(origins) < min(6, len(have) - 3):
+        if int(np.isin(months, origins).sum()) >= 30:
+            break
+        origins = have[-(len(origins) + 1) :]
+    return [Month(m) for m in origins]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Toggle:
+    """Whether a feature group was kept, and the skill with and without it."""
+
+    used: bool
+    score_with: float
+    score_without: float
+
+    @classmethod
+    def compare(cls, with_: RollingOrigin | Skipped, without: RollingOrigin | Skipped) -> Toggle:
+        """Keep the group only if it adds held-out skill."""
+        score_with, score_without = skill_of(with_), skill_of(without)
+        return cls(
+            used=bool(score_with > score_without),
+            score_with=score_with,
+            score_without=score_without,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "used": self.used,
+            "score_with": self.score_with,
+            "score_without": self.score_without,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice:
+    """What ``model: auto`` chose, and why (``model_choice`` in metrics.json)."""
+
+    chosen: str
+    reason: str
+    candidates: dict[str, Metrics | None]
+    skill: dict[str, float] | None = None
+    toggles: dict[str, Toggle] = field(default_factory=dict)
+
+    def toggled(self, name: str, toggle: Toggle, words: str) -> Choice:
+        """The choice with a feature group's toggle recorded and said in the reason."""
+        verb = "added" if toggle.used else "did not add"
+        return replace(
+            self,
+            reason=f"{self.reason}; {words} {verb} skill",
+            toggles={**self.toggles, name: toggle},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"chosen": self.chosen, "reason": self.reason}
+        if self.skill is not None:
+            out["skill"] = self.skill
+        out["candidates"] = {
+            n: (m.to_json() if m is not None else None) for n, m in self.candidates.items()
+        }
+        out.update({name: t.to_json() for name, t in self.toggles.items()})
+        return out
+
+
+def one_se_choice(results: dict[str, RollingOrigin | Skipped], top: float) -> Choice:
+    """The simplest candidate within one standard error of the best skill (the 1-SE rule).
+
+    Skill is :attr:`~hwc_risk.validation.Metrics.skill` on the rolling-origin
+    months; candidates are taken in the recipe's order, simplest first. With
+    few held-out incidents the months disagree, and the rule then prefers the
+    model less likely to have won by chance.
+    """
+    scored = {n: r for n, r in results.items() if isinstance(r, RollingOrigin)}
+    candidates = {
+        n: (r.mean.model if isinstance(r, RollingOrigin) else None) for n, r in results.items()
+    }
+    if not scored:
+        first = next(iter(results))
+        reason = "no held-out month to compare the candidates on; took the first"
+        return Choice(chosen=first, reason=reason, candidates={n: None for n in results})
+    skill = {n: r.mean.model.skill for n, r in scored.items()}
+    best = max(skill, key=lambda n: skill[n])
+    per_month = scored[best].month_skills()
+    se = float(per_month.std(ddof=1) / np.sqrt(per_month.size)) if per_month.size > 1 else 0.0
+    chosen = next(n for n in skill if skill[n] >= skill[best] - se)
+    months = scored[chosen].months
+    capture = ", ".join(f"{n} {r.mean.model.capture(top):.1%}" for n, r in scored.items())
+    reason = (
+        f"simplest candidate within one standard error ({se:.3f}) of the best skill "
+        f"(mean of top-10 % and top-20 % capture and AUC; best: {best}) on "
+        f"{len(months)} rolling-origin month(s) ({', '.join(months)}); top-{top:.0%} "
+        f"capture: {capture}"
+    )
+    return Choice(chosen=chosen, reason=reason, candidates=candidates, skill=skill)
+
+
+def _model_json(result: RollingOrigin | SpatialCV | Skipped) -> dict[str, Any]:
+    return result.to_json() if isinstance(result, Skipped) else result.mean.model.to_json()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ablation:
+    """The model's validation with and without the connectivity layers hwc-risk built."""
+
+    layers: list[str]
+    with_temporal: RollingOrigin | Skipped
+    with_spatial: SpatialCV | Skipped
+    without_temporal: RollingOrigin | Skipped
+    without_spatial: SpatialCV | Skipped
+
+    @property
+    def summary(self) -> str:
+        verdicts = []
+        pairs = {
+            "temporal_holdout": (self.with_temporal, self.without_temporal),
+            "spatial_block_cv": (self.with_spatial, self.without_spatial),
+        }
+        for name, (w, wo) in pairs.items():
+            if isinstance(w, Skipped) or isinstance(wo, Skipped):
+                continue
+            a, b = w.mean.model.capture(0.10), wo.mean.model.capture(0.10)
+            if not (w.mean.model.measures(0.10) and wo.mean.model.measures(0.10)):
+                continue
+            verdicts.append(
+                f"{name.replace('_', ' ')}: top-10 % capture {a:.1%} with, "
+                f"{b:.1%} without ({(a - b) * 100:+.1f} points)"
+            )
+        return "; ".join(verdicts) if verdicts else "not enough held-out incidents to compare"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layers": self.layers,
+            "with": {
+                "temporal_holdout": _model_json(self.with_temporal),
+                "spatial_block_cv": _model_json(self.with_spatial),
+            },
+            "without": {
+                "temporal_holdout": _model_json(self.without_temporal),
+                "spatial_block_cv": _model_json(self.without_spatial),
+            },
+            "summary": self.summary,
+        }
+
+
+def month_verdict(temporal: MonthEvaluation | Skipped, fraction: float) -> str:
+    """One sentence: did the model beat every baseline in the held-out month?"""
+    if isinstance(temporal, Skipped):
+        return f"temporal holdout skipped: {temporal.reason}"
+    model = temporal.model.capture(fraction)
+    best_name, best = temporal.best_baseline(fraction)
+    text = (
+        f"In {temporal.month.label} the model's top {fraction:.0%} of the area held {model:.0%} "
+        f"of the {temporal.n_test} incidents; the best baseline ({best_name}) held {best:.0%}."
+    )
+    if model > best:
+        return text + " The model beats every baseline."
+    return text + f" The model does NOT beat the {best_name} baseline this month."
+
+
+def verdict(
+    temporal: MonthEvaluation | Skipped, rolling: RollingOrigin | Skipped, fraction: float
+) -> str:
+    """The run's summary: the held-out month, and the mean over the rolling months."""
+    text = month_verdict(temporal, fraction)
+    if isinstance(rolling, Skipped) or len(rolling.per_month) < 2:
+        return text
+    mean = rolling.mean
+    _, best = mean.best_baseline(fraction)
+    return text + (
+        f" Over the last {len(rolling.per_month)} months it held "
+        f"{mean.model.capture(fraction):.0%} on average, the best baseline {best:.0%}."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """The selection and validation stage's result: the model to fit and its record."""
+
+    recipe: ModelRecipe
+    design: Design  # the chosen features: static subset and history
+    origins: list[Month]
+    rolling: RollingOrigin | Skipped
+    temporal: MonthEvaluation | Skipped
+    spatial: SpatialCV | Skipped
+    spread: Path | None
+    block_size: float
+    choice: Choice | None = None
+    history: dict[str, Any] | None = None
+    ablation: Ablation | None = None
+
+    def metrics_json(self) -> dict[str, Any]:
+        """The validation sections of ``metrics.json``."""
+        return {
+            "model_choice": self.choice.to_json() if self.choice is not None else None,
+            "history_features": self.history,
+            "rolling_origin": self.rolling.to_json(),
+            "temporal_holdout": self.temporal.to_json(),
+            "spatial_block_cv": self.spatial.to_json(),
+        }
+
+
+def _choose_history(
+    design: Design, origins: list[Month], run_month: Month, enabled: bool
+) -> tuple[Design, dict[str, Any] | None]:
+    """The design with the history bandwidth and recency chosen on the months before
+    the held-out ones (none when history is off or the data span under 3 months)."""
+    p_months = design.months[design.is_presence]
+    data_months = sorted(set(p_months.tolist()))
+    if not enabled or len(data_months) < 3:
+        return design, None
+    first_test = origins[0] if origins else run_month
+    eval_months = [Month(m) for m in data_months if m < first_test.index][-6:]
+    settings, info = choose_history(
+        design.rows[design.is_presence],
+        design.cols[design.is_presence],
+        p_months,
+        eval_months,
+        design.stack.valid,
+        design.stack.grid.cell_size,
+    )
+    return design.with_history(settings), info
+
+
+def _auto(
+    design: Design,
+    recipe: ModelRecipe,
+    origins: list[Month],
+    fractions: tuple[float, ...],
+    top: float,
+    config_dir: Path | None,
+) -> tuple[ModelRecipe, Design, RollingOrigin | Skipped, Choice]:
+    """``model: auto``: the recipe by the 1-SE rule, then each feature group kept only if
+    it adds held-out skill (neighbourhood class fractions, then incident history)."""
+    names = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
+    static = design.with_history(None)
+    jobs = [
+        RollingMonths(static, load_recipe(n, config_dir), tuple(origins), fractions) for n in names
+    ]
+    summaries = run_jobs(design.compute, jobs, "rolling-origin candidates")
+    results = dict(zip(names, summaries, strict=True))
+    choice = one_se_choice(results, top)
+    chosen = load_recipe(choice.chosen, config_dir)
+    rolling = results[choice.chosen]
+    if any(layer.kind == "fraction" for layer in design.stack.layers):
+        no_fractions = static.without("fraction")
+        job = RollingMonths(no_fractions, chosen, tuple(origins), fractions)
+        r_nf = run_jobs(design.compute, [job], "without class fractions")[0]
+        toggle = Toggle.compare(rolling, r_nf)
+        choice = choice.toggled("neighbourhood_fractions", toggle, "neighbourhood class fractions")
+        if not toggle.used:
+            static, rolling = no_fractions, r_nf
+    if design.history is not None:
+        with_history = static.with_history(design.history)
+        job = RollingMonths(with_history, chosen, tuple(origins), fractions)
+        r_h = run_jobs(design.compute, [job], "with incident history")[0]
+        toggle = Toggle.compare(r_h, rolling)
+        choice = choice.toggled("history", toggle, "incident history")
+        if toggle.used:
+            return chosen, with_history, r_h, choice
+    return chosen, static, rolling, choice
+
+
+def _spatial_and_ablation(
+    design: Design,
+    recipe: ModelRecipe,
+    origins: list[Month],
+    fractions: tuple[float, ...],
+    settings: ValidationSettings,
+    block_size: float,
+    run_month: Month,
+    rolling: RollingOrigin | Skipped,
+    ablate: bool,
+) -> tuple[SpatialCV | Skipped, Path | None, Ablation | None]:
+    """Spatial block cross-validation, and the connectivity ablation, side by side."""
+    target = run_month + 1
+    spatial = SpatialFolds(design, recipe, settings.folds, block_size, fractions, target)
+    jobs: list[Any] = [spatial]
+    if ablate:
+        reduced = design.without("connectivity")
+        jobs.append(RollingMonths(reduced, recipe, tuple(origins), fractions, with_baselines=False))
+        jobs.append(
+            SpatialFolds(
+                reduced,
+                recipe,
+                settings.folds,
+                block_size,
+                fractions,
+                target,
+                with_spread=False,
+                with_baselines=False,
+            )
+        )
+    results = run_jobs(design.compute, jobs, "spatial cross-validation")
+    (summary, spread) = results[0]
+    if not ablate:
+        return summary, spread, None
+    layers = [layer.name for layer in design.stack.layers if layer.kind == "connectivity"]
+    ablation = Ablation(
+        layers=layers,
+        with_temporal=rolling,
+        with_spatial=summary,
+        without_temporal=results[1],
+        without_spatial=results[2][0],
+    )
+    return summary, spread, ablation
+
+
+def select_and_validate(
+    design: Design,
+    recipe: ModelRecipe,
+    settings: ValidationSettings,
+    run_month: Month,
+    use_history: bool,
+    ablate_connectivity: bool,
+    neighbourhood: float,
+    config_dir: Path | None = None,
+) -> Selection:
+    """The selection and validation stage of a run.
+
+    ``design`` holds the samples with their static features; history settings
+    are chosen here. ``neighbourhood`` (the features' radius) bounds the
+    default spatial block size. Returns the recipe and features to fit on all
+    incidents, and every validation result of ``metrics.json``.
+    """
+    fractions = validation_fractions(settings.top_fraction)
+    p_months = design.months[design.is_presence]
+    origins = held_out_months(p_months, run_month, settings.rolling_months)
+    design, history = _choose_history(design, origins, run_month, use_history)
+    grid = design.stack.grid
+    block_size = settings.block_size or default_block_size(
+        grid.shape, grid.cell_size, neighbourhood
+    )
+    choice = None
+    if recipe.estimator == "auto":
+        recipe, design, rolling, choice = _auto(
+            design, recipe, origins, fractions, settings.top_fraction, config_dir
+        )
+    else:
+        job = RollingMonths(design, recipe, tuple(origins), fractions)
+        rolling = run_jobs(design.compute, [job], "rolling-origin months")[0]
+    temporal = (
+        rolling.month(run_month)
+        if isinstance(rolling, RollingOrigin)
+        else Skipped(f"no incidents in {run_month.label} to test on")
+    )
+    spatial, spread, ablation = _spatial_and_ablation(
+        design,
+        recipe,
+        origins,
+        fractions,
+        settings,
+        block_size,
+        run_month,
+        rolling,
+        ablate_connectivity,
+    )
+    return Selection(
+        recipe=recipe,
+        design=design,
+        origins=origins,
+        rolling=rolling,
+        temporal=temporal,
+        spatial=spatial,
+        spread=spread,
+        block_size=block_size,
+        choice=choice,
+        history=history,
+        ablation=ablation,
+    )
