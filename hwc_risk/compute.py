@@ -358,42 +358,42 @@ def run_windows(
             _run_local(task, shared, windows, outputs, compute, bar)
 
 
-def _single_threaded(task: Callable[[], T]) -> T:
-    # OpenMP's thread count is per thread: set it in the worker, not only the caller
-    with quiet(), threadpool_limits(limits=1):
+def _in_worker(task: Callable[[], T]) -> T:
+    # OpenMP's thread count is a per-thread setting: hold it to one in the worker too
+    with quiet(), threadpool_limits(limits=1, user_api="openmp"):
         return task()
 
 
 def run_tasks(tasks: Sequence[Callable[[], T]], compute: Compute, desc: str, unit: str) -> list[T]:
     """Run independent tasks (model fits and their evaluations) side by side.
 
-    Tasks run on ``compute.workers`` local threads, each with one OpenMP/BLAS
-    thread, so two fits on two cores take the time of one; results come back
-    in the order of ``tasks``, and each task computes exactly what it would
-    alone (seeded fits, one BLAS thread), so the results do not depend on the
-    number of workers. The chunked steps inside a task (prediction, surfaces)
-    run on their own small pools. With a Dask cluster the tasks still run
-    here: they are many small fits on samples, not the grid.
+    Tasks run on ``compute.workers`` local threads with one BLAS and OpenMP
+    thread each, so two fits on two cores take about the time of one, and
+    results come back in the order of ``tasks``. One thread per fit is also
+    what makes results reproducible: a multi-threaded BLAS sums in an order
+    that depends on its thread count, so the same fit differed in its last
+    digits from one machine to another. Here every task computes exactly what
+    it would alone, whatever the number of workers or cores. The chunked
+    steps inside a task (prediction, surfaces) run on their own small pools.
+    With a Dask cluster the tasks still run here: they are small fits on
+    samples, not the grid.
     """
-    if True:  # side by side in the next commit
-        out = []
-        with progress_bar(desc, len(tasks), unit) as bar:
+    workers = min(compute.workers, len(tasks))
+    with threadpool_limits(limits=1), progress_bar(desc, len(tasks), unit) as bar:
+        if workers <= 1:
+            out = []
             for task in tasks:
                 out.append(task())
                 bar.update(1)
-        return out
-    with (
-        threadpool_limits(limits=1),
-        ThreadPoolExecutor(min(compute.workers, len(tasks))) as pool,
-        progress_bar(desc, len(tasks), unit) as bar,
-    ):
-        futures = [pool.submit(_single_threaded, task) for task in tasks]
-        try:
-            for fut in as_completed(futures):
-                fut.result()
-                bar.update(1)
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-        return [fut.result() for fut in futures]
+            return out
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(_in_worker, task) for task in tasks]
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    bar.update(1)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+            return [fut.result() for fut in futures]

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from .compute import Compute, run_tasks, run_windows
 from .covariates import FeatureLayer, FeatureStack, create_band
 from .history import HistoryJob, HistorySettings, history_at_samples, history_window
-from .models import ModelRecipe, build_estimator
+from .models import ModelRecipe, build_estimator, fit_estimator
 from .months import Month
 from .predict import predict_to_geotiff
 from .sampling import Samples
@@ -230,7 +231,7 @@ class Design:
 def fit_model(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
     """A recipe's estimator fitted on ``X, y``."""
     model = build_estimator(recipe, seed)
-    model.fit(X, y)
+    fit_estimator(model, X, y)
     return model
 
 
@@ -249,10 +250,15 @@ class FittedModel:
 
 def fit_final(design: Design, recipe: ModelRecipe, month: Month) -> FittedModel:
     """The fit stage: ``recipe`` on every sample of ``design``, and the stack to map the
-    month after ``month`` with (history from every incident up to ``month``)."""
+    month after ``month`` with (history from every incident up to ``month``).
+
+    The fit runs on one BLAS/OpenMP thread, as the validation's fits do, so the map
+    does not depend on the machine's number of cores.
+    """
     everything = np.ones(design.y.size, dtype=bool)
     X = design.features(everything, design.is_presence, design.months)
-    model = fit_model(recipe, design.seed, X, design.y)
+    with threadpool_limits(limits=1):  # as every validation fit: see compute.run_tasks
+        model = fit_model(recipe, design.seed, X, design.y)
     stack = design.stack_for(design.is_presence, month + 1, "final")
     return FittedModel(model=model, recipe=recipe, X=X, y=design.y, names=design.names, stack=stack)
 

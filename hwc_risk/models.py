@@ -17,6 +17,7 @@ Recipe format::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "ESTIMATORS",
     "ModelRecipe",
     "build_estimator",
+    "fit_estimator",
     "load_recipe",
     "recipe_dirs",
     "risk_scores",
@@ -118,7 +120,8 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         for train, test in folds.split(X, y):
             for j, recipe in enumerate(recipes):
-                est = build_estimator(recipe, self.random_state).fit(X[train], y[train])
+                est = build_estimator(recipe, self.random_state)
+                fit_estimator(est, X[train], y[train])
                 oof[test, j] = risk_scores(est, X[test])
         weights, _ = nnls(oof, y.astype(float))
         if weights.sum() <= 0:
@@ -127,7 +130,7 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         self.members_ = []
         for recipe in recipes:
             est = build_estimator(recipe, self.random_state)
-            est.fit(X, y)
+            fit_estimator(est, X, y)
             self.members_.append(est)
         self.classes_ = np.array([0, 1])
         return self
@@ -209,6 +212,24 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
             f"{path}: estimator '{recipe.estimator}' is unknown; use one of {', '.join(ESTIMATORS)}"
         )
     return recipe
+
+
+#: scikit-learn's liblinear (elapid's MaxEnt solver) draws from one process-wide random
+#: generator: two fits at once would take each other's draws. They take turns.
+_LIBLINEAR = threading.Lock()
+
+
+def fit_estimator(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """``estimator.fit(X, y)``, safe to call from several threads at once.
+
+    Fits that share process-wide state (MaxEnt through liblinear) take turns;
+    the others run side by side. Either way a fit's result does not depend on
+    what else runs.
+    """
+    if type(estimator).__name__ == "MaxentModel":
+        with _LIBLINEAR:
+            return estimator.fit(X, y)
+    return estimator.fit(X, y)
 
 
 def build_estimator(recipe: ModelRecipe, seed: int) -> BaseEstimator:
