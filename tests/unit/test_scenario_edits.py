@@ -215,8 +215,8 @@ def test_read_edit_shapes_reprojects_and_repairs(tmp_path: Path) -> None:
     assert shapes.kind == "polygons" and "layer edit" in shapes.source
     (geom,) = shapes.geometries
     assert geom.is_valid
-    minx, miny, maxx, maxy = geom.bounds
-    assert abs(minx - 501_000) < 1 and abs(maxy - 8_997_000) < 1  # back in UTM metres
+    # back in UTM metres
+    assert np.allclose(geom.bounds, (501_000, 8_995_000, 503_000, 8_997_000), atol=1.0)
     assert geom.area == pytest.approx(2_000_000, rel=1e-3)  # two triangles of 1 km²
 
 
