@@ -248,7 +248,11 @@ def _top_cells(current: np.ndarray, valid: np.ndarray, top_share: float) -> np.n
 def pinch_point_change(
     baseline: np.ndarray, scenario: np.ndarray, valid: np.ndarray, top_share: float = 0.02
 ) -> PinchChange:
-    """Where the pinch points (the top ``top_share`` of valid cells by current) move."""
+    """Where the pinch points (the top ``top_share`` of ``valid`` cells by current) move.
+
+    Leave the habitat patches out of ``valid``: they are short-circuited in the
+    solve, so every cell of a patch carries the patch's whole current.
+    """
     before = _top_cells(baseline, valid, top_share)
     after = _top_cells(scenario, valid, top_share)
     codes = np.zeros(baseline.shape, dtype=np.uint8)
