@@ -7,6 +7,8 @@ sample's own resistance table, cuts the current through the forest corridor.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -84,3 +86,26 @@ def test_the_planned_road_cuts_the_corridors_current(sample: dict) -> None:
     assert cut.cut_share > 0.25
     moved = pinch_point_change(before, after, np.isfinite(before_res) & (patches == 0), 0.02)
     assert moved.lost > 0 and moved.gained > 0
+
+
+def test_the_plans_are_what_the_seeded_script_writes(tmp_path: Path) -> None:
+    import importlib.util
+
+    import geopandas as gpd
+
+    spec = importlib.util.spec_from_file_location(
+        "make_sample", REPO / "sample_data" / "make_sample_data.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.HERE = tmp_path
+    script.write_plans()
+    for name in ("planned_road", "farm_expansion"):
+        shipped = gpd.read_file(REPO / "sample_data" / f"{name}.gpkg", layer=name)
+        made = gpd.read_file(tmp_path / f"{name}.gpkg", layer=name)
+        assert shipped.crs == made.crs
+        assert shipped.drop(columns="geometry").equals(made.drop(columns="geometry"))
+        assert all(
+            a.equals_exact(b, 1e-9) for a, b in zip(shipped.geometry, made.geometry, strict=True)
+        )
