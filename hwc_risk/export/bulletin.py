@@ -46,6 +46,7 @@ from ..errors import InputError
 __all__ = [
     "Bulletin",
     "HotspotRow",
+    "bulletin_from_records",
     "bulletin_from_run_folder",
     "bulletin_html",
     "render_class_map",
@@ -372,17 +373,20 @@ def _hotspot_rows(path: Path, top: int) -> tuple[tuple[HotspotRow, ...], int, An
     return rows, len(spots), spots
 
 
-def bulletin_from_run_folder(
-    run_dir: Path, expected_next: float | None = None, top: int = 10
+def bulletin_from_records(
+    manifest: dict[str, Any],
+    metrics: dict[str, Any],
+    run_dir: Path,
+    expected_next: float | None = None,
+    top: int = 10,
 ) -> Bulletin:
-    """What a run folder knows, as a :class:`Bulletin`.
+    """A :class:`Bulletin` from a run's manifest and metrics (as ``manifest.json`` and
+    ``metrics.json`` hold them) and the rasters and hotspots in ``run_dir``.
 
-    ``expected_next`` is next month's expected number of incidents, when a
-    forecast gives one.
+    A run calls this before it writes ``manifest.json`` (whose outputs list the
+    bulletin); :func:`bulletin_from_run_folder` reads both from a finished folder.
     """
     run_dir = Path(run_dir)
-    manifest = _read_json(run_dir / "manifest.json")
-    metrics = _read_json(run_dir / "metrics.json")
     month = str(manifest["month"])
     by_month = manifest.get("incidents", {}).get("used_by_month", {})
     previous = str(pd.Period(month, freq="M") - 1)
@@ -405,6 +409,20 @@ def bulletin_from_run_folder(
         model=str(metrics.get("model", "")),
         made_on=str(manifest.get("finished", date.today().isoformat()))[:10],
     )
+
+
+def bulletin_from_run_folder(
+    run_dir: Path, expected_next: float | None = None, top: int = 10
+) -> Bulletin:
+    """What a finished run folder knows, as a :class:`Bulletin`.
+
+    ``expected_next`` is next month's expected number of incidents, when a
+    forecast gives one.
+    """
+    run_dir = Path(run_dir)
+    manifest = _read_json(run_dir / "manifest.json")
+    metrics = _read_json(run_dir / "metrics.json")
+    return bulletin_from_records(manifest, metrics, run_dir, expected_next, top)
 
 
 def write_bulletin_pdf(html_text: str, path: Path, paper: Paper = "A4") -> Path | None:
