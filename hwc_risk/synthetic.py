@@ -69,6 +69,19 @@ class SyntheticArea:
         # a nodata strip along the southern edge (outside the mapped area)
         self.valid = np.ones(shape, dtype=bool)
         self.valid[-max(1, self.size // 20) :, :] = False
+        lam = self.intensity(cover, self.elevation)
+        self.truth = lam / lam.sum()
+        self.transform = Affine(
+            self.cell_size, 0, self.origin[0], 0, -self.cell_size, self.origin[1]
+        )
+
+    def intensity(self, cover: np.ndarray, elevation: np.ndarray) -> np.ndarray:
+        """The unnormalised incident intensity of a landscape (0 on nodata).
+
+        ``truth`` is this for the area's own cover and elevation, normalised;
+        called with an edited cover or elevation it gives the truth under the
+        edit (what a scenario's delta should rank like).
+        """
         d_wood = ndimage.distance_transform_edt(cover != WOODLAND) * self.cell_size
         eta = (
             1.8 * np.exp(-d_wood / 1500.0)
@@ -76,14 +89,11 @@ class SyntheticArea:
             + 0.5 * (cover == CROPLAND)
             - 1.5 * (cover == WETLAND)
             - 0.6 * (cover == WOODLAND)
-            - 1.2 * ((self.elevation - 950.0) / 200.0) ** 2
+            - 1.2 * ((elevation - 950.0) / 200.0) ** 2
         )
         lam = np.exp(eta)
         lam[~self.valid] = 0.0
-        self.truth = lam / lam.sum()
-        self.transform = Affine(
-            self.cell_size, 0, self.origin[0], 0, -self.cell_size, self.origin[1]
-        )
+        return lam
 
     @property
     def shape(self) -> tuple[int, int]:

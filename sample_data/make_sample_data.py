@@ -369,6 +369,49 @@ BAD_ROWS = [
 ]
 
 
+# -- plans a planner drew in QGIS, for the scenarios (pipelines/sample-scenarios.yaml) --
+
+#: A road north to south across the forest corridor and the river: (u, v) vertices, u
+#: from west (0) to east (1), v from north (0) to south (1) of the district.
+ROAD_UV = [(0.455, 0.02), (0.47, 0.15), (0.49, 0.30), (0.50, 0.42), (0.515, 0.55), (0.525, 0.66),
+           (0.535, 0.76)]  # fmt: skip
+#: Cropland blocks carved from the western forest's edge, north and south of the river.
+FARM_BLOCKS_UV = [
+    ("Block A", 1, [(0.215, 0.48), (0.30, 0.48), (0.31, 0.59), (0.225, 0.60)]),
+    ("Block B", 2, [(0.23, 0.77), (0.32, 0.76), (0.33, 0.87), (0.235, 0.88)]),
+]
+#: GeoPackages record when they were written; a fixed date keeps them reproducible.
+GPKG_DATE = "2026-11-01T00:00:00Z"
+
+
+def _xy(u: float, v: float) -> tuple[float, float]:
+    return X0 + u * WIDTH * CELL, Y0 - v * HEIGHT * CELL
+
+
+def write_plans() -> None:
+    """``planned_road.gpkg`` (layer ``planned_road``, WGS 84, as a GPS track exports) and
+    ``farm_expansion.gpkg`` (layer ``farm_expansion``, the district's UTM zone)."""
+    import geopandas as gpd
+    import pyogrio
+    from shapely.geometry import LineString, Polygon
+
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    road = gpd.GeoDataFrame(
+        {"name": ["Planned road B-12"], "surface": ["tarmac"], "width_m": [30.0]},
+        geometry=[LineString([_xy(u, v) for u, v in ROAD_UV])],
+        crs=CRS_UTM.to_string(),
+    ).to_crs("EPSG:4326")
+    farms = gpd.GeoDataFrame(
+        {"name": [b[0] for b in FARM_BLOCKS_UV], "phase": [b[1] for b in FARM_BLOCKS_UV]},
+        geometry=[Polygon([_xy(u, v) for u, v in b[2]]) for b in FARM_BLOCKS_UV],
+        crs=CRS_UTM.to_string(),
+    )
+    for frame, name in ((road, "planned_road"), (farms, "farm_expansion")):
+        path = HERE / f"{name}.gpkg"
+        path.unlink(missing_ok=True)
+        frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     layers = landscape(rng)
@@ -382,6 +425,8 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(incidents)
     print(f"wrote {len(incidents)} incident rows ({len(BAD_ROWS)} deliberately bad) to {HERE}")
+    write_plans()
+    print(f"wrote the planned road and farm expansion GeoPackages to {HERE}")
 
 
 if __name__ == "__main__":
