@@ -28,8 +28,11 @@ class OutputSpec:
 
     @property
     def key(self) -> str:
-        """The asset key in ``item.json``: the name without its extension(s)."""
-        return self.filename.split(".")[0]
+        """The asset key in ``item.json``: the name without a data extension (``risk``,
+        ``map``, ``run_log``); a style or figure keeps its kind (``risk_class_qml``)."""
+        stem, _, suffix = self.filename.rpartition(".")
+        name = stem if suffix in ("tif", "html", "json", "jsonl", "gpkg", "csv") else self.filename
+        return name.replace(".", "_")
 
 
 OUTPUTS: tuple[OutputSpec, ...] = (
@@ -113,6 +116,15 @@ def layer_output(name: str, units: str) -> OutputSpec:
     return OutputSpec(
         filename=f"{name}.tif", title=name.replace("_", " "), units=units, always=False
     )
+
+
+def _unique_keys() -> None:
+    keys = [spec.key for spec in OUTPUTS]
+    if len(set(keys)) != len(keys):  # pragma: no cover - a registry edit
+        raise RuntimeError(f"two outputs share an asset key: {sorted(keys)}")
+
+
+_unique_keys()
 
 
 def always_written() -> set[str]:

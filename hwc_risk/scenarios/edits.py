@@ -12,7 +12,7 @@ The I/O shell: :func:`prepare_scenario` reads the edits' GeoPackages once
 :func:`write_edited_covariate` writes an edited copy of an aligned covariate
 on the analysis grid, chunk by chunk on the run's pool (or Dask cluster), so
 memory depends on the chunk, not the grid. ``replace`` edits align their raster
-onto the grid as covariates are (:func:`hwc_risk.grid.align_raster_to_file`).
+onto the grid as covariates are (:func:`hwc_risk.rasters.align_file`).
 
 Edits change only cells with data: nodata stays nodata, and cells without a
 resistance (no data, or classes missing from the reclass table) stay barriers.
@@ -30,10 +30,10 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from ..compute import Compute, run_windows
-from ..config import CovariateConfig
 from ..covariates import create_band
-from ..errors import CRSError, InputError
-from ..grid import GridSpec, align_raster_to_file, open_raster
+from ..errors import InputError
+from ..grid import GridSpec
+from ..rasters import RasterSource, align_file
 from .config import (
     AdjustEdit,
     BurnLinesEdit,
@@ -223,24 +223,16 @@ def edit_window(job: EditJob, window: Window) -> list[np.ndarray]:
 def _align_replacement(
     edit: ReplaceEdit, categorical: bool, grid: GridSpec, out: Path, block: int, where: str
 ) -> Path:
-    """The replacement raster aligned onto the grid, after checks that name the scenario key."""
-    with open_raster(edit.raster, f"{where}.raster") as ds:
-        if edit.band > ds.count:
-            raise InputError(
-                f"{where}: {edit.raster} has {ds.count} band(s) but band is {edit.band}; set "
-                f"band between 1 and {ds.count}"
-            )
-        if ds.crs is None:
-            raise CRSError(
-                f"{where}: {edit.raster} has no CRS; assign one (gdal_edit.py -a_srs EPSG:...)"
-            )
-    cov = CovariateConfig(
+    """The replacement raster aligned onto the grid; errors name the scenario's key."""
+    source = RasterSource(
         path=edit.raster,
-        type="categorical" if categorical else "continuous",
+        key=where,
         band=edit.band,
         nodata=edit.nodata,
+        categorical=categorical,
+        path_key=f"{where}.raster",
     )
-    return align_raster_to_file(cov, f"{edit.covariate} (scenario replacement)", grid, out, block)
+    return align_file(source, grid, out, block)
 
 
 def write_edited_covariate(

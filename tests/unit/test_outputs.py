@@ -128,3 +128,20 @@ def test_missing_web_assets_say_how_to_install(
     monkeypatch.setattr(offline, "_candidates", lambda: [tmp_path])
     with pytest.raises(InputError, match="make web-assets"):
         offline.require_web_assets()
+
+
+def test_output_registry_names_every_file_once() -> None:
+    from hwc_risk.export.outputs import OUTPUTS, always_written, layer_output, output_spec
+
+    keys = [spec.key for spec in OUTPUTS]
+    assert len(keys) == len(set(keys))  # STAC asset keys: a .qml must not shadow its .tif
+    assert output_spec("risk_class.qml").key == "risk_class_qml"
+    assert output_spec("run.log.jsonl").key == "run_log"
+    assert output_spec("risk_class.tif").categorical and not output_spec("risk.tif").categorical
+    assert {"risk.tif", "risk_class.tif", "map.html", "metrics.json", "manifest.json"} <= (
+        always_written()
+    )
+    assert "risk_change.tif" not in always_written()  # only with a previous month
+    assert layer_output("connectivity_current", "A").key == "connectivity_current"
+    with pytest.raises(KeyError, match=r"not in hwc_risk\.export\.outputs\.OUTPUTS"):
+        output_spec("surprise.tif")

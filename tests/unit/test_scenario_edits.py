@@ -16,7 +16,8 @@ from shapely.geometry import LineString, Point, Polygon, box
 from hwc_risk.compute import Compute
 from hwc_risk.config import CovariateConfig
 from hwc_risk.errors import ConfigError, CRSError, InputError, MissingFileError, NoOverlapError
-from hwc_risk.grid import GridSpec, align_raster_to_file
+from hwc_risk.grid import GridSpec
+from hwc_risk.rasters import RasterSource, align_file
 from hwc_risk.scenarios.config import (
     AdjustEdit,
     ResistanceEdit,
@@ -333,11 +334,11 @@ def test_write_edited_covariate_chunked_equals_whole(tmp_path: Path) -> None:
     assert changed[50:].any() and (chunked[50:][changed[50:]] == 4).all()  # the road
     # aligning the edited file onto the grid again (as build_feature_stack does) is exact
     cov = CovariateConfig(path=out, type="categorical")
-    again = align_raster_to_file(cov, "land_use", GRID, tmp_path / "again.tif")
+    again = align_file(RasterSource.of_covariate("land_use", cov), GRID, tmp_path / "again.tif")
     with rasterio.open(again) as ds:
         assert np.array_equal(ds.read(1), chunked, equal_nan=True)
     pop = CovariateConfig(path=out, type="continuous")
-    again = align_raster_to_file(pop, "population", GRID, tmp_path / "again2.tif")
+    again = align_file(RasterSource.of_covariate("population", pop), GRID, tmp_path / "again2.tif")
     with rasterio.open(again) as ds:
         assert np.array_equal(ds.read(1), chunked, equal_nan=True)
 
