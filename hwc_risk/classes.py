@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-__all__ = ["RISK_CLASSES", "ClassShares", "RiskClass", "class_shares", "classify"]
+__all__ = ["RISK_CLASSES", "ClassShares", "RiskClass", "class_shares"]
 
 
 @dataclass(frozen=True)
@@ -72,32 +70,3 @@ class ClassShares:
 def class_shares(captures: dict[str, float] | None) -> list[ClassShares]:
     """Every risk class, highest first, with its capture where ``captures`` has one."""
     return [ClassShares(c, (captures or {}).get(c.label)) for c in RISK_CLASSES]
-
-
-def classify(surface: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-    """Risk classes (uint8, 0 = nodata) and the lower risk bound of each class.
-
-    Cells are ranked (ties broken by position, so the shares hold exactly even
-    on flat surfaces) and cut at the cumulative area shares of
-    :data:`RISK_CLASSES`.
-    """
-    out = np.zeros(surface.shape, dtype=np.uint8)
-    ok = valid & np.isfinite(surface)
-    values = surface[ok]
-    n = values.size
-    if n == 0:
-        return out, {}
-    order = np.argsort(-values, kind="stable")
-    codes = np.empty(n, dtype=np.uint8)
-    thresholds: dict[str, float] = {}
-    start = 0
-    cumulative = 0.0
-    for cls in RISK_CLASSES:
-        cumulative += cls.area_share
-        stop = n if cls is RISK_CLASSES[-1] else min(n, round(cumulative * n))
-        codes[order[start:stop]] = cls.code
-        if stop > start:
-            thresholds[cls.label] = float(values[order[stop - 1]])
-        start = stop
-    out[ok] = codes
-    return out, thresholds

@@ -45,6 +45,7 @@ import rasterio
 from rasterio.windows import Window
 from threadpoolctl import threadpool_limits
 
+from .bands import Band, FileBand, as_band
 from .config import ComputeConfig
 from .errors import InputError
 from .progress import progress_bar, quiet
@@ -202,17 +203,15 @@ class MemoryKeeper:
             self.floor = rss
 
 
-def _open_outputs(files: ExitStack, outputs: Sequence[Path | str]) -> list[Any]:
-    return [files.enter_context(rasterio.open(p, "r+")) for p in outputs]
+def _open_outputs(files: ExitStack, outputs: Sequence[Band | Path | str]) -> list[Any]:
+    return [files.enter_context(as_band(o).writer()) for o in outputs]
 
 
-def _write(
-    dsts: Sequence[rasterio.io.DatasetWriter], window: Window, arrays: list[np.ndarray]
-) -> None:
+def _write(dsts: Sequence[Any], window: Window, arrays: list[np.ndarray]) -> None:
     if len(arrays) != len(dsts):
         raise RuntimeError(f"window task returned {len(arrays)} arrays for {len(dsts)} outputs")
     for dst, arr in zip(dsts, arrays, strict=True):
-        dst.write(arr, 1, window=window)
+        dst.write(arr, window)
 
 
 # -- process pool: the shared object is sent once per process, not once per window
@@ -249,7 +248,7 @@ def _run_local(
     task: WindowTask,
     shared: Any,
     windows: list[Window],
-    outputs: Sequence[Path],
+    outputs: Sequence[Band | Path],
     compute: Compute,
     bar: Any,
 ) -> None:
@@ -301,7 +300,7 @@ def _compute_and_write(
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         arrays = task(shared, win)
         with Lock(lock_name), ExitStack() as files:
-            _write(_open_outputs(files, outputs), win, arrays)
+            _write(_open_outputs(files, [Path(p) for p in outputs]), win, arrays)
     return int(win.width * win.height)
 
 
@@ -309,14 +308,16 @@ def _run_distributed(
     task: WindowTask,
     shared: Any,
     windows: list[Window],
-    outputs: Sequence[Path],
+    outputs: Sequence[Band | Path],
     compute: Compute,
     bar: Any,
 ) -> None:
     client = compute.client
+    if not all(isinstance(as_band(o), FileBand) for o in outputs):
+        raise ValueError("a Dask cluster writes files: give file bands, not arrays")
     shared_future = client.scatter(shared, broadcast=True, hash=False)
     lock_name = f"hwc-risk-write-{uuid.uuid4().hex}"
-    paths = [str(Path(p).resolve()) for p in outputs]
+    paths = [str(as_band(p).path.resolve()) for p in outputs]  # type: ignore[attr-defined]
     futures = [
         client.submit(
             _compute_and_write,
@@ -339,15 +340,18 @@ def _run_distributed(
 def run_windows(
     task: WindowTask,
     shared: Any,
-    outputs: Sequence[Path],
+    outputs: Sequence[Band | Path],
     compute: Compute,
     shape: tuple[int, int],
     desc: str,
 ) -> None:
     """Run ``task`` on every chunk of a grid of ``shape``, writing into ``outputs``.
 
-    Every output must already exist as a GTiff on the grid (see
-    :func:`create_outputs`). A progress bar counts cells per second.
+    Every output must already exist on the grid: a band of a
+    :class:`~hwc_risk.bands.Store`, or the path of a tiled GTiff (see
+    :func:`hwc_risk.covariates.create_band`). Bands in memory are written by
+    the calling thread, so they work with the local pools, not on a Dask
+    cluster. A progress bar counts cells per second.
     """
     windows = compute.windows(shape)
     total = sum(int(w.width * w.height) for w in windows)

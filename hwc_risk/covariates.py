@@ -15,12 +15,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
+from .bands import ArrayBand, Band, FileBand, file_of
 from .compute import Compute, run_windows, with_halo
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
@@ -164,34 +166,71 @@ def choose_transform(requested: str, n: int, minimum: float, skewness: Callable[
 
 @dataclass(frozen=True, kw_only=True)
 class FeatureLayer:
-    """One model feature on the grid, stored as a single-band GeoTIFF."""
+    """One model feature on the grid: a single-band GeoTIFF (``path``) in a run, or
+    any :class:`~hwc_risk.bands.Band` (``band``, e.g. an array in a notebook)."""
 
     name: str
-    path: Path
     covariate: str
-    kind: str  # "value", "distance", "fraction"
+    kind: str  # "value", "distance", "fraction", "connectivity", "history"
     units: str
     transform: str = "none"
+    path: Path | None = None
+    band: Band = field(default=None)  # type: ignore[assignment]  # set from path if absent
+
+    def __post_init__(self) -> None:
+        if self.band is None:
+            if self.path is None:
+                raise ValueError(f"feature layer {self.name}: give its path or its band")
+            object.__setattr__(self, "band", FileBand(self.path))
+
+    @property
+    def file(self) -> Path:
+        """The layer's GeoTIFF (a run's layers are files)."""
+        return file_of(self.band)
 
 
 @dataclass
 class FeatureStack:
-    """The features of a run, one GeoTIFF each, and the mask of cells where all are valid."""
+    """The features of a run, one band each, and the mask of cells where all are valid."""
 
     grid: GridSpec
     layers: list[FeatureLayer]
     valid: ValidMask
     class_names: dict[str, dict[int, str]] = field(default_factory=dict)
 
+    @classmethod
+    def from_arrays(
+        cls, grid: GridSpec, features: dict[str, np.ndarray], valid: np.ndarray | None = None
+    ) -> FeatureStack:
+        """A stack held in memory: one array per feature (float32 on ``grid``).
+
+        ``valid`` defaults to the cells where every feature is finite.
+
+        >>> from affine import Affine
+        >>> from rasterio.crs import CRS
+        >>> grid = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 0, 0, -100, 0), 3, 2)
+        >>> stack = FeatureStack.from_arrays(grid, {"a": np.ones((2, 3)), "b": np.zeros((2, 3))})
+        >>> stack.values_at(np.array([1]), np.array([2])).tolist(), stack.valid.count
+        ([[1.0, 0.0]], 6)
+        """
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
+        if valid is None:
+            valid = np.logical_and.reduce([np.isfinite(a) for a in arrays.values()])
+        layers = [
+            FeatureLayer(name=k, covariate=k, kind="value", units="as given", band=ArrayBand(a))
+            for k, a in arrays.items()
+        ]
+        return cls(grid=grid, layers=layers, valid=ValidMask.of_array(valid))
+
     @property
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
     @contextmanager
-    def open(self) -> Iterator[list[rasterio.io.DatasetReader]]:
-        """Open every layer (one handle each; not for sharing across threads)."""
+    def open(self) -> Iterator[list[Any]]:
+        """A reader of every layer (one handle each; not for sharing across threads)."""
         with ExitStack() as stack:
-            yield [stack.enter_context(rasterio.open(layer.path)) for layer in self.layers]
+            yield [stack.enter_context(layer.band.reader()) for layer in self.layers]
 
     def values_at(self, rows: np.ndarray, cols: np.ndarray, block: int = 1024) -> np.ndarray:
         """Feature values at cells as ``(n_cells, n_features)`` float32.
@@ -207,7 +246,7 @@ class FeatureStack:
             for idx, win in cell_groups(rows, cols, self.grid.width, block):
                 r, c = rows[idx] - int(win.row_off), cols[idx] - int(win.col_off)
                 for j, ds in enumerate(handles):
-                    out[idx, j] = ds.read(1, window=win)[r, c]
+                    out[idx, j] = ds.read(win)[r, c]
         return out
 
     def describe(self) -> list[dict[str, str]]:
@@ -707,11 +746,11 @@ def derive_features(
     for cov in landscape.covariates:
         new, job = _feature_layers(cov, grid, settings, work_dir)
         for layer in new:
-            create_band(layer.path, grid, layer.name, compute.block)
+            create_band(layer.file, grid, layer.name, compute.block)
         run_windows(
             feature_window,
             job,
-            [layer.path for layer in new],
+            [layer.band for layer in new],
             compute,
             grid.shape,
             f"features: {cov.name}",

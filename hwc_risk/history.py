@@ -62,20 +62,6 @@ def _recency_weights(months: np.ndarray, target: int, tau: float) -> tuple[np.nd
     return earlier, weights
 
 
-def _weighted_counts(
-    shape: tuple[int, int],
-    rows: np.ndarray,
-    cols: np.ndarray,
-    months: np.ndarray,
-    target: int,
-    tau: float,
-) -> np.ndarray:
-    earlier, weights = _recency_weights(months, target, tau)
-    counts = np.zeros(shape, dtype=np.float64)
-    np.add.at(counts, (rows[earlier], cols[earlier]), weights)
-    return counts
-
-
 def gaussian_kernel(sigma: float, truncate: float) -> tuple[int, np.ndarray]:
     """scipy.ndimage's normalised, truncated 1-D Gaussian: its radius and weights."""
     radius = int(truncate * float(sigma) + 0.5)
@@ -152,25 +138,6 @@ def smoothed_mask_at(
     return out
 
 
-def history_surfaces(
-    shape: tuple[int, int],
-    rows: np.ndarray,
-    cols: np.ndarray,
-    months: np.ndarray,
-    target: Month,
-    settings: HistorySettings,
-    cell_size: float,
-) -> list[np.ndarray]:
-    """The three history layers for ``target`` month from incidents of earlier months."""
-    counts = _weighted_counts(shape, rows, cols, months, target.index, settings.tau_months)
-    layers = [np.log1p(counts)]
-    cell_km2 = cell_size * cell_size / 1e6
-    for bw in (settings.bandwidth, 3 * settings.bandwidth):
-        dens = ndimage.gaussian_filter(counts, bw / cell_size, mode="constant", truncate=_TRUNCATE)
-        layers.append(np.log1p(dens / cell_km2))  # incidents per km², log scale
-    return [layer.astype(np.float32) for layer in layers]
-
-
 @dataclass(frozen=True)
 class HistoryJob:
     """What a worker needs for the history layers of one month in a window."""
@@ -210,11 +177,12 @@ _TRUNCATE = 3.0
 
 
 def history_window(job: HistoryJob, window: Window) -> list[np.ndarray]:
-    """The window task of the history layers: same values as :func:`history_surfaces`.
+    """The window task of the history layers.
 
     The kernel densities are computed on the window plus a halo of the wider
-    kernel's radius, so every cell of the window sees every incident that the
-    whole-grid filter would.
+    kernel's radius, so every cell of the window sees every incident that a
+    filter over the whole grid would (tested: any chunking gives the same
+    layers).
     """
     outer, core = with_halo(window, job.halo, job.shape)
     top, left = int(outer.row_off), int(outer.col_off)
@@ -241,8 +209,9 @@ def history_at_samples(
 ) -> np.ndarray:
     """History features of each sample, from the incidents before its own month.
 
-    The same values as :func:`history_surfaces` at the sample's cell, computed
-    from the incidents near the samples (:func:`kernel_sums`), never on the grid.
+    The values the history layers (:func:`history_window`) have at the sample's
+    cell, computed from the incidents near the samples (:func:`kernel_sums`),
+    never on the grid.
     """
     out = np.zeros((sample_rows.size, 3), dtype=np.float32)
     cell_km2 = cell_size * cell_size / 1e6
@@ -326,3 +295,18 @@ def _describe(s: HistorySettings) -> dict[str, Any]:
         "bandwidth": s.bandwidth,
         "layers": s.names,
     }
+
+
+def history_surfaces(
+    shape: tuple[int, int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    months: np.ndarray,
+    target: Month,
+    settings: HistorySettings,
+    cell_size: float,
+) -> list[np.ndarray]:
+    """The three history layers for ``target`` month, held in memory: the window task
+    :func:`history_window` on the whole grid."""
+    job = HistoryJob.of(shape, rows, cols, months, target, settings, cell_size)
+    return history_window(job, Window(0, 0, shape[1], shape[0]))

@@ -1,9 +1,10 @@
-"""The valid-cell mask on disk: cells where every covariate has data.
+"""The valid-cell mask: cells where every covariate has data.
 
 A run's mask is a one-byte tiled GeoTIFF (1 = valid), read chunk by chunk,
-so no grid-sized array is ever held. :class:`ValidMask` is picklable (a path
-and a shape) and can be handed to window tasks on other processes or Dask
-workers.
+so no grid-sized array is ever held; a mask can also be held in memory
+(:meth:`ValidMask.of_array`). :class:`ValidMask` is picklable (a file mask
+is a path and a shape) and can be handed to window tasks on other processes
+or Dask workers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from .bands import ArrayBand, Band, FileBand, read_band
 from .grid import GridSpec
 
 __all__ = ["ValidMask", "cell_groups", "row_strips"]
@@ -52,9 +54,14 @@ def row_strips(shape: tuple[int, int], cells: int, block: int = 256) -> list[Win
 
 @dataclass(frozen=True)
 class ValidMask:
-    """Where every covariate has data, as a uint8 GeoTIFF (1 valid, 0 not)."""
+    """Where every covariate has data: a uint8 band (1 valid, 0 not), on disk or in memory.
 
-    path: Path
+    A run's mask is a file (:meth:`create`, :meth:`open`); :meth:`of_array`
+    holds one in memory (notebooks, tests, small areas). Either is read
+    window by window.
+    """
+
+    band: Band
     shape: tuple[int, int]
     count: int  # valid cells
 
@@ -71,12 +78,13 @@ class ValidMask:
     @classmethod
     def open(cls, path: Path, chunk: int = 1024) -> ValidMask:
         """The mask in ``path``, its valid cells counted chunk by chunk."""
+        band = FileBand(Path(path))
         count = 0
-        with rasterio.open(path) as ds:
-            shape = (ds.height, ds.width)
+        with band.reader() as r:
+            shape = band.shape
             for win in row_strips(shape, chunk * chunk):
-                count += int(np.count_nonzero(ds.read(1, window=win)))
-        return cls(Path(path), shape, count)
+                count += int(np.count_nonzero(r.read(win)))
+        return cls(band, shape, count)
 
     @classmethod
     def from_array(cls, valid: np.ndarray, grid: GridSpec, path: Path) -> ValidMask:
@@ -84,26 +92,38 @@ class ValidMask:
         profile = grid.profile(dtype="uint8", nodata=None)
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(np.asarray(valid, dtype=np.uint8), 1)
-        return cls(Path(path), grid.shape, int(np.count_nonzero(valid)))
+        return cls(FileBand(Path(path)), grid.shape, int(np.count_nonzero(valid)))
+
+    @classmethod
+    def of_array(cls, valid: np.ndarray) -> ValidMask:
+        """A mask held in memory."""
+        arr = np.asarray(valid, dtype=np.uint8)
+        h, w = arr.shape
+        return cls(ArrayBand(arr), (int(h), int(w)), int(np.count_nonzero(arr)))
+
+    @property
+    def path(self) -> Path:
+        """The mask's file (a run's mask is one)."""
+        if not isinstance(self.band, FileBand):
+            raise ValueError("this mask is held in memory, not in a file")
+        return self.band.path
 
     def window(self, window: Window) -> np.ndarray:
         """The mask over ``window`` as booleans."""
-        with rasterio.open(self.path) as ds:
-            return ds.read(1, window=window).astype(bool)
+        return read_band(self.band, window).astype(bool)
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Whether each cell ``(rows[i], cols[i])`` is valid (cells must be on the grid)."""
         out = np.zeros(len(rows), dtype=bool)
-        with rasterio.open(self.path) as ds:
+        with self.band.reader() as r:
             for idx, win in cell_groups(rows, cols, self.shape[1]):
-                block = ds.read(1, window=win)
+                block = r.read(win)
                 out[idx] = block[rows[idx] - int(win.row_off), cols[idx] - int(win.col_off)] > 0
         return out
 
     def to_array(self) -> np.ndarray:
         """The whole mask in memory: for tests and district-sized grids only."""
-        with rasterio.open(self.path) as ds:
-            return ds.read(1).astype(bool)
+        return read_band(self.band).astype(bool)
 
     @property
     def share(self) -> float:

@@ -11,25 +11,24 @@ rolling-origin months, spatial block cross-validation, and the choice made by
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
+from .bands import Band, MemoryStore, Store
 from .compute import Compute, run_tasks, run_windows
-from .covariates import FeatureLayer, FeatureStack, create_band
+from .covariates import FeatureLayer, FeatureStack
 from .history import HistoryJob, HistorySettings, history_at_samples, history_window
 from .models import ModelRecipe, build_estimator, fit_estimator
 from .months import Month
-from .predict import predict_to_geotiff
+from .predict import predict_to_band
 from .sampling import Samples
 from .surfaces import (
     Area,
@@ -41,6 +40,7 @@ from .surfaces import (
     spread_window,
 )
 from .validation import (
+    BASELINES,
     BlockFolds,
     FoldEvaluation,
     Metrics,
@@ -101,7 +101,7 @@ class Design:
     cols: np.ndarray
     months: np.ndarray  # month number of each sample (background: assigned)
     history: HistorySettings | None
-    work: Path
+    store: Store  # where surfaces and history layers go: a folder, or memory
     seed: int
     keep: list[int] | None = None  # static feature subset (for ablations)
     compute: Compute = field(default_factory=Compute)  # how chunked layers are computed
@@ -123,7 +123,12 @@ class Design:
 
     @classmethod
     def of(
-        cls, samples: Samples, stack: FeatureStack, work: Path, seed: int, compute: Compute
+        cls,
+        samples: Samples,
+        stack: FeatureStack,
+        seed: int,
+        store: Store | None = None,
+        compute: Compute | None = None,
     ) -> Design:
         """The design of a run's samples, without history (chosen later)."""
         return cls(
@@ -134,9 +139,9 @@ class Design:
             cols=samples.cols,
             months=samples.months,
             history=None,
-            work=work,
+            store=store if store is not None else MemoryStore(),
+            compute=compute or Compute(),
             seed=seed,
-            compute=compute,
         )
 
     def without(self, kind: str) -> Design:
@@ -196,29 +201,20 @@ class Design:
                 self.history,
                 grid.cell_size,
             )
-            folder = self.work / "history" / tag
-            folder.mkdir(parents=True, exist_ok=True)
+            store = self.store.child("history").child(tag)
             new = [
                 FeatureLayer(
                     name=name,
-                    path=folder / f"{name}.tif",
                     covariate="history",
                     kind="history",
                     units="log1p of incidents (count) or incidents per km2 (kde)",
                     transform="log1p",
+                    band=store.band(name, grid.shape, grid, name),
                 )
                 for name in self.history.names
             ]
-            for layer in new:
-                create_band(layer.path, grid, layer.name, self.compute.block)
-            run_windows(
-                history_window,
-                job,
-                [layer.path for layer in new],
-                self.compute,
-                grid.shape,
-                "history features",
-            )
+            bands = [layer.band for layer in new]
+            run_windows(history_window, job, bands, self.compute, grid.shape, "history features")
             layers.extend(new)
         return FeatureStack(
             grid=self.stack.grid,
@@ -265,32 +261,28 @@ def fit_final(design: Design, recipe: ModelRecipe, month: Month) -> FittedModel:
 
 def _predicted(
     design: Design, model: BaseEstimator, incidents: np.ndarray, target: Month, tag: str
-) -> Path:
-    """Predict month ``target`` from the ``incidents`` rows into a surface file."""
-    folder = design.work / "surfaces"
-    folder.mkdir(parents=True, exist_ok=True)
+) -> Band:
+    """Predict month ``target`` from the ``incidents`` rows into a surface band."""
+    grid = design.stack.grid
     stack = design.stack_for(incidents, target, tag)
-    out = predict_to_geotiff(model, stack, folder / f"{tag}.tif", design.compute)
-    shutil.rmtree(design.work / "history" / tag, ignore_errors=True)
+    out = design.store.child("surfaces").band(tag, grid.shape, grid, "relative conflict risk")
+    predict_to_band(model, stack, out, design.compute)
+    design.store.child("history").child(tag).clear()
     return out
 
 
-def _baselines(design: Design, rows: np.ndarray, cols: np.ndarray, tag: str) -> dict[str, Path]:
-    """Baseline surfaces from past incidents at ``rows, cols`` (uniform, past counts, KDE)."""
+def _baselines(design: Design, rows: np.ndarray, cols: np.ndarray, tag: str) -> dict[str, Band]:
+    """Baseline surfaces from past incidents at ``rows, cols``: :data:`BASELINES`."""
     grid = design.stack.grid
-    folder = design.work / "surfaces"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / f"{tag}-{name}.tif" for name in ("uniform", "past_counts", "kde")}
-    for name, path in paths.items():
-        create_band(path, grid, name, design.compute.block)
+    store = design.store.child("surfaces")
+    bands = {name: store.band(f"{tag}-{name}", grid.shape, grid, name) for name in BASELINES}
     job = BaselineJob(design.stack.valid, rows, cols, kde_bandwidth(rows, cols, grid.shape))
-    run_windows(baseline_window, job, list(paths.values()), design.compute, grid.shape, "baselines")
-    return paths
+    run_windows(baseline_window, job, list(bands.values()), design.compute, grid.shape, "baselines")
+    return bands
 
 
-def _remove(*paths: Path) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+def _remove(design: Design, *bands: Band) -> None:
+    design.store.child("surfaces").remove(*bands)
 
 
 def _baseline_metrics(
@@ -315,7 +307,7 @@ def _baseline_metrics(
         for name, path in bases.items():
             ranked = RankedSurface.for_incidents(path, area, te_r, te_c, chunk)
             cached[name] = ranked.evaluate(fractions)
-        _remove(*bases.values())
+        _remove(design, *bases.values())
         return cached
 
 
@@ -361,7 +353,7 @@ def evaluate_month(
             ),
             class_capture=class_captures(ranked.classes(), te_r, te_c),
         )
-    _remove(surface)
+    _remove(design, surface)
     return result
 
 
@@ -400,7 +392,7 @@ class SpatialFolds:
     """A spatial block cross-validation to run: one task per fold (see :class:`RollingMonths`).
 
     The summary comes with the spread of the fold models' surfaces: a float32
-    GeoTIFF (under ``design.work``) of their per-cell standard deviation (an
+    band (in ``design.store``) of their per-cell standard deviation (an
     uncertainty layer), or None when fewer than two folds were evaluated or
     ``with_spread`` is false.
     """
@@ -421,7 +413,7 @@ class SpatialFolds:
         rng = np.random.default_rng(self.design.seed)
         return BlockFolds.of(grid.shape, block_cells, self.folds, rng)
 
-    def tasks(self) -> list[Callable[[], tuple[FoldEvaluation, Path] | None]]:
+    def tasks(self) -> list[Callable[[], tuple[FoldEvaluation, Band] | None]]:
         fold_map = self.fold_map
         return [
             partial(
@@ -438,8 +430,8 @@ class SpatialFolds:
         ]
 
     def summarise(
-        self, results: Sequence[tuple[FoldEvaluation, Path] | None]
-    ) -> tuple[SpatialCV | Skipped, Path | None]:
+        self, results: Sequence[tuple[FoldEvaluation, Band] | None]
+    ) -> tuple[SpatialCV | Skipped, Band | None]:
         done = [r for r in results if r is not None]
         surfaces = [path for _, path in done]
         if not done:
@@ -450,21 +442,16 @@ class SpatialFolds:
         spread = None
         if self.with_spread and len(surfaces) >= 2:
             spread = _spread(self.design, surfaces, f"spread-{self.recipe.name}-{id(summary)}")
-        _remove(*surfaces)
+        _remove(self.design, *surfaces)
         return summary, spread
 
 
-def _spread(design: Design, surfaces: list[Path], name: str) -> Path:
-    """The per-cell standard deviation of the fold models' surfaces, as a file."""
+def _spread(design: Design, surfaces: list[Band], name: str) -> Band:
+    """The per-cell standard deviation of the fold models' surfaces, as a band."""
     grid = design.stack.grid
-    spread = design.work / "surfaces" / f"{name}.tif"
-    create_band(
-        spread,
-        grid,
-        "spread of the spatial-fold models' risk (standard deviation)",
-        design.compute.block,
-    )
-    job = SpreadJob(design.stack.valid, tuple(str(s.resolve()) for s in surfaces))
+    description = "spread of the spatial-fold models' risk (standard deviation)"
+    spread = design.store.child("surfaces").band(name, grid.shape, grid, description)
+    job = SpreadJob(design.stack.valid, tuple(surfaces))
     run_windows(spread_window, job, [spread], design.compute, grid.shape, "risk spread")
     return spread
 
@@ -502,7 +489,7 @@ def _evaluate_fold(
     fractions: tuple[float, ...],
     target: Month,
     with_baselines: bool,
-) -> tuple[FoldEvaluation, Path] | None:
+) -> tuple[FoldEvaluation, Band] | None:
     """A model of the other folds tested on fold ``fold``; its evaluation and surface."""
     p = design.is_presence
     sample_fold = folds.at(design.rows, design.cols)
@@ -535,13 +522,13 @@ def spatial_cv(
     target: Month,
     with_spread: bool = True,
     with_baselines: bool = True,
-) -> tuple[SpatialCV | Skipped, Path | None]:
+) -> tuple[SpatialCV | Skipped, Band | None]:
     """Spatial block cross-validation, and the spread of the fold models' surfaces
     (see :class:`SpatialFolds`)."""
     job = SpatialFolds(
         design, recipe, folds, block_size, fractions, target, with_spread, with_baselines
     )
-    out: tuple[SpatialCV | Skipped, Path | None] = run_jobs(
+    out: tuple[SpatialCV | Skipped, Band | None] = run_jobs(
         design.compute, [job], "spatial cross-validation"
     )[0]
     return out

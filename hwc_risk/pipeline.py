@@ -36,6 +36,7 @@ from typing import Any
 
 import rasterio
 
+from .bands import FileStore
 from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
 from .covariates import align_covariates, derive_features
@@ -105,7 +106,7 @@ def _run_stages(
     )
     with timer.stage("samples", "sampling background and reading features at samples"):
         samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)
-    design = Design.of(samples, stack, work, cfg.seed, compute)
+    design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
     with timer.stage("selection", "choosing and validating the model on held-out months"):
         selection = select_and_validate(
             design,

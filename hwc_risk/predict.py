@@ -10,15 +10,14 @@ size, never on the grid.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 
+from .bands import Band, FileBand, read_band
 from .compiled import compile_model
 from .compute import Compute, run_windows
 from .covariates import FeatureStack, create_band
@@ -30,6 +29,7 @@ __all__ = [
     "RiskMap",
     "map_risk",
     "predict_block",
+    "predict_to_band",
     "predict_to_geotiff",
     "predict_window",
 ]
@@ -55,25 +55,42 @@ def predict_block(model: BaseEstimator, features: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PredictJob:
-    """What a worker needs to predict a window: the model and the feature files."""
+    """What a worker needs to predict a window: the model and the feature bands
+    (files by absolute path, so that other processes and Dask workers find them)."""
 
     model: BaseEstimator
-    paths: tuple[str, ...]
+    bands: tuple[Band, ...]
 
     @classmethod
     def of(cls, model: BaseEstimator, stack: FeatureStack) -> PredictJob:
-        return cls(model, tuple(str(layer.path.resolve()) for layer in stack.layers))
+        bands = tuple(
+            FileBand(b.path.resolve()) if isinstance(b, FileBand) else b
+            for b in (layer.band for layer in stack.layers)
+        )
+        return cls(model, bands)
 
 
 def predict_window(job: PredictJob, window: Window) -> list[np.ndarray]:
     """The window task: read the window of every feature (own handles) and score it."""
     h, w = int(window.height), int(window.width)
-    block = np.empty((len(job.paths), h, w), dtype=np.float32)
-    with ExitStack() as files:
-        for k, path in enumerate(job.paths):
-            ds = files.enter_context(rasterio.open(path))
-            block[k] = ds.read(1, window=window)
+    block = np.empty((len(job.bands), h, w), dtype=np.float32)
+    for k, band in enumerate(job.bands):
+        block[k] = read_band(band, window)
     return [predict_block(job.model, block)]
+
+
+def predict_to_band(
+    model: BaseEstimator, stack: FeatureStack, out: Band, compute: Compute | None = None
+) -> Band:
+    """Write the risk surface into ``out`` (a band on the grid), chunk by chunk.
+
+    Chunks run on ``compute``'s local pool (written by this thread) or its Dask
+    cluster (written by the workers under a cluster-wide lock; file bands only).
+    """
+    compute = compute or Compute()
+    job = PredictJob.of(model, stack)
+    run_windows(predict_window, job, [out], compute, stack.grid.shape, "predicting")
+    return out
 
 
 def predict_to_geotiff(
@@ -82,21 +99,10 @@ def predict_to_geotiff(
     out_path: Path,
     compute: Compute | None = None,
 ) -> Path:
-    """Write the risk surface to a tiled float32 GeoTIFF, chunk by chunk.
-
-    Chunks run on ``compute``'s local pool (written by this thread) or its Dask
-    cluster (written by the workers under a cluster-wide lock).
-    """
+    """Write the risk surface to a tiled float32 GeoTIFF, chunk by chunk."""
     compute = compute or Compute()
     create_band(out_path, stack.grid, "relative conflict risk", compute.block)
-    run_windows(
-        predict_window,
-        PredictJob.of(model, stack),
-        [out_path],
-        compute,
-        stack.grid.shape,
-        "predicting",
-    )
+    predict_to_band(model, stack, FileBand(out_path), compute)
     return out_path
 
 

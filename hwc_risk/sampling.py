@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 
+from .bands import Band, as_band
 from .config import BackgroundConfig, IncidentsConfig
 from .covariates import FeatureStack
 from .errors import InputError
@@ -47,9 +47,9 @@ def sample_background(valid: ValidMask, n_points: int, rng: np.random.Generator)
     ranks = np.sort(rng.choice(valid.count, size=n, replace=False)) if n < valid.count else None
     out: list[np.ndarray] = []
     seen = 0
-    with rasterio.open(valid.path) as ds:
+    with valid.band.reader() as mask:
         for win in row_strips(valid.shape, STRIP_CELLS):
-            flat = np.flatnonzero(ds.read(1, window=win)) + int(win.row_off) * valid.shape[1]
+            flat = np.flatnonzero(mask.read(win)) + int(win.row_off) * valid.shape[1]
             if ranks is None:
                 out.append(flat)
             else:
@@ -60,7 +60,7 @@ def sample_background(valid: ValidMask, n_points: int, rng: np.random.Generator)
 
 
 def sample_weighted(
-    weights_path: Path, valid: ValidMask, n_points: int, rng: np.random.Generator
+    weights: Band | Path, valid: ValidMask, n_points: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Flat indices of up to ``n_points`` distinct valid cells drawn with probability
     proportional to the positive values of a raster on the grid, without replacement.
@@ -72,10 +72,10 @@ def sample_weighted(
     """
     best_keys = np.zeros(0)
     best_cells = np.zeros(0, dtype=np.int64)
-    with rasterio.open(weights_path) as wds, rasterio.open(valid.path) as vds:
+    with as_band(weights).reader() as wds, valid.band.reader() as vds:
         for win in row_strips(valid.shape, STRIP_CELLS):
-            w = wds.read(1, window=win).astype(np.float64)
-            ok = (vds.read(1, window=win) > 0) & np.isfinite(w) & (w > 0)
+            w = wds.read(win).astype(np.float64)
+            ok = (vds.read(win) > 0) & np.isfinite(w) & (w > 0)
             flat = np.flatnonzero(ok)
             keys = rng.exponential(size=flat.size) / w.ravel()[flat]
             best_keys = np.concatenate([best_keys, keys])
@@ -131,11 +131,11 @@ def _target_group_cells(incidents: IncidentsConfig, grid: GridSpec, valid: Valid
 
 def background_cells(
     settings: BackgroundConfig,
-    incidents: IncidentsConfig,
+    incidents: IncidentsConfig | None,
     grid: GridSpec,
     valid: ValidMask,
     rng: np.random.Generator,
-    work: Path,
+    work: Path | None = None,
 ) -> np.ndarray:
     """Flat indices of background cells by ``settings.method``: ``uniform`` over the
     valid cells, ``bias`` in proportion to a raster (reporting or patrol effort), or
@@ -143,7 +143,7 @@ def background_cells(
     if settings.method == "uniform":
         return sample_background(valid, settings.n_points, rng)
     if settings.method == "bias":
-        if settings.bias_raster is None:  # the config requires it; a typed guard
+        if settings.bias_raster is None or work is None:  # the config requires both
             raise InputError("background.method bias needs background.bias_raster")
         source = RasterSource(path=settings.bias_raster, key="background.bias_raster")
         work.mkdir(parents=True, exist_ok=True)
@@ -155,6 +155,8 @@ def background_cells(
                 "cells; check the raster"
             )
         return cells
+    if incidents is None:
+        raise InputError("background.method target_group needs the incidents section")
     cells = _target_group_cells(incidents, grid, valid)
     if cells.size < 50:
         raise InputError(
@@ -170,12 +172,14 @@ def draw_samples(
     stack: FeatureStack,
     used: pd.DataFrame,
     settings: BackgroundConfig,
-    incidents: IncidentsConfig,
-    seed: int,
-    work: Path,
+    incidents: IncidentsConfig | None = None,
+    seed: int = 42,
+    work: Path | None = None,
 ) -> Samples:
-    """The samples stage: the month's incidents (``used``, located on the grid) and
-    background cells, with their months and their features read at their cells."""
+    """The samples stage: the month's incidents (``used``: ``row``, ``col`` and
+    ``date`` on the grid) and background cells, with their months and their
+    features read at their cells. ``incidents`` (the config section) is needed
+    by the target-group background, ``work`` (a folder) by a bias raster."""
     grid = stack.grid
     rng = np.random.default_rng(seed)
     bg = background_cells(settings, incidents, grid, stack.valid, rng, work)

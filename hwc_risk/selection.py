@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .bands import Band
 from .config import ValidationSettings
 from .history import choose_history
 from .modelling import Design, RollingMonths, SpatialFolds, run_jobs
@@ -262,7 +263,7 @@ class Selection:
     rolling: RollingOrigin | Skipped
     temporal: MonthEvaluation | Skipped
     spatial: SpatialCV | Skipped
-    spread: Path | None
+    spread: Band | None
     block_size: float
     choice: Choice | None = None
     history: dict[str, Any] | None = None
@@ -350,7 +351,7 @@ def _spatial_and_ablation(
     run_month: Month,
     rolling: RollingOrigin | Skipped,
     ablate: bool,
-) -> tuple[SpatialCV | Skipped, Path | None, Ablation | None]:
+) -> tuple[SpatialCV | Skipped, Band | None, Ablation | None]:
     """Spatial block cross-validation, and the connectivity ablation, side by side."""
     target = run_month + 1
     spatial = SpatialFolds(design, recipe, settings.folds, block_size, fractions, target)

@@ -6,9 +6,14 @@ value, how many cells lie below a score. :class:`RankedSurface` finds them
 exactly in a few passes over the chunks: every float32 value maps to a 32-bit
 key in the same order, a histogram of the keys' upper 16 bits (65,536 counts)
 shows which bucket holds the k-th largest, and a second pass counts the lower
-16 bits inside that bucket. The numbers are those of the whole-array
-functions in :mod:`hwc_risk.validation` and :func:`hwc_risk.classes.classify`
-(tests hold them equal), and memory depends on the chunk, not the grid.
+16 bits inside that bucket. The numbers are the definitions of
+:mod:`hwc_risk.validation` (:func:`~hwc_risk.validation.capture_rate`,
+:func:`~hwc_risk.validation.surface_auc`, the Boyce index; tests hold them
+equal), and memory depends on the chunk, not the grid.
+
+Surfaces can be files (a run's) or arrays in memory (:mod:`hwc_risk.bands`);
+:func:`evaluate_surface`, :func:`classify` and :func:`baseline_surfaces` are
+the in-memory entry points: the same code in one chunk.
 
 Baseline surfaces (uniform, past counts, kernel density) are written chunk by
 chunk by :func:`baseline_window`; the kernel density is a sum of separable
@@ -23,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
+from .bands import ArrayBand, Band, as_band, read_band
 from .classes import RISK_CLASSES
 from .compute import Compute
 from .history import gaussian_kernel
 from .mask import ValidMask, cell_groups
-from .validation import BlockFolds, Metrics, boyce_from_shares
+from .validation import BASELINES, BlockFolds, Metrics, boyce_from_shares, kde_bandwidth
 
 __all__ = [
     "Area",
@@ -38,9 +43,12 @@ __all__ = [
     "ClassCut",
     "RankedSurface",
     "SpreadJob",
+    "baseline_surfaces",
     "baseline_window",
     "class_captures",
     "class_window",
+    "classify",
+    "evaluate_surface",
     "spread_window",
     "values_at",
 ]
@@ -81,12 +89,14 @@ class Area:
         return inside
 
 
-def values_at(path: Path, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Values of a single-band raster at cells, read chunk by chunk."""
+def values_at(band: Band | Path, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values of a band at cells, read chunk by chunk."""
+    band = as_band(band)
     out = np.full(len(rows), np.nan, dtype=np.float32)
-    with rasterio.open(path) as ds:
-        for idx, win in cell_groups(rows, cols, ds.width):
-            block = ds.read(1, window=win)
+    width = band.shape[1]
+    with band.reader() as ds:
+        for idx, win in cell_groups(rows, cols, width):
+            block = ds.read(win)
             out[idx] = block[rows[idx] - int(win.row_off), cols[idx] - int(win.col_off)]
     return out
 
@@ -114,12 +124,12 @@ class RankedSurface:
 
     def __init__(
         self,
-        path: Path,
+        surface: Band | Path,
         area: Area,
         scores: np.ndarray | None = None,
         chunk: int = 1024,
     ) -> None:
-        self.path = Path(path)
+        self.band = as_band(surface)
         self.area = area
         self.chunk = chunk
         self.windows = Compute(chunk_size=chunk).windows(area.valid.shape)
@@ -144,19 +154,24 @@ class RankedSurface:
 
     @classmethod
     def for_incidents(
-        cls, path: Path, area: Area, rows: np.ndarray, cols: np.ndarray, chunk: int = 1024
+        cls,
+        surface: Band | Path,
+        area: Area,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        chunk: int = 1024,
     ) -> RankedSurface:
         """Ranked for the incidents at ``rows, cols`` that fall in the area on a value
-        (the others are ignored, as by :func:`~hwc_risk.validation.evaluate_surface`)."""
-        scores = values_at(path, rows, cols)
+        (the others are ignored)."""
+        scores = values_at(surface, rows, cols)
         inside = area.at(rows, cols) & np.isfinite(scores)
-        return cls(path, area, scores[inside], chunk)
+        return cls(surface, area, scores[inside], chunk)
 
     def _chunks(self) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
         """Each chunk: its window, values, and which cells are in the area with a value."""
-        with rasterio.open(self.path) as ds:
+        with self.band.reader() as ds:
             for win in self.windows:
-                block = ds.read(1, window=win)
+                block = ds.read(win)
                 yield win, block, self.area.window(win) & np.isfinite(block)
 
     def _second_pass(
@@ -258,7 +273,7 @@ class RankedSurface:
             order = orders[stop]
             need = stop - order.greater  # how many cells equal to the cut go up
             cuts.append((cls.code, order.key, need, order.equal))
-        cut = ClassCut(self.area.valid, self.path, self.chunk, tuple(cuts), thresholds, {})
+        cut = ClassCut(self.area.valid, self.band, self.chunk, tuple(cuts), thresholds, {})
         partial = [k for k, (_, _, need, equal) in enumerate(cuts) if need < equal]
         if partial:
             cut.offsets.update(self._tie_offsets(cut, partial))
@@ -292,7 +307,7 @@ class ClassCut:
     """
 
     valid: ValidMask
-    surface: Path
+    surface: Band
     chunk: int
     cuts: tuple[tuple[int, int, int, int], ...]
     thresholds: dict[str, float]
@@ -317,20 +332,19 @@ class ClassCut:
         """Class codes at cells."""
         out = np.zeros(len(rows), dtype=np.uint8)
         height, width = self.valid.shape
-        with rasterio.open(self.surface) as ds:
+        with self.surface.reader() as ds:
             for idx, _ in cell_groups(rows, cols, width, self.chunk):
                 r0 = int(rows[idx[0]]) // self.chunk * self.chunk
                 c0 = int(cols[idx[0]]) // self.chunk * self.chunk
                 win = Window(c0, r0, min(self.chunk, width - c0), min(self.chunk, height - r0))
-                codes = self.codes(win, ds.read(1, window=win), self.valid.window(win))
+                codes = self.codes(win, ds.read(win), self.valid.window(win))
                 out[idx] = codes[rows[idx] - r0, cols[idx] - c0]
         return out
 
 
 def class_window(cut: ClassCut, window: Window) -> list[np.ndarray]:
     """The window task that writes the risk classes of a surface."""
-    with rasterio.open(cut.surface) as ds:
-        block = ds.read(1, window=window)
+    block = read_band(cut.surface, window)
     return [cut.codes(window, block, cut.valid.window(window))]
 
 
@@ -353,13 +367,13 @@ class BaselineJob:
     sigma: float  # kernel density bandwidth, cells
 
 
-#: scipy's default truncation, as :func:`hwc_risk.validation.kde_surface` uses.
+#: scipy's default truncation of a Gaussian filter (four standard deviations).
 _KDE_TRUNCATE = 4.0
 
 
 def baseline_window(job: BaselineJob, window: Window) -> list[np.ndarray]:
-    """Uniform, past-counts and kernel-density baselines of a window: the values of
-    :mod:`hwc_risk.validation`'s whole-grid functions (NaN outside the valid cells).
+    """Uniform, past-counts and kernel-density baselines of a window (NaN outside the
+    valid cells).
 
     The density is ``K_rows @ K_cols`` over the incidents within the kernel's
     reach: a sum of separable Gaussians, equal to the filtered grid of counts.
@@ -398,7 +412,7 @@ class SpreadJob:
     """Fold surfaces whose per-cell standard deviation is wanted."""
 
     valid: ValidMask
-    paths: tuple[str, ...]
+    surfaces: tuple[Band, ...]
 
 
 def spread_window(job: SpreadJob, window: Window) -> list[np.ndarray]:
@@ -406,13 +420,72 @@ def spread_window(job: SpreadJob, window: Window) -> list[np.ndarray]:
     valid cells."""
     total = np.zeros((int(window.height), int(window.width)))
     total_sq = np.zeros_like(total)
-    for path in job.paths:
-        with rasterio.open(path) as ds:
-            block = np.nan_to_num(ds.read(1, window=window))
+    for band in job.surfaces:
+        block = np.nan_to_num(read_band(band, window))
         total += block
         total_sq += block**2
-    n = len(job.paths)
+    n = len(job.surfaces)
     mean = total / n
     spread = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0)).astype(np.float32)
     spread[~job.valid.window(window)] = np.nan
     return [spread]
+
+
+# -- surfaces held in memory: the same code in one chunk --------------------------------
+
+
+def _whole(shape: tuple[int, int]) -> Window:
+    return Window(0, 0, shape[1], shape[0])
+
+
+def evaluate_surface(
+    surface: np.ndarray,
+    area: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    fractions: tuple[float, ...] = (0.10,),
+) -> Metrics:
+    """AUC, Boyce index, capture rates and PAI of a surface held in memory (float32).
+
+    ``area`` is the boolean mask of cells evaluated (the valid area, or a
+    fold's blocks); incidents at ``rows, cols`` outside it, or on a cell with
+    no value, are ignored. The same computation as a run's on files
+    (:class:`RankedSurface`), in one chunk.
+
+    >>> surface = np.tile(np.arange(10, dtype=np.float32), (10, 1))
+    >>> area = np.ones((10, 10), bool)
+    >>> m = evaluate_surface(surface, area, np.array([0, 1]), np.array([9, 0]), (0.1,))
+    >>> m.capture(0.1), m.n_incidents
+    (0.5, 2)
+    """
+    band = ArrayBand(np.asarray(surface, dtype=np.float32))
+    ranked = RankedSurface.for_incidents(
+        band, Area(ValidMask.of_array(area)), rows, cols, chunk=max(band.shape)
+    )
+    return ranked.evaluate(fractions)
+
+
+def classify(surface: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """Risk classes (uint8, 0 = nodata) of a surface held in memory, and the lower risk
+    bound of each class: :meth:`RankedSurface.classes` in one chunk (ties broken in
+    raster order, so the shares of :data:`~hwc_risk.classes.RISK_CLASSES` hold exactly
+    even on flat surfaces)."""
+    values = np.asarray(surface, dtype=np.float32)
+    mask = ValidMask.of_array(valid)
+    cut = RankedSurface(ArrayBand(values), Area(mask), chunk=max(values.shape)).classes()
+    return cut.codes(_whole(values.shape), values, mask.to_array()), cut.thresholds
+
+
+def baseline_surfaces(
+    shape: tuple[int, int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    valid: np.ndarray,
+    bandwidth_cells: float | None = None,
+) -> dict[str, np.ndarray]:
+    """The baselines of past incidents at ``rows, cols`` held in memory (NaN outside
+    ``valid``): uniform, incidents per cell, and a Gaussian kernel density with
+    Silverman's bandwidth unless one is given, as :func:`baseline_window` writes them."""
+    sigma = kde_bandwidth(rows, cols, shape) if bandwidth_cells is None else bandwidth_cells
+    job = BaselineJob(ValidMask.of_array(valid), np.asarray(rows), np.asarray(cols), sigma)
+    return dict(zip(BASELINES, baseline_window(job, _whole(shape)), strict=True))

@@ -118,7 +118,8 @@ class SyntheticArea:
         import pandas as pd
         from scipy import stats
 
-        from .validation import capture_rate, kde_surface
+        from .surfaces import baseline_surfaces
+        from .validation import capture_rate
 
         ok = self.valid & np.isfinite(risk)
         rows, cols = self.draw_cells(n_future, np.random.default_rng(99))
@@ -129,7 +130,7 @@ class SyntheticArea:
         )
         r = ((self.origin[1] - np.asarray(y)) // self.cell_size).astype(int)
         c = ((np.asarray(x) - self.origin[0]) // self.cell_size).astype(int)
-        kde = kde_surface(self.shape, r, c, self.valid)
+        kde = baseline_surfaces(self.shape, r, c, self.valid)["kde"]
         return {
             "ratio": capture_rate(risk[ok], risk[rows, cols], 0.10) / truth,
             "kde_ratio": capture_rate(kde[ok], kde[rows, cols], 0.10) / truth,

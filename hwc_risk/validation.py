@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
-from scipy import ndimage, stats
+from scipy import stats
 
 from .months import Month
 
@@ -48,10 +48,7 @@ __all__ = [
     "boyce_index",
     "capture_rate",
     "default_block_size",
-    "evaluate_surface",
     "kde_bandwidth",
-    "kde_surface",
-    "past_counts_surface",
     "skill_of",
     "spatial_block_folds",
     "surface_auc",
@@ -327,44 +324,6 @@ def boyce_from_shares(
     return float(rho)
 
 
-def evaluate_surface(
-    surface: np.ndarray,
-    area: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    fractions: tuple[float, ...] = (0.10,),
-) -> Metrics:
-    """AUC, Boyce index, capture rate and PAI of ``surface`` for incidents at ``rows, cols``.
-
-    ``area`` is the boolean mask of cells evaluated (e.g. the valid area, or
-    the held-out blocks); incidents outside it are ignored.
-    """
-    area = area & np.isfinite(surface)
-    inside = area[rows, cols]
-    values = surface[area]
-    scores = surface[rows[inside], cols[inside]]
-    rates = []
-    for f in fractions:
-        cr = capture_rate(values, scores, f)
-        rates.append((f, cr, cr / f if np.isfinite(cr) else float("nan")))
-    return Metrics(
-        n_incidents=int(scores.size),
-        auc=surface_auc(values, scores),
-        boyce=boyce_index(values, scores),
-        rates=tuple(rates),
-    )
-
-
-def past_counts_surface(
-    shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, valid: np.ndarray
-) -> np.ndarray:
-    """Number of past incidents per cell (NaN outside ``valid``)."""
-    counts = np.zeros(shape, dtype=np.float32)
-    np.add.at(counts, (rows, cols), 1.0)
-    counts[~valid] = np.nan
-    return counts
-
-
 def kde_bandwidth(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> float:
     """Gaussian kernel bandwidth in cells by Silverman's rule for two dimensions.
 
@@ -377,23 +336,6 @@ def kde_bandwidth(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) ->
     sigma = math.sqrt(0.5 * (float(np.var(rows)) + float(np.var(cols))))
     h = sigma * n ** (-1.0 / 6.0)
     return float(np.clip(h, 1.0, min(shape) / 4))
-
-
-def kde_surface(
-    shape: tuple[int, int],
-    rows: np.ndarray,
-    cols: np.ndarray,
-    valid: np.ndarray,
-    bandwidth_cells: float | None = None,
-) -> np.ndarray:
-    """Gaussian kernel density of past incidents on the grid (NaN outside ``valid``)."""
-    counts = np.zeros(shape, dtype=np.float64)
-    np.add.at(counts, (rows, cols), 1.0)
-    bw = kde_bandwidth(rows, cols, shape) if bandwidth_cells is None else bandwidth_cells
-    dens = ndimage.gaussian_filter(counts, sigma=bw, mode="constant", truncate=4.0)
-    out = dens.astype(np.float32)
-    out[~valid] = np.nan
-    return out
 
 
 def default_block_size(shape: tuple[int, int], cell_size: float, neighbourhood: float) -> float:

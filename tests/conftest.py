@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,6 +55,45 @@ def mask_file(valid: np.ndarray, folder: Path, cell: float = 100.0) -> ValidMask
     h, w = valid.shape
     grid = GridSpec(CRS.from_epsg(32736), Affine(cell, 0, 500_000, 0, -cell, 9_000_000), w, h)
     return ValidMask.from_array(valid, grid, folder / f"valid-{h}x{w}.tif")
+
+
+def assert_chunked_equals_whole(
+    task: Any,
+    job: Any,
+    shape: tuple[int, int],
+    folder: Path,
+    chunks: tuple[int, ...] = (16, 37),
+) -> None:
+    """A window task run chunk by chunk, into files and into arrays, gives exactly the
+    layers of one window over the whole grid: the check every chunked layer kind
+    (features, history, baselines, classes, spread, prediction) goes through.
+
+    ``job`` is the task's job, or a function of the chunk size giving it (a job that
+    depends on the chunking, as the risk classes' tie offsets do).
+    """
+    from rasterio.windows import Window
+
+    from hwc_risk.bands import FileStore, MemoryStore, read_band
+    from hwc_risk.compute import Compute, run_windows
+
+    job_for = job if callable(job) else (lambda chunk: job)
+    whole = task(job_for(max(shape)), Window(0, 0, shape[1], shape[0]))
+    grid = GridSpec(CRS.from_epsg(32736), DEFAULT_TRANSFORM, shape[1], shape[0])
+    for k, chunk in enumerate(chunks):
+        stores = (FileStore(folder / f"chunked-{k}", block=16), MemoryStore())
+        for store in stores:
+            bands = [
+                store.band(f"layer{j}", shape, grid, dtype=str(layer.dtype), nodata=_fill(layer))
+                for j, layer in enumerate(whole)
+            ]
+            compute = Compute(chunk_size=chunk, workers=2)
+            run_windows(task, job_for(chunk), bands, compute, shape, "test")
+            for band, expected in zip(bands, whole, strict=True):
+                np.testing.assert_array_equal(read_band(band), expected)
+
+
+def _fill(layer: np.ndarray) -> float:
+    return float("nan") if np.issubdtype(layer.dtype, np.floating) else 0
 
 
 def class_file(classes: np.ndarray, grid: GridSpec, folder: Path) -> Path:

@@ -19,6 +19,7 @@ import rasterio
 from rasterio.enums import ColorInterp
 
 from .. import __version__
+from ..bands import file_of
 from ..classes import RISK_CLASSES, class_shares
 from ..compute import Compute
 from ..config import OutputsConfig, PipelineConfig
@@ -92,7 +93,8 @@ def _rasters(
     out = [_cog(risk.risk, staging, output_spec("risk.tif"), tags)]
     out.append(write_risk_qml(staging / "risk.qml", risk.thresholds))
     if selection.spread is not None:
-        out.append(_cog(selection.spread, staging, output_spec("risk_sd.tif"), tags))
+        spread = file_of(selection.spread)
+        out.append(_cog(spread, staging, output_spec("risk_sd.tif"), tags))
     captures = _captures(selection)
     with rasterio.open(risk.classes, "r+") as ds:
         ds.update_tags(**{f"class_{s.risk_class.code}": s.tag() for s in class_shares(captures)})
@@ -100,7 +102,7 @@ def _rasters(
         ds.colorinterp = [ColorInterp.palette]
     for layer in stack.layers:
         if layer.kind == "connectivity":
-            out.append(_cog(layer.path, staging, layer_output(layer.name, layer.units), tags))
+            out.append(_cog(layer.file, staging, layer_output(layer.name, layer.units), tags))
     out.append(_cog(risk.classes, staging, output_spec("risk_class.tif"), tags))
     out.append(write_class_qml(staging / "risk_class.qml", captures))
     return out

@@ -87,7 +87,7 @@ def write_risk_qml(path: Path, thresholds: dict[str, float]) -> Path:
     """Pseudocolour ramp for ``risk.tif`` with stops at the class thresholds.
 
     ``thresholds`` maps class labels to the lowest risk of the class (as
-    :func:`hwc_risk.classes.classify` returns them).
+    :func:`hwc_risk.surfaces.classify` returns them).
     """
     renderer = ET.Element(
         "rasterrenderer",

@@ -19,9 +19,9 @@ import pypdfium2 as pdfium
 import pytest
 import rasterio
 
-from hwc_risk.classes import classify
 from hwc_risk.grid import GridSpec
 from hwc_risk.scenarios.summary import ScenarioSummary, compare_surfaces, write_scenarios_csv
+from hwc_risk.surfaces import classify
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import edit_config, run_cli
 

@@ -11,9 +11,9 @@ import pandas as pd
 from affine import Affine
 from rasterio.crs import CRS
 
-from hwc_risk.classes import classify
 from hwc_risk.export.webmap import write_map
 from hwc_risk.grid import GridSpec
+from hwc_risk.surfaces import classify
 from tests.conftest import REPO, class_file, run_cli
 
 FIND_MAP = """() => {

@@ -15,7 +15,8 @@ import rasterio
 
 from hwc_risk.config import load_config
 from hwc_risk.connectivity import habitat_patches, pairwise_current, resistance_from_classes
-from hwc_risk.grid import GridSpec, align_raster
+from hwc_risk.grid import GridSpec
+from hwc_risk.rasters import RasterSource, align_array
 from hwc_risk.scenarios.config import check_scenarios, load_scenarios
 from hwc_risk.scenarios.edits import apply_changes, prepare_scenario, resistance_changes
 from hwc_risk.scenarios.geometry import edit_cells
@@ -34,8 +35,8 @@ def sample() -> dict:
     )
     with rasterio.open(cfg.covariates["land_use"].path) as ds:
         grid = GridSpec.from_dataset(ds)
-    land = align_raster(cfg.covariates["land_use"], "land_use", grid)
-    pop = align_raster(cfg.covariates["population"], "population", grid)
+    land = align_array(RasterSource.of_covariate("land_use", cfg.covariates["land_use"]), grid)
+    pop = align_array(RasterSource.of_covariate("population", cfg.covariates["population"]), grid)
     return {"cfg": cfg, "scenarios": scenarios, "grid": grid, "land": land, "pop": pop}
 
 
@@ -66,8 +67,8 @@ def test_the_planned_road_cuts_the_corridors_current(sample: dict) -> None:
     # covariates aligned onto it by GDAL, the edits burnt onto that grid
     cfg, conn = sample["cfg"], sample["cfg"].connectivity
     grid = sample["grid"].coarsened(3)  # 134 x 107 cells of 300 m
-    land = align_raster(cfg.covariates["land_use"], "land_use", grid)
-    pop = align_raster(cfg.covariates["population"], "population", grid)
+    land = align_array(RasterSource.of_covariate("land_use", cfg.covariates["land_use"]), grid)
+    pop = align_array(RasterSource.of_covariate("population", cfg.covariates["population"]), grid)
     road = prepare_scenario(sample["scenarios"].scenarios[0], grid)
     burnt = apply_changes(land, road.covariates["land_use"].changes, grid.transform)
     before_res = resistance_from_classes(land, conn.resistance, pop, conn.density_factor)

@@ -195,3 +195,18 @@ def test_disk_sum_equals_convolution_with_the_disk(radius: float) -> None:
         mask.astype(np.int32), disk_kernel(radius).astype(np.int32), mode="constant"
     )
     np.testing.assert_array_equal(disk_sum(mask, radius), expected)
+
+
+@pytest.mark.parametrize("kind", ["categorical", "continuous"])
+def test_feature_windows_in_chunks_equal_the_whole_grid(tmp_path: Path, kind: str) -> None:
+    from hwc_risk.covariates import FeatureJob, feature_window
+    from tests.conftest import assert_chunked_equals_whole
+
+    covs, grid = _chunking_inputs(tmp_path)
+    name = "lu" if kind == "categorical" else "pop"
+    path = str(covs[name].path.resolve())
+    if kind == "categorical":
+        job = FeatureJob(path, grid.shape, True, (1, 2, 9), 100.0, radius_cells=7, cap=2_500)
+    else:
+        job = FeatureJob(path, grid.shape, False, transform="none")
+    assert_chunked_equals_whole(feature_window, job, grid.shape, tmp_path)

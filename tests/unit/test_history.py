@@ -90,9 +90,11 @@ def test_blend_learns_weights_on_held_out_folds() -> None:
     assert scores[X[:, 0] > 1.5].mean() > scores[X[:, 0] < -1].mean() + 0.3
 
 
-def test_history_in_chunks_equals_the_whole_grid() -> None:
-    from hwc_risk.compute import Compute
+def test_history_layers_are_their_definition_in_any_chunking(tmp_path: Path) -> None:
+    from scipy import ndimage
+
     from hwc_risk.history import HistoryJob, history_window
+    from tests.conftest import assert_chunked_equals_whole
 
     rng = np.random.default_rng(4)
     shape = (90, 130)
@@ -100,15 +102,18 @@ def test_history_in_chunks_equals_the_whole_grid() -> None:
     rows, cols = rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)
     months = rng.integers(100, 124, n)
     s = HistorySettings(tau_months=6.0, bandwidth=300.0)  # kernels of 3 and 9 cells
-    whole = history_surfaces(shape, rows, cols, months, Month(120), s, 100.0)
     job = HistoryJob.of(shape, rows, cols, months, Month(120), s, 100.0)
     assert job.halo == 28  # 3 x 9 cells, rounded, + 1
-    for win in Compute(chunk_size=16).windows(shape):
-        got = history_window(job, win)
-        r, c = int(win.row_off), int(win.col_off)
-        for layer, full in zip(got, whole, strict=True):
-            part = full[r : r + layer.shape[0], c : c + layer.shape[1]]
-            np.testing.assert_array_equal(layer, part)
+    assert_chunked_equals_whole(history_window, job, shape, tmp_path)
+    # the definition: recency-weighted counts of earlier months, Gaussian densities per km2
+    earlier = months < 120
+    counts = np.zeros(shape)
+    np.add.at(counts, (rows[earlier], cols[earlier]), np.exp(-(119 - months[earlier]) / 6.0))
+    whole = history_surfaces(shape, rows, cols, months, Month(120), s, 100.0)
+    np.testing.assert_allclose(whole[0], np.log1p(counts), rtol=1e-6)
+    for layer, sigma in zip(whole[1:], (3.0, 9.0), strict=True):
+        dens = ndimage.gaussian_filter(counts, sigma, mode="constant", truncate=3.0)
+        np.testing.assert_allclose(layer, np.log1p(dens / 0.01), rtol=1e-6)
     assert whole[2].max() > 0 and (whole[0] == 0).any()
 
 

@@ -7,13 +7,14 @@ from affine import Affine
 from rasterio.crs import CRS
 from sklearn.linear_model import LogisticRegression
 
-from hwc_risk.classes import RISK_CLASSES, classify
+from hwc_risk.classes import RISK_CLASSES
 from hwc_risk.compute import Compute
 from hwc_risk.config import CovariateConfig, FeaturesConfig
 from hwc_risk.covariates import build_feature_stack
 from hwc_risk.grid import GridSpec
 from hwc_risk.models import risk_scores
 from hwc_risk.predict import predict_block, predict_to_geotiff
+from hwc_risk.surfaces import classify
 from tests.conftest import write_raster
 
 T = Affine(100, 0, 500_000, 0, -100, 9_000_000)
@@ -84,3 +85,23 @@ def test_classes_follow_area_shares() -> None:
     # a flat surface still gets exact shares
     flat, _ = classify(np.ones((10, 10), np.float32), np.ones((10, 10), bool))
     assert (flat == 4).sum() == 5
+
+
+def test_prediction_windows_and_stacks_in_memory(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from hwc_risk.bands import MemoryStore, read_band
+    from hwc_risk.covariates import FeatureStack
+    from hwc_risk.predict import PredictJob, predict_to_band, predict_window
+    from tests.conftest import assert_chunked_equals_whole
+
+    model = fitted()
+    assert_chunked_equals_whole(
+        predict_window, PredictJob.of(model, stack), stack.grid.shape, tmp_path
+    )
+    # the same features held as arrays predict the same surface
+    arrays = {layer.name: read_band(layer.band) for layer in stack.layers}
+    memory = FeatureStack.from_arrays(stack.grid, arrays, stack.valid.to_array())
+    assert memory.valid.count == stack.valid.count
+    on_disk = predict_to_geotiff(model, stack, tmp_path / "disk.tif", Compute(chunk_size=16))
+    out = MemoryStore().band("risk", stack.grid.shape)
+    predict_to_band(model, memory, out, Compute(chunk_size=16))
+    np.testing.assert_array_equal(read_band(out), read_band(on_disk))

@@ -14,7 +14,6 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import LineString, box
 
-from hwc_risk.classes import classify
 from hwc_risk.compute import Compute
 from hwc_risk.connectivity import habitat_patches, pairwise_current
 from hwc_risk.errors import InputError
@@ -34,6 +33,7 @@ from hwc_risk.scenarios.summary import (
     tally_classes,
     write_scenarios_csv,
 )
+from hwc_risk.surfaces import classify
 from tests.conftest import write_raster
 
 UTM = CRS.from_epsg(32736)

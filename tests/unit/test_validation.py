@@ -1,14 +1,12 @@
 import numpy as np
 import pytest
 
+from hwc_risk.surfaces import baseline_surfaces, evaluate_surface
 from hwc_risk.validation import (
     block_ids,
     boyce_index,
     capture_rate,
     default_block_size,
-    evaluate_surface,
-    kde_surface,
-    past_counts_surface,
     spatial_block_folds,
     surface_auc,
 )
@@ -70,9 +68,10 @@ def test_counts_and_kde_surfaces() -> None:
     valid[0, :] = False
     rows = np.array([25, 25, 10])
     cols = np.array([25, 25, 40])
-    counts = past_counts_surface((50, 50), rows, cols, valid)
+    surfaces = baseline_surfaces((50, 50), rows, cols, valid, bandwidth_cells=2.0)
+    counts = surfaces["past_counts"]
     assert counts[25, 25] == 2 and counts[10, 40] == 1 and np.isnan(counts[0, 3])
-    kde = kde_surface((50, 50), rows, cols, valid, bandwidth_cells=2.0)
+    kde = surfaces["kde"]
     assert np.nanargmax(kde) == 25 * 50 + 25
     assert np.nansum(kde) == pytest.approx(3.0, rel=1e-3)  # mass kept away from the edges
 
