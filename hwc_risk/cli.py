@@ -279,7 +279,7 @@ def omniscape(
     try:
         if pool not in ("threads", "processes"):
             raise InputError(f"--pool {pool}: use threads or processes")
-        cfg = ComputeConfig(workers=workers, pool=pool, scheduler=scheduler)  # type: ignore[arg-type]
+        cfg = ComputeConfig(workers=workers, pool=pool, scheduler=scheduler)
         with open_compute(cfg) as compute:
             written = run_omniscape_ini(ini, compute, progress=log.info)
     except InputError as exc:

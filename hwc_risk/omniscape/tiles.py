@@ -1,11 +1,11 @@
 """The moving window over a whole grid, tile by tile, on the compute pool or Dask.
 
-Targets are grouped by the tile (:data:`TILE` cells a side) they fall in; a tile's task reads the tile grown by the window's reach, solves its
-targets and returns the current over that extent, which the caller adds into
-the maps. Each target is solved once; a task's memory is set by the tile and
-the window, not by the grid. Tasks run on :class:`hwc_risk.compute.Compute`'s
-local pool (threads or processes, at most ``2 x workers`` tiles in flight) or
-on its Dask cluster.
+Targets are grouped by the tile (:data:`TILE` cells a side) they fall in; a
+tile's task solves its targets and returns the current over the tile grown by
+the window's reach, which the caller adds into the maps. Each target is solved
+once; a task's memory is set by the tile and the window, not by the grid. Tasks
+run on :class:`hwc_risk.compute.Compute`'s local pool (threads or processes, at
+most ``2 x workers`` tiles in flight) or on its Dask cluster.
 """
 
 from __future__ import annotations
