@@ -99,8 +99,9 @@ def run_network_pairwise(ini: CircuitscapeIni, say: Progress) -> list[Path]:
     say(f"network pairwise mode: {graph.n_nodes} nodes, {focal_ids.size} focal nodes")
     base = ini.output_base()
     write_volt, write_cur = ini.flag("write_volt_maps"), ini.flag("write_cur_maps")
+    edge_i, edge_j, _ = branch_currents(graph, np.zeros(graph.n_nodes))
     cum_nodes = np.zeros(graph.n_nodes)
-    cum_branch = np.zeros(sparse_upper_count(graph))
+    cum_branch = np.zeros(edge_i.size)
     resistances = np.zeros((focal_ids.size, focal_ids.size))
     written: list[Path] = []
     focal: list[int | None] = [int(f) for f in focal_ids]
@@ -119,23 +120,16 @@ def run_network_pairwise(ini: CircuitscapeIni, say: Progress) -> list[Path]:
             cum_nodes += node_currents(graph, pair.voltages)
             cum_branch += branch_currents(graph, pair.voltages)[2]
     if write_cur:
-        i, j, _ = branch_currents(graph, np.zeros(graph.n_nodes))
         nodes = np.arange(graph.n_nodes)
+        edges = np.column_stack([edge_i + 1, edge_j + 1])
         written.append(_write_rows(Path(f"{base}_node_currents_cum.txt"), nodes + 1, cum_nodes))
-        written.append(
-            _write_rows(
-                Path(f"{base}_branch_currents_cum.txt"), np.column_stack([i + 1, j + 1]), cum_branch
-            )
-        )
+        written.append(_write_rows(Path(f"{base}_branch_currents_cum.txt"), edges, cum_branch))
     written.extend(write_resistances(base, focal_ids + 1.0, resistances))
     return written
 
 
-def sparse_upper_count(graph: CircuitGraph) -> int:
-    return int(branch_currents(graph, np.zeros(graph.n_nodes))[0].size)
-
-
-def _node_values(ini: CircuitscapeIni, key: str, n: int) -> np.ndarray:
+def _node_values(ini: CircuitscapeIni, key: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values per node from ``node value`` lines, and which nodes the file lists."""
     path = ini.require(key)
     table = read_table(path, key, 2)
     ids = _node_ids(table[:, 0], path)
@@ -143,7 +137,9 @@ def _node_values(ini: CircuitscapeIni, key: str, n: int) -> np.ndarray:
         raise CircuitscapeError(f"{path}: nodes beyond the graph's {n} nodes")
     out = np.zeros(n)
     out[ids] = table[:, 1]
-    return out
+    listed = np.zeros(n, dtype=bool)
+    listed[ids] = True
+    return out, listed
 
 
 def run_network_advanced(ini: CircuitscapeIni, say: Progress) -> list[Path]:
@@ -152,19 +148,13 @@ def run_network_advanced(ini: CircuitscapeIni, say: Progress) -> list[Path]:
 
     graph = read_network(ini)
     n = graph.n_nodes
-    sources = _node_values(ini, "source_file", n)
-    grounds = _node_values(ini, "ground_file", n)
+    sources, _ = _node_values(ini, "source_file", n)
+    grounds, listed = _node_values(ini, "ground_file", n)
     if ini.flag("ground_file_is_resistances"):
+        # a listed resistance of 0 is a direct ground
         with np.errstate(divide="ignore"):
-            grounds = np.where(grounds != 0, 1.0 / np.where(grounds != 0, grounds, 1.0), np.inf)
-        listed = np.zeros(n, dtype=bool)
-        listed[
-            _node_ids(
-                read_table(ini.require("ground_file"), "ground_file", 2)[:, 0],
-                ini.require("ground_file"),
-            )
-        ] = True
-        grounds = np.where(listed, grounds, 0.0)
+            inverse = np.where(grounds != 0, 1.0 / np.where(grounds != 0, grounds, 1.0), np.inf)
+        grounds = np.where(listed, inverse, 0.0)
     if ini.flag("use_direct_grounds"):
         grounds = np.where(grounds > 0, np.inf, 0.0)
     if ini.flag("use_unit_currents"):
