@@ -33,8 +33,11 @@ from scipy.sparse import csgraph
 from scipy.sparse.linalg import cg, splu
 
 __all__ = [
+    "AdvancedSolution",
     "CircuitGraph",
+    "Factor",
     "PairResult",
+    "branch_currents",
     "build_graph",
     "effective_resistance_pairs",
     "merge_region",
@@ -42,6 +45,7 @@ __all__ = [
     "node_map",
     "pair_with_focal_regions",
     "solve_advanced",
+    "solve_sources_grounds",
 ]
 
 #: Systems with at most this many unknowns are solved directly (SuperLU); larger ones
@@ -51,64 +55,87 @@ CG_RTOL = 1e-11
 SQRT2 = np.sqrt(2.0)
 
 
-def _find(parent: np.ndarray, i: int) -> int:
-    root = i
-    while parent[root] != root:
-        root = parent[root]
-    while parent[i] != root:  # path compression
-        parent[i], i = root, parent[i]
-    return root
-
-
 def node_map(conductance: np.ndarray, regions: list[np.ndarray] | None = None) -> np.ndarray:
-    """Node number of every cell (1..n, 0 = not a node).
+    """Node number of every cell (1..n, 0 = not a node), numbered in raster order.
 
     Cells with positive, finite conductance are nodes. Each map in
     ``regions`` (short-circuit polygons, focal regions) holds region ids
-    (> 0; 0 or negative = none): cells sharing an id are merged into one node
-    if any of them is a node, and the region's other cells join that node.
+    (> 0; 0, negative or NaN = none): cells sharing an id are merged into one
+    node if any of them is a node, and the region's other cells join that node.
+    Regions of different maps that share a habitat cell merge too.
+
+    The merge is one connected-components pass (scipy) over a graph of the
+    habitat cells and one extra vertex per region, so it costs time in
+    proportion to the cells, whatever the number of regions.
     """
     habitat = np.isfinite(conductance) & (conductance > 0)
+    n_hab = int(habitat.sum())
     labels = np.zeros(conductance.shape, dtype=np.int64)
-    labels[habitat] = np.arange(1, int(habitat.sum()) + 1)
+    labels[habitat] = np.arange(1, n_hab + 1)
     if not regions:
         return labels
-    parent = np.arange(int(habitat.sum()) + 1)
-    members: list[tuple[np.ndarray, int]] = []
+    flat_hab = habitat.ravel()
+    flat_labels = labels.ravel()
+    links_a: list[np.ndarray] = []
+    links_b: list[np.ndarray] = []
+    members: list[tuple[np.ndarray, np.ndarray]] = []  # (cells, region vertex of each)
+    n_vertices = n_hab
     for region in regions:
-        ids = np.where(np.isfinite(region), region, 0)
-        for rid in np.unique(ids[ids > 0]):
-            cells = ids == rid
-            inside = labels[cells & habitat]
-            if inside.size == 0:
-                continue
-            root = _find(parent, int(inside[0]))
-            for other in np.unique(inside[1:]):
-                r = _find(parent, int(other))
-                if r != root:
-                    parent[r] = root
-            members.append((cells, int(inside[0])))
-    roots = np.array([_find(parent, i) for i in range(parent.size)])
-    merged = roots[labels]
-    for cells, label in members:
-        merged[cells] = roots[label]
-    # renumber 1..n in raster order of first appearance
-    flat = merged.ravel()
+        ids = np.where(np.isfinite(region), region, 0.0).ravel()
+        cells = np.flatnonzero(ids > 0)
+        uniq, inverse = np.unique(ids[cells], return_inverse=True)
+        vertex = n_vertices + inverse
+        on_habitat = flat_hab[cells]
+        links_a.append(flat_labels[cells[on_habitat]] - 1)
+        links_b.append(vertex[on_habitat])
+        members.append((cells, vertex))
+        n_vertices += uniq.size
+    a = np.concatenate(links_a)
+    b = np.concatenate(links_b)
+    graph = sparse.coo_matrix((np.ones(a.size), (a, b)), shape=(n_vertices, n_vertices))
+    n_comp, comp = csgraph.connected_components(graph, directed=False)
+    has_habitat = np.zeros(n_comp, dtype=bool)
+    has_habitat[comp[:n_hab]] = True
+    merged = np.zeros(flat_labels.size, dtype=np.int64)
+    merged[flat_hab] = comp[:n_hab] + 1
+    for cells, vertex in members:
+        c = comp[vertex]
+        keep = has_habitat[c]
+        merged[cells[keep]] = c[keep] + 1
+    return _renumber(merged).reshape(conductance.shape)
+
+
+def _renumber(flat: np.ndarray) -> np.ndarray:
+    """Labels 1..n in order of first appearance (0 stays 0)."""
     nz = flat > 0
+    out = np.zeros(flat.size, dtype=np.int64)
+    if not nz.any():
+        return out
     _, first, inverse = np.unique(flat[nz], return_index=True, return_inverse=True)
     order = np.argsort(np.argsort(first))
-    out = np.zeros(flat.size, dtype=np.int64)
     out[nz] = order[inverse] + 1
-    return out.reshape(conductance.shape)
+    return out
 
 
 @dataclass
 class CircuitGraph:
-    """The conductance graph of a raster: node map, adjacency and components."""
+    """A conductance graph: adjacency, connected components and, for rasters, the node map."""
 
-    nodes: np.ndarray  # (rows, cols) node number per cell, 0 = none
+    nodes: np.ndarray | None  # (rows, cols) node number per cell, 0 = none; None for networks
     adjacency: sparse.csr_matrix  # symmetric, edge conductances, no diagonal
     components: np.ndarray  # component label per node (0-based node index)
+
+    @classmethod
+    def from_edges(
+        cls, i: np.ndarray, j: np.ndarray, conductance: np.ndarray, n: int
+    ) -> CircuitGraph:
+        """A network graph from edge lists (0-based node indices; repeated edges add up)."""
+        adj = sparse.coo_matrix((conductance, (i, j)), shape=(n, n)).tocsr()
+        adj = (adj + adj.T).tocsr()
+        adj.setdiag(0)
+        adj.eliminate_zeros()
+        _, labels = csgraph.connected_components(adj, directed=False)
+        return cls(nodes=None, adjacency=adj, components=labels)
 
     @property
     def n_nodes(self) -> int:
@@ -125,6 +152,8 @@ class CircuitGraph:
 
     def to_cells(self, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """Spread per-node values onto the grid (``fill`` where there is no node)."""
+        if self.nodes is None:
+            raise ValueError("a network graph has no cells")
         out = np.full(self.nodes.shape, fill, dtype=np.float64)
         has = self.nodes > 0
         out[has] = values[self.nodes[has] - 1]
@@ -183,41 +212,88 @@ def build_graph(
     return CircuitGraph(nodes=nodes, adjacency=adj, components=labels)
 
 
-def _solve(matrix: sparse.csr_matrix, rhs: np.ndarray) -> np.ndarray:
-    """Solve an SPD system: directly when small, else CG with an AMG preconditioner."""
-    if matrix.shape[0] == 0:
-        return np.zeros(0)
-    if matrix.shape[0] <= DIRECT_SOLVE_MAX:
-        return np.asarray(splu(matrix.tocsc()).solve(rhs))
-    ml = pyamg.smoothed_aggregation_solver(matrix.tocsr(), symmetry="symmetric")
-    x, info = cg(matrix, rhs, rtol=CG_RTOL, atol=0.0, maxiter=5000, M=ml.aspreconditioner())
-    if info != 0:
-        raise RuntimeError(f"conjugate gradients did not converge (info={info})")
-    return np.asarray(x)
+class Factor:
+    """A reusable solver for one SPD matrix and many right-hand sides.
 
+    Up to :data:`DIRECT_SOLVE_MAX` unknowns it is a sparse LU factorisation
+    (SuperLU in symmetric mode: a fill-reducing ordering of ``A + A^T`` and no
+    pivoting, which a grounded conductance matrix, symmetric positive
+    definite, does not need; three times faster than the default); above, a
+    smoothed-aggregation AMG hierarchy used as the preconditioner of
+    conjugate gradients.
+    """
 
-class _Factor:
-    """A reusable solver for one matrix and many right-hand sides."""
-
-    def __init__(self, matrix: sparse.csr_matrix) -> None:
-        self.matrix = matrix.tocsr()
-        self.direct = matrix.shape[0] <= DIRECT_SOLVE_MAX
+    def __init__(self, matrix: sparse.spmatrix) -> None:
+        self.matrix = sparse.csr_matrix(matrix)
+        n = self.matrix.shape[0]
+        self.direct = n <= DIRECT_SOLVE_MAX
+        self.lu = None
+        self.precond = None
+        if n == 0:
+            return
         if self.direct:
-            self.lu = splu(matrix.tocsc()) if matrix.shape[0] else None
+            self.lu = splu(
+                self.matrix.tocsc(),
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
         else:
             ml = pyamg.smoothed_aggregation_solver(self.matrix, symmetry="symmetric")
             self.precond = ml.aspreconditioner()
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve for one right-hand side (a vector) or several (columns of a matrix)."""
         if self.matrix.shape[0] == 0:
-            return np.zeros(0)
-        if self.direct:
-            assert self.lu is not None
-            return np.asarray(self.lu.solve(rhs))
+            return np.zeros(rhs.shape)
+        if self.lu is not None:
+            return np.asarray(self.lu.solve(np.asarray(rhs, dtype=np.float64)))
+        if rhs.ndim == 2:
+            return np.column_stack([self.solve(rhs[:, k]) for k in range(rhs.shape[1])])
         x, info = cg(self.matrix, rhs, rtol=CG_RTOL, atol=0.0, maxiter=5000, M=self.precond)
         if info != 0:
             raise RuntimeError(f"conjugate gradients did not converge (info={info})")
         return np.asarray(x)
+
+
+@dataclass
+class AdvancedSolution:
+    """Voltages of an advanced-mode solve."""
+
+    voltages: np.ndarray  # per node; 0 where no component was solved
+    finite_grounds: np.ndarray  # ground conductances used (0 for direct grounds)
+    solved: np.ndarray  # per node: True where its component was solved
+
+
+def solve_sources_grounds(
+    graph: CircuitGraph,
+    sources: np.ndarray,
+    grounds: np.ndarray,
+    only_node: int | None = None,
+) -> AdvancedSolution:
+    """Voltages for current ``sources`` (A) and ``grounds`` (S; inf = direct ground).
+
+    As in Circuitscape, each connected component whose sources add up to a
+    non-zero current and whose ground conductances add up to more than zero is
+    solved; the others stay at 0 V. With ``only_node`` (0-based) only the
+    component holding that node is solved (one-to-all and all-to-one modes).
+    """
+    lap = graph.laplacian
+    voltages = np.zeros(graph.n_nodes)
+    solved = np.zeros(graph.n_nodes, dtype=bool)
+    finite = np.where(np.isinf(grounds), 0.0, grounds)
+    for comp in graph.component_nodes():
+        if only_node is not None and graph.components[only_node] != graph.components[comp[0]]:
+            continue
+        s, gr = sources[comp], grounds[comp]
+        if s.sum() == 0 or not gr.sum() > 0:
+            continue
+        direct = np.isinf(gr)
+        keep = comp[~direct]
+        sub = lap[keep][:, keep] + sparse.diags(finite[keep])
+        voltages[keep] = Factor(sub).solve(sources[keep])
+        solved[comp] = True
+    return AdvancedSolution(voltages, finite, solved)
 
 
 def solve_advanced(
@@ -225,22 +301,11 @@ def solve_advanced(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Voltages of every node for current ``sources`` (A) and ``grounds`` (S; inf = direct).
 
-    Each connected component with both a source and a ground is solved; the
-    others stay at 0 V, as in Circuitscape. Returns the voltages and the
-    finite ground conductances used (for :func:`node_currents`).
+    Returns the voltages and the finite ground conductances used (for
+    :func:`node_currents`); see :func:`solve_sources_grounds`.
     """
-    lap = graph.laplacian
-    voltages = np.zeros(graph.n_nodes)
-    finite = np.where(np.isinf(grounds), 0.0, grounds)
-    for comp in graph.component_nodes():
-        s, gr = sources[comp], grounds[comp]
-        if not np.any(s != 0) or not np.any(gr > 0):
-            continue
-        direct = np.isinf(gr)
-        keep = comp[~direct]
-        sub = lap[keep][:, keep] + sparse.diags(finite[keep])
-        voltages[keep] = _solve(sub.tocsr(), sources[keep])
-    return voltages, finite
+    solution = solve_sources_grounds(graph, sources, grounds)
+    return solution.voltages, solution.finite_grounds
 
 
 def node_currents(
@@ -278,6 +343,21 @@ def node_currents(
     return np.maximum(result[0], result[1])
 
 
+def branch_currents(
+    graph: CircuitGraph, voltages: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Current through every edge ``(i, j)``, ``i < j`` (0-based), as Circuitscape writes it.
+
+    The magnitude of ``g (v_i - v_j)``; currents below 1e-8 of the largest
+    signed current are zero, as in Circuitscape.
+    """
+    upper = sparse.triu(graph.adjacency, k=1).tocoo()
+    cur = upper.data * (voltages[upper.row] - voltages[upper.col])
+    if cur.size and cur.max() != 0:
+        cur = np.where(np.abs(cur / cur.max()) < 1e-8, 0.0, cur)
+    return upper.row, upper.col, np.abs(cur)
+
+
 @dataclass
 class PairResult:
     """One focal pair of a pairwise run."""
@@ -290,16 +370,21 @@ class PairResult:
 
 
 def effective_resistance_pairs(
-    graph: CircuitGraph, focal_nodes: list[int | None], want_maps: bool = True
+    graph: CircuitGraph,
+    focal_nodes: list[int | None],
+    want_maps: bool = True,
+    exclude: set[tuple[int, int]] | None = None,
 ) -> Iterator[PairResult]:
     """Pairwise effective resistances between focal nodes (0-based; None = not on the graph).
 
     For each pair ``(i, j)``, ``i < j``, in the same component, node ``i`` is
     grounded and 1 A is injected at node ``j``: the voltage of ``j`` is the
     effective resistance. Pairs in different components (or off the graph)
-    get -1, as in Circuitscape. One solver is set up per grounded node and
-    reused for all its pairs.
+    get -1, as in Circuitscape, and so do the pairs ``(i, j)`` in ``exclude``
+    (indices into ``focal_nodes``), which are not solved. One solver is set
+    up per grounded node and reused for all its pairs.
     """
+    exclude = exclude or set()
     lap = graph.laplacian
     comp = graph.components
     for a, na in enumerate(focal_nodes):
@@ -311,10 +396,10 @@ def effective_resistance_pairs(
         nodes_c = np.flatnonzero(comp == comp[na])
         keep = nodes_c[nodes_c != na]
         local = {int(node): k for k, node in enumerate(keep)}
-        factor = _Factor(lap[keep][:, keep].tocsr()) if keep.size else None
+        factor = Factor(lap[keep][:, keep]) if keep.size else None
         for b in partners:
             nb = focal_nodes[b]
-            if nb is None or comp[nb] != comp[na]:
+            if nb is None or comp[nb] != comp[na] or (a, b) in exclude:
                 yield PairResult(a, b, -1.0, None, None)
                 continue
             if nb == na:  # both in one short-circuit region: no resistance, no current

@@ -229,10 +229,10 @@ def runs(
 
 @app.command()
 def circuitscape(
-    ini: Annotated[Path, typer.Argument(help="A Circuitscape raster configuration (.ini).")],
+    ini: Annotated[Path, typer.Argument(help="A Circuitscape configuration (.ini).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
-    """Run a Circuitscape .ini (raster; advanced or pairwise) and write Circuitscape's outputs.
+    """Run a Circuitscape .ini (any mode, raster or network) and write Circuitscape's outputs.
 
     Relative paths in the .ini are taken from the .ini's folder, else from the current
     folder. The files written are listed on stdout.
@@ -243,6 +243,45 @@ def circuitscape(
     log = logging.getLogger("hwc_risk.circuitscape")
     try:
         written = run_ini(ini, progress=log.info)
+    except InputError as exc:
+        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in written:
+        typer.echo(str(path))
+
+
+@app.command()
+def omniscape(
+    ini: Annotated[Path, typer.Argument(help="An Omniscape configuration (.ini).")],
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Parallel workers (default: the cores)."),
+    ] = None,
+    pool: Annotated[
+        str, typer.Option("--pool", help="threads or processes (local parallelism).")
+    ] = "processes",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="A Dask scheduler to run windows on.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+) -> None:
+    """Run an Omniscape .ini (moving-window connectivity) and write Omniscape's outputs.
+
+    Outputs go to the project_name folder (relative to the .ini's folder); the files
+    written are listed on stdout.
+    """
+    _setup_logging(quiet)
+    from .compute import open_compute
+    from .config import ComputeConfig
+    from .omniscape import run_omniscape_ini
+
+    log = logging.getLogger("hwc_risk.omniscape")
+    try:
+        if pool not in ("threads", "processes"):
+            raise InputError(f"--pool {pool}: use threads or processes")
+        cfg = ComputeConfig(workers=workers, pool=pool, scheduler=scheduler)
+        with open_compute(cfg) as compute:
+            written = run_omniscape_ini(ini, compute, progress=log.info)
     except InputError as exc:
         typer.echo(f"hwc-risk: error: {exc}", err=True)
         raise typer.Exit(2) from None

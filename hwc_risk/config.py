@@ -272,8 +272,15 @@ class ValidationSettings(_Section):
     )
 
 
-ConnectivityLayer = Literal["current", "cost_distance", "corridor"]
+ConnectivityLayer = Literal[
+    "current", "cost_distance", "corridor", "flow_potential", "normalized_current"
+]
 CONNECTIVITY_LAYERS: tuple[ConnectivityLayer, ...] = ("current", "cost_distance", "corridor")
+OMNISCAPE_LAYERS: tuple[ConnectivityLayer, ...] = (
+    "current",
+    "flow_potential",
+    "normalized_current",
+)
 
 
 class ConnectivityConfig(_Section):
@@ -304,10 +311,36 @@ class ConnectivityConfig(_Section):
     )
     layers: list[ConnectivityLayer] = Field(
         default_factory=lambda: list(CONNECTIVITY_LAYERS),
-        description="Which layers to build.",
+        description="Which layers to build (omniscape default: current, flow_potential, "
+        "normalized_current).",
+    )
+    method: Literal["pairwise", "omniscape"] = Field(
+        "pairwise",
+        description="current between the largest patches (pairwise) or Omniscape's moving "
+        "window from every source cell (omniscape).",
+    )
+    radius: float = Field(5000.0, gt=0, description="omniscape: window radius (CRS units).")
+    block_size: int = Field(
+        3, ge=1, description="omniscape: targets are the centres of blocks this many cells a side."
     )
 
     _resolve_paths = field_validator("resistance_raster", "sources_raster")(_resolve_optional)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _omniscape_default_layers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") == "omniscape" and "layers" not in data:
+            return {**data, "layers": list(OMNISCAPE_LAYERS)}
+        return data
+
+    @model_validator(mode="after")
+    def _omniscape_layers(self) -> ConnectivityConfig:
+        wrong = {"flow_potential", "normalized_current"} & set(self.layers)
+        if wrong and self.method != "omniscape":
+            raise ValueError(
+                f"layers {sorted(wrong)} come from the moving window; set method: omniscape"
+            )
+        return self
 
     @model_validator(mode="after")
     def _complete(self) -> ConnectivityConfig:

@@ -18,6 +18,14 @@ module builds a resistance surface and three layers on the analysis grid:
     minus their least-cost path cost; the minimum over pairs. 0 on a least-cost
     path, growing away from it.
 
+With ``method: omniscape`` the current is Omniscape's moving window instead
+(:func:`moving_window_layers`, :mod:`hwc_risk.omniscape`): every source cell
+is connected to the others within the radius, no patches chosen. It gives
+``connectivity_omniscape_current``, ``connectivity_flow_potential`` (the same
+with resistance 1 everywhere) and ``connectivity_normalized_current`` (the
+first over the second: above 1 where movement is channelled, below 1 where it
+is impeded).
+
 The pipeline solves all three on a grid of at most ``max_cells`` cells (see
 :func:`hwc_risk.covariates.build_feature_stack`). :func:`pairwise_current`
 called on a larger grid coarsens the resistance by averaging (an integer
@@ -36,12 +44,14 @@ from scipy import ndimage
 from skimage.graph import MCP_Geometric
 
 from .circuit import build_graph, effective_resistance_pairs, node_map
+from .compute import Compute
 from .errors import InputError
 
 __all__ = [
     "cost_distance",
     "habitat_patches",
     "least_cost_corridor",
+    "moving_window_layers",
     "pairwise_current",
     "resistance_from_classes",
 ]
@@ -166,3 +176,42 @@ def least_cost_corridor(
             corridor = np.fmin(corridor, total - np.nanmin(total))
     corridor[~np.isfinite(corridor)] = np.nan
     return corridor
+
+
+def moving_window_layers(
+    resistance: np.ndarray,
+    sources: np.ndarray,
+    radius_cells: int,
+    block_size: int,
+    compute: Compute | None = None,
+) -> dict[str, np.ndarray]:
+    """Omniscape's moving-window current, flow potential and normalised current.
+
+    Source strength is the conductance (1 / resistance) of the ``sources``
+    cells, 0 elsewhere: every source cell is a target, connected to the source
+    cells within ``radius_cells`` (8 neighbours, average conductance, block
+    artefacts corrected). NaN resistance is a barrier.
+    """
+    from .omniscape import Landscape, WindowSettings, find_targets, omniscape_maps
+
+    passable = np.isfinite(resistance) & (resistance > 0)
+    conductance = np.where(passable, 1.0 / np.where(passable, resistance, 1.0), 0.0)
+    strength = np.where(sources & passable, conductance, 0.0)
+    settings = WindowSettings(
+        radius=max(1, int(radius_cells)),
+        block_size=block_size + 1 - block_size % 2,
+        flow_potential=True,
+    )
+    targets = find_targets(strength, settings)
+    if targets.shape[0] == 0:
+        raise InputError(
+            "connectivity: no source cell for the moving window; check connectivity.sources"
+        )
+    log.info("moving window: %d targets, radius %d cells", targets.shape[0], settings.radius)
+    maps = omniscape_maps(Landscape(conductance, strength), settings, targets, compute)
+    assert maps.potential is not None
+    return {
+        "connectivity_omniscape_current": maps.current,
+        "connectivity_flow_potential": maps.potential,
+        "connectivity_normalized_current": maps.normalized,
+    }

@@ -263,14 +263,29 @@ class FeatureStack:
 
 
 _CONN_UNITS = {
+    "connectivity_omniscape_current": "A (moving-window cumulative current)",
+    "connectivity_flow_potential": "A (moving-window current with resistance 1)",
+    "connectivity_normalized_current": "ratio of current to flow potential",
     "connectivity_current": "A (cumulative current, 1 A per patch pair)",
     "connectivity_cost_distance": "resistance x m",
     "connectivity_corridor": "resistance x m above the least-cost path",
 }
 
 
+#: Layers whose barrier or unreachable cells carry no current (others: the largest cost).
+_CURRENT_LIKE = {
+    "connectivity_current",
+    "connectivity_omniscape_current",
+    "connectivity_flow_potential",
+    "connectivity_normalized_current",
+}
+
+
 def connectivity_layers(
-    cfg: ConnectivityConfig, grid: GridSpec, covariates: dict[str, np.ndarray]
+    cfg: ConnectivityConfig,
+    grid: GridSpec,
+    covariates: dict[str, np.ndarray],
+    compute: Compute | None = None,
 ) -> dict[str, np.ndarray]:
     """Resistance-based connectivity layers on the grid (see :mod:`hwc_risk.connectivity`)."""
     from . import connectivity as conn
@@ -302,9 +317,15 @@ def connectivity_layers(
         raise InputError(
             "connectivity: no source habitat cell on the grid; check connectivity.sources"
         )
-    patches = conn.habitat_patches(sources, cfg.min_patch_cells, cfg.max_patches)
     out: dict[str, np.ndarray] = {}
-    if "current" in cfg.layers:
+    if cfg.method == "omniscape":
+        radius = round(cfg.radius / grid.cell_size)
+        window = conn.moving_window_layers(resistance, sources, radius, cfg.block_size, compute)
+        wanted = {"current": "connectivity_omniscape_current"}
+        wanted |= {k: f"connectivity_{k}" for k in ("flow_potential", "normalized_current")}
+        out |= {wanted[k]: window[wanted[k]] for k in cfg.layers if k in wanted}
+    patches = conn.habitat_patches(sources, cfg.min_patch_cells, cfg.max_patches)
+    if "current" in cfg.layers and cfg.method == "pairwise":
         if int(patches.max()) < 2:
             raise InputError(
                 "connectivity: current needs at least two habitat patches of "
@@ -540,14 +561,14 @@ def _connectivity_features(
                 inputs[c.name] = ds.read(1)
     on_data = valid.to_array() if factor == 1 else None  # at most max_cells cells
     out = []
-    for name, arr in connectivity_layers(cfg, solve_grid, inputs).items():
+    for name, arr in connectivity_layers(cfg, solve_grid, inputs, compute).items():
         path = work_dir / f"{name}.tif"
         arr32 = arr.astype(np.float32)
         # barrier or unreachable cells: no current, the largest cost seen
         finite = np.isfinite(arr32)
         if not finite.any():
             raise InputError(f"connectivity: {name} has no value on the grid")
-        fill = 0.0 if name == "connectivity_current" else float(arr32[finite].max())
+        fill = 0.0 if name in _CURRENT_LIKE else float(arr32[finite].max())
         arr32[~finite] = fill
         if on_data is not None:
             arr32[~on_data] = np.nan

@@ -13,7 +13,6 @@ below 1e-6; pairwise resistances within a relative 1e-6.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -21,11 +20,11 @@ import numpy as np
 import pytest
 
 from hwc_risk.circuitscape import read_grid
-from tests.conftest import REPO, run_cli
+from tests.circuitscape.shared import case_names, locate, need, shared_folder
+from tests.circuitscape.shared import mapped_ini as map_paths
+from tests.conftest import run_cli
 
-VERIFY = Path(
-    os.environ.get("HWC_CIRCUITSCAPE_VERIFY", REPO.parent / "shared" / "circuitscape-verify")
-)
+VERIFY = shared_folder("HWC_CIRCUITSCAPE_VERIFY", "circuitscape-verify")
 PATH_KEYS = {
     "habitat_file",
     "source_file",
@@ -34,47 +33,35 @@ PATH_KEYS = {
     "point_file",
     "mask_file",
 }
-CASES = sorted(p.name for p in VERIFY.iterdir() if p.is_dir()) if VERIFY.is_dir() else []
-
-
-def _stem(name: str) -> str:
-    for suffix in (".gz", ".asc", ".tif", ".txt"):
-        name = name.removesuffix(suffix)
-    return name
+CASES = case_names(VERIFY)
 
 
 def _locate(case: Path, value: str) -> Path | None:
-    name = Path(value).name
-    if (case / name).exists():
-        return case / name
-    for p in sorted(case.iterdir()):
-        if not p.name.startswith("expected_") and _stem(p.name) == _stem(name):
-            return p
-    m = re.search(r"raster/(advanced|pairwise)/(\d+)/", value)
-    if m and (VERIFY / f"{m.group(1)}_{m.group(2)}" / name).exists():
-        return VERIFY / f"{m.group(1)}_{m.group(2)}" / name
-    return None
+    found = locate(case, value)
+    if found is None:
+        m = re.search(r"raster/(advanced|pairwise)/(\d+)/", value)
+        other = VERIFY / f"{m.group(1)}_{m.group(2)}" / Path(value).name if m else None
+        if other is not None and other.exists():
+            return other
+    return found
 
 
 def mapped_ini(case: Path, out: Path, overrides: dict[str, str] | None = None) -> Path:
     ini = next(case.glob("*.ini"))
-    overrides = overrides or {}
-
-    def repl(m: re.Match[str]) -> str:
-        key, value = m.group(1), m.group(2).strip()
-        if key in overrides:
-            return f"{key} = {overrides[key]}"
-        if key == "output_file":
-            return f"{key} = {out / Path(value).name}"
-        if key in PATH_KEYS and not value.startswith("(") and value != "None":
-            found = _locate(case, value)
+    text = map_paths(ini, case, set(), {}, overrides)
+    lines = []
+    for line in text.splitlines():
+        m = re.match(r"^(\w+)\s*=\s*(.*)$", line)
+        if m and m.group(1) == "output_file" and "output_file" not in (overrides or {}):
+            line = f"output_file = {out / Path(m.group(2).strip()).name}"
+        elif m and m.group(1) in PATH_KEYS and m.group(1) not in (overrides or {}):
+            value = m.group(2).strip()
+            found = None if value.startswith("(") or value == "None" else _locate(case, value)
             if found is not None:
-                return f"{key} = {found}"
-        return m.group(0)
-
-    text = re.sub(r"^(\w+)\s*=\s*(.*)$", repl, ini.read_text(), flags=re.M)
+                line = f"{m.group(1)} = {found}"
+        lines.append(line)
     path = out / ini.name
-    path.write_text(text)
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -108,11 +95,7 @@ def compare(case: Path, out: Path, only: str | None = None) -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_cases() -> None:
-    if not CASES:
-        message = f"Circuitscape verification cases not found at {VERIFY}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    need(VERIFY, CASES)
 
 
 def test_all_nine_cases_are_there() -> None:
@@ -142,14 +125,17 @@ def test_case_matches_circuitscape(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ({"scenario": "one-to-all"}, "scenario = one-to-all is not supported"),
-        ({"use_included_pairs": "True"}, "use_included_pairs = True"),
-        ({"write_max_cur_maps": "True"}, "write_max_cur_maps = True"),
-        ({"data_type": "network"}, "data_type = network"),
+        ({"scenario": "one-to-many"}, "scenario = one-to-many is not a Circuitscape mode"),
+        ({"data_type": "vector"}, "data_type = vector; use raster or network"),
         ({"habitat_file": "/nonexistent/cellmap.asc"}, "cellmap.asc: file not found"),
+        (
+            {"use_included_pairs": "True", "included_pairs_file": "/nonexistent/pairs.txt"},
+            "pairs.txt: file not found (included_pairs_file)",
+        ),
+        ({"use_mask": "True", "mask_file": "(Browse for a mask file)"}, "'mask_file' is not set"),
     ],
 )
-def test_unsupported_options_stop_with_a_clear_error(
+def test_bad_options_stop_with_a_clear_error(
     tmp_path: Path, override: dict[str, str], needle: str
 ) -> None:
     ini = mapped_ini(VERIFY / "pairwise_4", tmp_path, override)

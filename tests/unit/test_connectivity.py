@@ -203,3 +203,61 @@ def test_large_grids_solve_coarse_and_interpolate_in_chunks(tmp_path: Path) -> N
         assert rho > 0.8, (name, rho)
     current = coarse["connectivity_current"]
     assert current[60, 75] > 3 * current[20, 75]  # the valley carries the current
+
+
+def test_omniscape_method_config() -> None:
+    from pydantic import ValidationError
+
+    from hwc_risk.config import ConnectivityConfig
+
+    cfg = ConnectivityConfig(resistance_raster="r.tif", sources_raster="s.tif", method="omniscape")
+    assert cfg.layers == ["current", "flow_potential", "normalized_current"]
+    assert ConnectivityConfig(resistance_raster="r.tif", sources_raster="s.tif").layers == [
+        "current",
+        "cost_distance",
+        "corridor",
+    ]
+    with pytest.raises(ValidationError, match="set method: omniscape"):
+        ConnectivityConfig(
+            resistance_raster="r.tif", sources_raster="s.tif", layers=["flow_potential"]
+        )
+
+
+def test_moving_window_layers_find_the_pinch_point(tmp_path: Path) -> None:
+    """A wall with one gap: the moving window's current is channelled through the gap
+    (normalised current well above 1) and is about 1 away from the wall."""
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from hwc_risk.compute import Compute
+    from hwc_risk.config import ConnectivityConfig
+    from hwc_risk.covariates import connectivity_layers
+    from hwc_risk.grid import GridSpec
+    from tests.conftest import write_raster
+
+    h, w = 31, 41
+    resistance = np.ones((h, w), np.float32)
+    resistance[:, 20] = -9999  # a wall (nodata: no movement) ...
+    resistance[15, 20] = 1.0  # ... with one gap
+    cfg = ConnectivityConfig(
+        resistance_raster=write_raster(tmp_path / "r.tif", resistance, nodata=-9999),
+        sources_raster=write_raster(tmp_path / "s.tif", np.ones((h, w), np.uint8)),
+        method="omniscape",
+        radius=800.0,  # 8 cells
+        block_size=1,
+        layers=["current", "flow_potential", "normalized_current", "cost_distance"],
+    )
+    grid = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 500_000, 0, -100, 9_000_000), w, h)
+    layers = connectivity_layers(cfg, grid, {}, Compute(workers=2))
+    assert set(layers) == {
+        "connectivity_omniscape_current",
+        "connectivity_flow_potential",
+        "connectivity_normalized_current",
+        "connectivity_cost_distance",
+    }
+    norm = layers["connectivity_normalized_current"]
+    assert norm[15, 20] > 4.0  # channelled through the gap
+    assert np.all(norm[np.arange(h) != 15, 20] == 0)  # nothing crosses the wall elsewhere
+    assert 0.9 < norm[15, 8] < 1.1  # open ground, far from the wall
+    pot = layers["connectivity_flow_potential"]
+    assert pot[15, 20] == pytest.approx(pot[5, 20], rel=0.3)  # no barriers in the null model
