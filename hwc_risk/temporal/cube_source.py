@@ -98,8 +98,25 @@ def _months_of(times: np.ndarray, path: Path, key: str) -> dict[np.datetime64, i
     return index
 
 
-def _cube_crs(da: xr.DataArray, x_dim: str, path: Path, key: str) -> CRS:
-    crs = da.rio.crs
+def _grid_mapping_crs(ds: xr.Dataset) -> CRS | None:
+    """The CRS of the one grid-mapping variable of a dataset that no variable points to."""
+    from pyproj import CRS as ProjCRS
+
+    found = [
+        v
+        for v in [*ds.coords.values(), *ds.data_vars.values()]
+        if "grid_mapping_name" in v.attrs or "crs_wkt" in v.attrs or "spatial_ref" in v.attrs
+    ]
+    if len(found) != 1:
+        return None
+    try:
+        return CRS.from_wkt(ProjCRS.from_cf(dict(found[0].attrs)).to_wkt())
+    except Exception:
+        return None
+
+
+def _cube_crs(da: xr.DataArray, ds: xr.Dataset, x_dim: str, path: Path, key: str) -> CRS:
+    crs = da.rio.crs or _grid_mapping_crs(ds)
     if crs is not None:
         return CRS.from_user_input(crs)
     if x_dim.lower() in _GEOGRAPHIC_X:
@@ -153,7 +170,7 @@ class CubeSource(MonthlySource):
                 f"{path}: the x/y coordinates of '{da.name}' are not a regular grid ({exc}; {key})"
             ) from None
         self.grid = GridSpec(
-            crs=_cube_crs(da, self.x_dim, path, key),
+            crs=_cube_crs(da, self.dataset, self.x_dim, path, key),
             transform=transform,
             width=int(self.array.sizes[self.x_dim]),
             height=int(self.array.sizes[self.y_dim]),
