@@ -37,6 +37,9 @@ __all__ = ["Footprints", "footprints", "gather", "resampling_for"]
 
 #: Side, in source pixels, of the windows :func:`gather` reads.
 READ_BLOCK = 256
+#: Source pixels weighed at once (cells x footprint): bounds memory when the source is
+#: much finer than the grid (e.g. 10 m imagery on a 1 km grid: 10 000 pixels a cell).
+BATCH_PIXELS = 1 << 22
 
 Resampling = Literal["average", "bilinear"]
 
@@ -156,6 +159,14 @@ def gather(
     kx = fp.wx.shape[1]
     if n == 0:
         return np.zeros(0)
+    if n * ky * kx > BATCH_PIXELS and n > 1:  # a source much finer than the grid
+        half = n // 2
+        return np.concatenate(
+            [
+                gather(read, shape, fp.subset(np.arange(half))),
+                gather(read, shape, fp.subset(np.arange(half, n))),
+            ]
+        )
     r = fp.row0[:, None, None] + np.arange(ky)[None, :, None]
     c = fp.col0[:, None, None] + np.arange(kx)[None, None, :]
     r, c = np.broadcast_to(r, (n, ky, kx)), np.broadcast_to(c, (n, ky, kx))

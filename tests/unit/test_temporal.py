@@ -373,3 +373,25 @@ def test_features_follow_the_source(sources: dict[str, MonthlyCovariateConfig]) 
     # per calendar month, the anomalies over the years average to zero
     by_calendar = [anomalies[(all_months.astype(int) % 12) == k].mean() for k in range(12)]
     assert np.allclose(by_calendar, 0, atol=1e-6)
+
+
+def test_gather_in_batches_equals_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Footprints weighed in batches (a source much finer than the grid) give the same values."""
+    from rasterio.windows import Window
+
+    from hwc_risk.temporal import footprints as fp_module
+
+    src = GridSpec(CRS.from_epsg(32736), Affine(20, 0, 659_900, 0, -20, 9_760_100), 460, 360)
+    data = field((src.height, src.width), as_month("2024-01"))
+    rng = np.random.default_rng(5)
+    rows, cols = rng.integers(0, GRID.height, 500), rng.integers(0, GRID.width, 500)
+    fp = fp_module.footprints(GRID, rows, cols, src)
+
+    def read(win: Window) -> np.ndarray:
+        r0, c0 = int(win.row_off), int(win.col_off)
+        return data[r0 : r0 + int(win.height), c0 : c0 + int(win.width)].astype(float)
+
+    whole = fp_module.gather(read, src.shape, fp)
+    monkeypatch.setattr(fp_module, "BATCH_PIXELS", 1000)
+    assert np.array_equal(fp_module.gather(read, src.shape, fp), whole)
+    assert np.isfinite(whole).all()
