@@ -142,23 +142,45 @@ def _candidates(n: int) -> list[tuple[str, ...]]:
     return out
 
 
-def _fit(y: np.ndarray, x: np.ndarray, family: Family) -> Any:
+@dataclass(frozen=True)
+class _Fit:
+    params: np.ndarray
+    cov: np.ndarray
+    llf: float
+    aic: float
+
+
+def _fit(y: np.ndarray, x: np.ndarray, family: Family) -> _Fit | None:
+    """A Poisson GLM, or an NB2 model started from it (Newton, then BFGS if that fails);
+    None when no fit is usable (a degenerate series)."""
     import statsmodels.api as sm
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
-            if family == "poisson":
-                return sm.GLM(y, x, family=sm.families.Poisson()).fit()
-            return sm.NegativeBinomial(y, x, loglike_method="nb2").fit(disp=0, maxiter=300)
-        except (ValueError, np.linalg.LinAlgError):  # a degenerate series: no usable fit
+            pois = sm.GLM(y, x, family=sm.families.Poisson()).fit()
+            fits = [pois]
+            if family == "negative_binomial":
+                model = sm.NegativeBinomial(y, x, loglike_method="nb2")
+                start = np.append(pois.params, 0.5)
+                fits = [
+                    model.fit(start_params=start, method=m, maxiter=1000, disp=0)
+                    for m in ("newton", "bfgs")
+                ]
+            out = [
+                _Fit(
+                    params=np.asarray(f.params, dtype=float),
+                    cov=np.asarray(f.cov_params(), dtype=float),
+                    llf=float(f.llf),
+                    aic=float(f.aic),
+                )
+                for f in fits
+            ]
+        except (ValueError, np.linalg.LinAlgError):
             return None
-
-
-def _usable(result: Any) -> bool:
-    return result is not None and bool(
-        np.all(np.isfinite(result.params)) and np.isfinite(result.llf)
-    )
+    usable = [f for f in out if np.all(np.isfinite(f.params)) and np.isfinite(f.llf)]
+    usable = [f for f in usable if np.all(np.isfinite(np.diag(f.cov)))]
+    return max(usable, key=lambda f: f.llf) if usable else None
 
 
 def fit_count_model(counts: np.ndarray, first_month: np.datetime64) -> CountModel:
@@ -186,16 +208,15 @@ def fit_count_model(counts: np.ndarray, first_month: np.datetime64) -> CountMode
     richest = candidates[-1]
     x_rich = design(months[rows], t[rows], recent[rows], richest)
     family, p_over = _choose_family(y[rows], x_rich)
-    best: tuple[float, tuple[str, ...], Any] | None = None
+    best: tuple[float, tuple[str, ...], _Fit] | None = None
     for terms in candidates:
         res = _fit(y[rows], design(months[rows], t[rows], recent[rows], terms), family)
-        if _usable(res) and (best is None or res.aic < best[0]):
-            best = (float(res.aic), terms, res)
+        if res is not None and (best is None or res.aic < best[0]):
+            best = (res.aic, terms, res)
     if best is None:  # every fit failed (e.g. all zeros): a constant Poisson mean
         return _constant_model(y, first)
     aic, terms, res = best
-    params = np.asarray(res.params, dtype=float)
-    cov = np.asarray(res.cov_params(), dtype=float)
+    params, cov = res.params, res.cov
     alpha = 0.0
     if family == "negative_binomial":
         alpha = float(max(params[-1], 1e-8))
@@ -217,7 +238,7 @@ def _choose_family(y: np.ndarray, x: np.ndarray) -> tuple[Family, float]:
     """Negative binomial when the likelihood-ratio test of alpha = 0 rejects at 5 %."""
     pois = _fit(y, x, "poisson")
     nb = _fit(y, x, "negative_binomial")
-    if not (_usable(pois) and _usable(nb)):
+    if pois is None or nb is None:
         return "poisson", 1.0
     stat = max(0.0, 2 * (nb.llf - pois.llf))
     p = float(0.5 * stats.chi2.sf(stat, 1))

@@ -39,6 +39,23 @@ def test_family_follows_the_dispersion() -> None:
     assert "season1" in poisson.terms and "season1" in overdispersed.terms
 
 
+def test_surges_make_a_negative_binomial() -> None:
+    """A sharply seasonal series with near-zero winters and one autumn surge (as bear
+    reports in a mast-failure year) is overdispersed: the NB2 fit must be found (started
+    from the Poisson fit), not lost to a failed optimisation."""
+    rng = np.random.default_rng(0)
+    season = np.array([2, 0.5, 3, 7, 45, 85, 50, 22, 15, 18, 8, 2])
+    mu = np.tile(season, 6).astype(float)
+    mu[20:23] *= [8, 25, 10]  # autumn of the second year
+    y = rng.poisson(rng.gamma(4.0, mu / 4.0))
+    model = fit_count_model(y, START)
+    assert model.family == "negative_binomial" and model.overdispersion_p < 1e-6
+    june = y[:65]  # up to May of the sixth year: the next month is a June
+    fc = forecast_totals(fit_count_model(june, START), june, rng=np.random.default_rng(0))
+    # Junes so far: 40, 99, 45, 43, 10: the interval must be that wide, not Poisson-narrow
+    assert fc.totals[0].upper - fc.totals[0].lower > 40
+
+
 def test_forecast_months_and_interval_order() -> None:
     y = series(2, n=40, alpha=0.05)
     fc = forecast_totals(fit_count_model(y, START), y, horizon=3, rng=np.random.default_rng(0))
