@@ -289,6 +289,36 @@ def omniscape(
         typer.echo(str(path))
 
 
+@app.command()
+def cube(
+    name_dir: Annotated[
+        Path, typer.Argument(metavar="OUTPUT_DIR/NAME", help="The folder of a name's month runs.")
+    ],
+) -> None:
+    """Write risk_cube.nc (CF-1.8 NetCDF: risk, classes and forecasts by month) and
+    monthly_figures.csv (per month: district, classes, hotspots) from every month's run.
+
+    Runs not complete, or on another grid than the latest run, are left out with a note.
+    The two files written are listed on stdout.
+    """
+    from .cube import build_cube
+
+    try:
+        result = build_cube(name_dir)
+    except InputError as exc:
+        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for note in result.notes:
+        typer.echo(f"hwc-risk: note: {note}", err=True)
+    first, last = result.times[0], result.times[-1]
+    typer.echo(
+        f"{len(result.runs)} run(s), {len(result.times)} month(s) from {first} to {last}",
+        err=True,
+    )
+    typer.echo(str(result.cube))
+    typer.echo(str(result.csv))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -26,7 +26,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from scipy import ndimage
 
-__all__ = ["SyntheticArea"]
+__all__ = ["SpaceTimeArea", "SyntheticArea"]
 
 WOODLAND, PASTURE, CROPLAND, WETLAND = 1, 2, 3, 4
 CLASS_NAMES = {WOODLAND: "woodland", PASTURE: "pasture", CROPLAND: "cropland", WETLAND: "wetland"}
@@ -239,4 +239,154 @@ class SyntheticArea:
         config.update(extra_config or {})
         config_path = folder / "config.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        return config_path
+
+
+def _month_text(start: tuple[int, int], index: int) -> str:
+    y0, m0 = divmod(start[1] - 1 + index, 12)
+    return f"{start[0] + y0}-{m0 + 1:02d}"
+
+
+@dataclass
+class SpaceTimeArea:
+    """A landscape whose conflict hotspots move with the season, through a monthly driver.
+
+    The static part is a :class:`SyntheticArea`'s truth. On top of it a
+    monthly *greenness* driver (what a NDVI composite would show) rises on
+    cropland towards harvest (peak in ``harvest_month``) and on pasture in the
+    rains (six months later), with month-to-month noise; incidents follow the
+    driver: ``intensity_t = static * exp(beta * greenness_t)``, so at harvest
+    the hotspots sit on cropland and in the rains on pasture. The expected
+    monthly total has a trend and a season (``expected_total``); incidents
+    are Poisson counts drawn from each month's truth.
+
+    Example
+    -------
+    >>> st = SpaceTimeArea(size=40, n_months=24, seed=2)
+    >>> st.truth(0).shape, round(float(st.truth(0).sum()), 6)
+    ((40, 40), 1.0)
+    """
+
+    size: int = 80
+    cell_size: float = 250.0
+    seed: int = 0
+    n_months: int = 36
+    start: tuple[int, int] = (2023, 1)
+    beta: float = 3.0
+    harvest_month: int = 5
+    mean_per_month: float = 30.0
+    trend_per_year: float = 0.10
+    season_amplitude: float = 0.4
+
+    def __post_init__(self) -> None:
+        self.area = SyntheticArea(size=self.size, cell_size=self.cell_size, seed=self.seed)
+        rng = np.random.default_rng(self.seed + 100)
+        shape = self.area.shape
+        crop = self.area.cover == CROPLAND
+        pasture = self.area.cover == PASTURE
+        months = np.arange(self.n_months)
+        cal = (self.start[1] - 1 + months) % 12 + 1
+        harvest = 0.5 * (1 + np.cos(2 * np.pi * (cal - self.harvest_month) / 12))
+        rains = 0.5 * (1 + np.cos(2 * np.pi * (cal - self.harvest_month - 6) / 12))
+        base = 0.25 + 0.05 * _smooth(rng, shape, self.size / 10)
+        green = np.empty((self.n_months, *shape), dtype=np.float32)
+        for t in months:
+            noise = 0.03 * _smooth(rng, shape, self.size / 15)
+            green[t] = base + 0.55 * harvest[t] * crop + 0.45 * rains[t] * pasture + noise
+        green[:, ~self.area.valid] = np.nan
+        self.greenness = green
+        self.calendar = cal
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.area.shape
+
+    def month(self, t: int) -> str:
+        """``YYYY-MM`` of month index ``t``."""
+        return _month_text(self.start, t)
+
+    def truth(self, t: int) -> np.ndarray:
+        """Probability that an incident of month ``t`` falls in each cell (sums to 1)."""
+        g = np.nan_to_num(self.greenness[t], nan=0.0)
+        lam = self.area.truth * np.exp(self.beta * g)
+        return lam / lam.sum()
+
+    def expected_total(self, t: int) -> float:
+        """Expected incidents in month ``t``: a trend and a season peaking at harvest."""
+        season = 1 + self.season_amplitude * np.cos(
+            2 * np.pi * (self.calendar[t] - self.harvest_month) / 12
+        )
+        return float(self.mean_per_month * season * (1 + self.trend_per_year) ** (t / 12))
+
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, columns and month indices of every month's Poisson number of incidents."""
+        rows, cols, month = [], [], []
+        for t in range(self.n_months):
+            n = int(rng.poisson(self.expected_total(t)))
+            cells = rng.choice(self.truth(t).size, size=n, p=self.truth(t).ravel())
+            r, c = np.unravel_index(cells, self.shape)
+            rows.append(r)
+            cols.append(c)
+            month.append(np.full(n, t))
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(month)
+
+    def write_cube(self, path: Path, months: int | None = None) -> Path:
+        """The greenness driver as a CF NetCDF cube (time, y, x) with its CRS (``greenness``),
+        of the first ``months`` months (all by default: fewer leave later months "not
+        published yet")."""
+        import rioxarray  # noqa: F401 - the .rio accessor
+        import xarray as xr
+
+        area = self.area
+        xs = area.origin[0] + (np.arange(self.size) + 0.5) * self.cell_size
+        ys = area.origin[1] - (np.arange(self.size) + 0.5) * self.cell_size
+        times = np.array(
+            [np.datetime64(self.month(t) + "-15") for t in range(months or self.n_months)],
+            dtype="datetime64[ns]",
+        )
+        ds = xr.Dataset(
+            {"greenness": (("time", "y", "x"), self.greenness[: months or self.n_months])},
+            coords={"time": times, "y": ys, "x": xs},
+        )
+        ds["greenness"].attrs.update(long_name="greenness (NDVI-like)", units="1")
+        ds = ds.rio.write_crs(area.crs.to_wkt())  # the grid mapping, in the encoding
+        ds["greenness"].encoding.update(zlib=True, complevel=4, _FillValue=np.float32(np.nan))
+        ds.to_netcdf(path)
+        return path
+
+    def write(
+        self,
+        folder: Path,
+        model: str = "glm",
+        extra_config: dict[str, object] | None = None,
+    ) -> Path:
+        """Static rasters, ``greenness.nc``, ``incidents.csv`` and a config; the config path.
+
+        The config names the static covariates only (the monthly keys join the
+        config in the next phase): add ``greenness: {path: greenness.nc, type:
+        continuous}`` under ``covariates`` through ``extra_config`` once they do.
+        """
+        config_path = self.area.write(folder, n_incidents=1, model=model, extra_config=extra_config)
+        self.write_cube(folder / "greenness.nc")
+        rng = np.random.default_rng(self.seed + 1)
+        rows, cols, month = self.draw(rng)
+        area = self.area
+        x = area.origin[0] + (cols + rng.uniform(size=rows.size)) * self.cell_size
+        y = area.origin[1] - (rows + rng.uniform(size=rows.size)) * self.cell_size
+        lon, lat = Transformer.from_crs(area.crs, "EPSG:4326", always_xy=True).transform(x, y)
+        with open(folder / "incidents.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "date", "lon", "lat", "species", "kind"])
+            for i in range(rows.size):
+                day = int(rng.integers(1, 29))
+                w.writerow(
+                    [
+                        f"T{i:05d}",
+                        f"{self.month(int(month[i]))}-{day:02d}",
+                        f"{lon[i]:.7f}",
+                        f"{lat[i]:.7f}",
+                        "elephant",
+                        "crop raiding",
+                    ]
+                )
         return config_path

@@ -1,7 +1,10 @@
 """Make the bundled sample study area: a synthetic district with a known conflict risk.
 
 Run from the repository root (``python sample_data/make_sample_data.py``); it
-rewrites the files next to it. It is seeded, so the files are reproducible.
+rewrites the files next to it. With ``--monthly`` it writes only the monthly files
+(``greenness_monthly.nc``, ``incidents_seasonal.csv``) and leaves the others as they
+are. It is seeded, so the files are reproducible.
+
 ``sample_data/README.md`` describes the landscape, the risk surface the
 incidents are drawn from, and the deliberately bad rows.
 """
@@ -9,6 +12,7 @@ incidents are drawn from, and the deliberately bad rows.
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -412,7 +416,170 @@ def write_plans() -> None:
         frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
 
 
+# -- monthly data (issue 14): a greenness cube and incidents whose hotspots move with the
+# season. Written by `make_sample_data.py --monthly` into new files only; the files above
+# stay byte for byte as they are.
+
+MONTHLY_SEED = SEED + 14
+MONTHLY_FIRST = (2023, 11)  # a year before the incidents: enough for climatologies
+MONTHLY_MONTHS = 36  # Nov 2023 - Oct 2026
+GREEN_STEP = 0.005  # degrees (~550 m), as a regridded MODIS composite
+
+
+def _months(first: tuple[int, int], n: int) -> list[tuple[int, int]]:
+    out = []
+    year, month = first
+    for _ in range(n):
+        out.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _rains(month: int) -> float:
+    """Long rains (peak April) and short rains (peak November), 0-1."""
+    long_rains = np.exp(-(((month - 4 + 6) % 12 - 6) ** 2) / 2.0)
+    short_rains = 0.7 * np.exp(-(((month - 11 + 6) % 12 - 6) ** 2) / 1.5)
+    return float(max(long_rains, short_rains))
+
+
+def _ripeness(month: int) -> float:
+    """Crops ripen after the long rains: highest in May."""
+    return float(0.5 * (1 + np.cos(2 * np.pi * (month - 5) / 12)))
+
+
+def greenness(rng: np.random.Generator, land: np.ndarray, month: int) -> np.ndarray:
+    """An NDVI-like greenness on the 100 m grid for a calendar month (NaN on water/outside)."""
+    rains = _rains(month)
+    green = np.full(land.shape, 0.25 + 0.35 * rains)  # grassland
+    green[land == CROPLAND] = 0.30 + 0.50 * _ripeness(month)
+    green[land == FOREST] = 0.70 + 0.05 * rains
+    green[land == SETTLEMENT] = 0.15 + 0.05 * rains
+    green += 0.03 * smooth_noise(rng, 6)
+    green[(land == WATER) | (land == 0)] = np.nan
+    return green
+
+
+def seasonal_truth(
+    truth: np.ndarray, land: np.ndarray, near_water: np.ndarray, green: np.ndarray, month: int
+) -> np.ndarray:
+    """The static truth moved by the season: raids on green (ripe) cropland, and in the dry
+    months conflict near water, where people and wildlife share the last water."""
+    crop = np.where(land == CROPLAND, np.nan_to_num(green) - 0.55, 0.0)
+    lam = truth * np.exp(5.0 * crop + 3.0 * (1 - _rains(month)) * near_water)
+    lam[~np.isfinite(lam)] = 0.0
+    return lam / lam.sum()
+
+
+def write_greenness_cube(
+    path: Path, months: list[tuple[int, int]], fields: list[np.ndarray]
+) -> None:
+    """The greenness months on a WGS 84 grid (latitude ascending, as CHIRPS-like products
+    have it), CF-1.8 NetCDF with its CRS."""
+    import rioxarray  # noqa: F401 - the .rio accessor
+    import xarray as xr
+
+    west, south, east, north = transform_bounds(
+        CRS_UTM, "EPSG:4326", X0, Y0 - HEIGHT * CELL, X0 + WIDTH * CELL, Y0
+    )
+    west, north = west - GREEN_STEP, north + GREEN_STEP
+    gw = int(np.ceil((east - west) / GREEN_STEP)) + 1
+    gh = int(np.ceil((north - south) / GREEN_STEP)) + 1
+    geo_tr = Affine(GREEN_STEP, 0, west, 0, -GREEN_STEP, north)
+    stack = np.full((len(fields), gh, gw), np.nan, dtype=np.float32)
+    for k, f in enumerate(fields):
+        reproject(
+            f.astype(np.float32),
+            stack[k],
+            src_transform=TRANSFORM,
+            src_crs=CRS_UTM,
+            src_nodata=np.nan,
+            dst_transform=geo_tr,
+            dst_crs="EPSG:4326",
+            dst_nodata=np.nan,
+            resampling=Resampling.average,
+        )
+    lons = west + GREEN_STEP * (np.arange(gw) + 0.5)
+    lats = north - GREEN_STEP * (np.arange(gh) + 0.5)
+    times = np.array([np.datetime64(f"{y}-{m:02d}-15") for y, m in months], dtype="datetime64[ns]")
+    ds = xr.Dataset(
+        {"ndvi": (("time", "lat", "lon"), stack[:, ::-1, :])},
+        coords={"time": times, "lat": lats[::-1], "lon": lons},
+        attrs={
+            "Conventions": "CF-1.8",
+            "title": "synthetic monthly greenness of the sample district",
+            "source": "synthetic sample data made by sample_data/make_sample_data.py",
+        },
+    )
+    ds["ndvi"].attrs.update(long_name="greenness (NDVI-like), monthly composite", units="1")
+    ds["lat"].attrs.update(standard_name="latitude", units="degrees_north")
+    ds["lon"].attrs.update(standard_name="longitude", units="degrees_east")
+    ds = ds.rio.write_crs("EPSG:4326")
+    ds["ndvi"].encoding.update(zlib=True, complevel=6, _FillValue=np.float32(np.nan))
+    ds.to_netcdf(path)
+
+
+def write_monthly() -> None:
+    """``greenness_monthly.nc`` and ``incidents_seasonal.csv`` beside the other files."""
+    layers = landscape(np.random.default_rng(SEED))  # the same district as main()
+    land = layers["land"]
+    truth = truth_surface(land, layers["pop"], layers["current"])
+    near_water = np.exp(-ndimage.distance_transform_edt(land != WATER) * CELL / 1500.0)
+    rng = np.random.default_rng(MONTHLY_SEED)
+    months = _months(MONTHLY_FIRST, MONTHLY_MONTHS)
+    fields = [greenness(rng, land, m) for _, m in months]
+    write_greenness_cube(HERE / "greenness_monthly.nc", months, fields)
+    truths = {
+        ym: seasonal_truth(truth, land, near_water, f, ym[1])
+        for ym, f in zip(months, fields, strict=True)
+        if ym >= FIRST_MONTH
+    }
+    rows = draw_seasonal_incidents(rng, land, truths)
+    for bad in BAD_ROWS:
+        rows.insert(int(rng.integers(0, len(rows))), bad)
+    with open(HERE / "incidents_seasonal.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote greenness_monthly.nc ({len(months)} months) and {len(rows)} seasonal rows")
+
+
+def draw_seasonal_incidents(
+    rng: np.random.Generator, land: np.ndarray, truths: dict[tuple[int, int], np.ndarray]
+) -> list[dict[str, str]]:
+    """Each month's Poisson count (the sample's season, 10 % more a year) from its truth."""
+    to_lonlat = Transformer.from_crs(CRS_UTM, "EPSG:4326", always_xy=True)
+    out: list[dict[str, str]] = []
+    for k, ((year, month), truth) in enumerate(truths.items()):
+        season = 1.0 + 0.6 * np.cos(2 * np.pi * (month - 5) / 12)
+        n = rng.poisson(MEAN_PER_MONTH * season * 1.1 ** (k / 12))
+        cells = rng.choice(truth.size, size=n, p=truth.ravel())
+        r, c = np.unravel_index(cells, truth.shape)
+        x = X0 + (c + rng.uniform(size=n)) * CELL
+        y = Y0 - (r + rng.uniform(size=n)) * CELL
+        lon, lat = to_lonlat.transform(x, y)
+        days = 28 if month == 2 else 30
+        for i in range(n):
+            options = SPECIES_BY_LAND.get(int(land[r[i], c[i]]), SPECIES_BY_LAND[GRASSLAND])
+            species, kind, _ = options[rng.choice(len(options), p=[o[2] for o in options])]
+            text = str(rng.choice(DESCRIPTIONS[kind])).format(n=int(rng.integers(2, 9)), sp=species)
+            out.append(
+                {
+                    "incident_id": f"HWC-S-{year}-{len(out) + 1:04d}",
+                    "date": f"{int(rng.integers(1, days + 1)):02d}/{month:02d}/{year}",
+                    "lon": f"{lon[i]:.6f}",
+                    "lat": f"{lat[i]:.6f}",
+                    "species": species,
+                    "incident_type": kind,
+                    "description": text[0].upper() + text[1:],
+                }
+            )
+    return out
+
+
 def main() -> None:
+    if "--monthly" in sys.argv[1:]:
+        write_monthly()
+        return
     rng = np.random.default_rng(SEED)
     layers = landscape(rng)
     truth = truth_surface(layers["land"], layers["pop"], layers["current"])
