@@ -25,25 +25,16 @@ def _auc(model: BaseEstimator, X: np.ndarray, y: np.ndarray) -> float:
     return float(roc_auc_score(y, risk_scores(model, X)))
 
 
-def explain(
+def permutation_importance(
     model: BaseEstimator,
     X: np.ndarray,
     y: np.ndarray,
     names: list[str],
-    out_dir: Path,
-    seed: int,
+    rng: np.random.Generator,
     repeats: int = 3,
-) -> dict[str, Any]:
-    """Permutation importance (drop in AUC) and response curves; figures in ``out_dir``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rng = np.random.default_rng(seed)
-    if len(y) > MAX_SAMPLES:
-        idx = rng.choice(len(y), MAX_SAMPLES, replace=False)
-        X, y = X[idx], y[idx]
+) -> tuple[float, list[dict[str, Any]]]:
+    """The model's AUC on ``X, y`` and the drop in it when each feature is shuffled
+    (mean and standard deviation over ``repeats`` shuffles), largest drop first."""
     base = _auc(model, X, y)
     importance: list[dict[str, Any]] = []
     for j, name in enumerate(names):
@@ -60,7 +51,14 @@ def explain(
             }
         )
     importance.sort(key=lambda r: -float(r["auc_drop"]))
+    return base, importance
 
+
+def response_curves(
+    model: BaseEstimator, X: np.ndarray, y: np.ndarray, names: list[str]
+) -> list[dict[str, Any]]:
+    """The risk along each feature's 1st-99th percentile range of the background, the
+    other features at their background median."""
     background = X[y == 0] if (y == 0).any() else X
     median = np.median(background, axis=0)
     curves = []
@@ -76,8 +74,12 @@ def explain(
                 "risk": [float(v) for v in risk_scores(model, grid.astype(np.float32))],
             }
         )
+    return curves
 
-    figures = []
+
+def _importance_figure(importance: list[dict[str, Any]], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     top = importance[:20]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(top) + 1.2))
     ax.barh(
@@ -89,10 +91,15 @@ def explain(
     ax.set_xlabel("drop in AUC when the feature is shuffled")
     ax.set_title("Permutation importance")
     fig.tight_layout()
-    path = out_dir / "importance.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    figures.append(path)
+    return path
+
+
+def _curves_figure(
+    curves: list[dict[str, Any]], importance: list[dict[str, Any]], path: Path
+) -> Path:
+    import matplotlib.pyplot as plt
 
     shown = [c for c in curves if c["feature"] in {r["feature"] for r in importance[:12]}]
     cols = 3
@@ -107,10 +114,34 @@ def explain(
         ax.axis("off")
     fig.suptitle("Response curves (other features at their background median)", fontsize=10)
     fig.tight_layout()
-    path = out_dir / "response_curves.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    figures.append(path)
+    return path
+
+
+def explain(
+    model: BaseEstimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    out_dir: Path,
+    seed: int,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Permutation importance (drop in AUC) and response curves; figures in ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(seed)
+    if len(y) > MAX_SAMPLES:
+        idx = rng.choice(len(y), MAX_SAMPLES, replace=False)
+        X, y = X[idx], y[idx]
+    base, importance = permutation_importance(model, X, y, names, rng, repeats)
+    curves = response_curves(model, X, y, names)
+    figures = [
+        _importance_figure(importance, out_dir / "importance.png"),
+        _curves_figure(curves, importance, out_dir / "response_curves.png"),
+    ]
     return {
         "auc_on_training_samples": base,
         "permutation_importance": importance,

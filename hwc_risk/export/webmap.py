@@ -220,23 +220,8 @@ def _rows(frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> list[list[ob
     return rows
 
 
-def write_map(
-    path: Path,
-    *,
-    title: str,
-    grid: GridSpec,
-    classes: Path,
-    incidents: pd.DataFrame,
-    month: str,
-    class_captures: dict[str, float] | None = None,
-    hotspots: gpd.GeoDataFrame | None = None,
-    offline: bool = False,
-    generalise: float | str | None = None,
-    change_note: str | None = None,
-) -> Path:
-    """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls."""
-    assets = require_web_assets() if offline else None
-    image, bounds = classes_to_web_mercator(classes, grid)
+def _base_map(title: str, bounds: list[list[float]], offline: bool) -> folium.Map:
+    """The Folium map with Leaflet only, a page title, and a basemap unless offline."""
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     fmap = folium.Map(
         location=centre,
@@ -255,34 +240,43 @@ def write_map(
         root.header.add_child(  # type: ignore[attr-defined]
             Element("<style>.folium-map { background: #e9e6df; }</style>")
         )
+    return fmap
 
-    folium.raster_layers.ImageOverlay(
-        image=image, bounds=bounds, opacity=0.65, name="Risk class", pixelated=True
+
+def _add_hotspots(fmap: folium.Map, hotspots: gpd.GeoDataFrame) -> None:
+    """Hotspot outlines with area, people and incidents in their tooltips."""
+    shown = hotspots.to_crs("EPSG:4326")
+    fields = [c for c in ("hotspot", "area_km2", "people", "incidents") if c in shown]
+    aliases = {
+        "hotspot": "Hotspot",
+        "area_km2": "Area (km²)",
+        "people": "People",
+        "incidents": "Incidents",
+    }
+    shown = shown[[*fields, "geometry"]].copy()
+    shown["area_km2"] = shown["area_km2"].round(2)
+    folium.GeoJson(
+        json.loads(shown.to_json()),
+        name=f"Hotspots ({len(shown)})",
+        style_function=lambda _f: {"color": "#67000d", "weight": 2, "fillOpacity": 0.0},
+        tooltip=folium.GeoJsonTooltip(
+            fields=fields, aliases=[aliases[f] for f in fields], localize=True
+        ),
     ).add_to(fmap)
 
-    if hotspots is not None and len(hotspots):
-        shown = hotspots.to_crs("EPSG:4326")
-        fields = [c for c in ("hotspot", "area_km2", "people", "incidents") if c in shown]
-        aliases = {
-            "hotspot": "Hotspot",
-            "area_km2": "Area (km²)",
-            "people": "People",
-            "incidents": "Incidents",
-        }
-        shown = shown[[*fields, "geometry"]].copy()
-        shown["area_km2"] = shown["area_km2"].round(2)
-        folium.GeoJson(
-            json.loads(shown.to_json()),
-            name=f"Hotspots ({len(shown)})",
-            style_function=lambda _f: {"color": "#67000d", "weight": 2, "fillOpacity": 0.0},
-            tooltip=folium.GeoJsonTooltip(
-                fields=fields, aliases=[aliases[f] for f in fields], localize=True
-            ),
-        ).add_to(fmap)
 
+def _add_incidents(
+    fmap: folium.Map,
+    incidents: pd.DataFrame,
+    month: str,
+    grid: GridSpec,
+    generalise: float | str | None,
+    notes: list[str],
+) -> list[Element]:
+    """The month's incidents and the earlier ones as clustered markers (locations
+    generalised if asked, said in ``notes``); returns the layers to hide at first."""
     lon = incidents["lon"].to_numpy(dtype=float)
     lat = incidents["lat"].to_numpy(dtype=float)
-    notes = ["Classes by share of the area; risk is relative."]
     if generalise is not None:
         lon, lat, sentence = generalise_points(lon, lat, grid, generalise)
         notes.append(sentence + " Exact places are not in this page (GBIF guidance).")
@@ -303,23 +297,55 @@ def write_map(
         ).add_to(fmap)
         if not show:
             hidden.append(cluster)
+    return hidden
 
+
+def _add_controls(fmap: folium.Map, title: str, hidden: list[Element]) -> None:
+    """The title box, fullscreen button and layer control; some layers start hidden."""
+    heading = Element(
+        '<div id="hwc-title" style="position: fixed; top: 10px; left: 50px; z-index: 9999; '
+        "background: rgba(255,255,255,0.92); padding: 6px 10px; border-radius: 4px; "
+        'font: bold 15px sans-serif;">' + escape_text(title) + "</div>"
+    )
+    fmap.get_root().html.add_child(heading)  # type: ignore[attr-defined]
+    Fullscreen(position="topleft").add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    for layer in hidden:
+        _HideLayer(fmap, layer).add_to(fmap)
+
+
+def write_map(
+    path: Path,
+    *,
+    title: str,
+    grid: GridSpec,
+    classes: Path,
+    incidents: pd.DataFrame,
+    month: str,
+    class_captures: dict[str, float] | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    offline: bool = False,
+    generalise: float | str | None = None,
+    change_note: str | None = None,
+) -> Path:
+    """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls."""
+    assets = require_web_assets() if offline else None
+    image, bounds = classes_to_web_mercator(classes, grid)
+    fmap = _base_map(title, bounds, offline)
+    folium.raster_layers.ImageOverlay(
+        image=image, bounds=bounds, opacity=0.65, name="Risk class", pixelated=True
+    ).add_to(fmap)
+    if hotspots is not None and len(hotspots):
+        _add_hotspots(fmap, hotspots)
+    notes = ["Classes by share of the area; risk is relative."]
+    hidden = _add_incidents(fmap, incidents, month, grid, generalise, notes)
     items = [(s.risk_class.colour, s.legend()) for s in class_shares(class_captures)]
     if change_note:
         notes.append(change_note)
     if offline:
         notes.append("Offline map: no basemap.")
     _Legend("Conflict risk", items, notes).add_to(fmap)
-    heading = Element(
-        '<div id="hwc-title" style="position: fixed; top: 10px; left: 50px; z-index: 9999; '
-        "background: rgba(255,255,255,0.92); padding: 6px 10px; border-radius: 4px; "
-        'font: bold 15px sans-serif;">' + escape_text(title) + "</div>"
-    )
-    root.html.add_child(heading)  # type: ignore[attr-defined]
-    Fullscreen(position="topleft").add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    for layer in hidden:
-        _HideLayer(fmap, layer).add_to(fmap)
+    _add_controls(fmap, title, hidden)
     fmap.fit_bounds(bounds)
     page = fmap.get_root().render()
     if assets is not None:
