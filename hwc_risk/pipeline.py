@@ -39,9 +39,9 @@ import rasterio
 from .bands import FileStore
 from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
-from .covariates import align_covariates, derive_features
+from .covariates import build_feature_stack
 from .export.products import write_products
-from .export.records import LogCollector, RunRecord, RunStages, write_records
+from .export.records import LogCollector, RunRecord, write_records
 from .incidents import incidents_for_month
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_final
 from .months import Month
@@ -49,7 +49,8 @@ from .plan import Plan, plan_run
 from .predict import map_risk
 from .runfolder import RunFolders, read_manifest
 from .sampling import draw_samples
-from .selection import select_and_validate
+from .selection import SelectionOptions, select_and_validate
+from .stages import RunStages
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run"]
 
@@ -95,54 +96,36 @@ def _run_stages(
     """The stages of a run, into ``staging``."""
     cfg, timer, work = plan.config, _Timer(record.timings), staging / "_work"
     with timer.stage("features", f"aligning {len(cfg.covariates)} covariates, building features"):
-        landscape = align_covariates(
-            cfg.covariates, plan.grid, cfg.features, work / "features", compute
-        )
-        stack = derive_features(
-            landscape, cfg.features, work / "features", cfg.connectivity, compute
+        stack = build_feature_stack(
+            cfg.covariates, plan.grid, cfg.features, work / "features", cfg.connectivity, compute
         )
     incidents = incidents_for_month(
         plan.incidents, plan.grid, stack.valid, plan.month, MIN_TRAINING_INCIDENTS
     )
     with timer.stage("samples", "sampling background and reading features at samples"):
         samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)
-    design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
     with timer.stage("selection", "choosing and validating the model on held-out months"):
-        selection = select_and_validate(
-            design,
-            plan.recipe,
-            cfg.validation,
-            plan.month,
-            use_history=cfg.features.history,
-            ablate_connectivity=cfg.connectivity is not None,
-            neighbourhood=cfg.features.neighbourhood,
-            config_dir=plan.config_dir,
-        )
+        design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
+        options = SelectionOptions.of(cfg)
+        selection = select_and_validate(design, plan.recipe, options, plan.month, plan.config_dir)
     with timer.stage(
-        "fit", f"fitting model '{selection.recipe.name}' on {len(incidents.used)} incidents"
+        "fit", f"fitting '{selection.recipe.name}' on {len(incidents.used)} incidents"
     ):
         fitted = fit_final(selection.design, selection.recipe, plan.month)
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
         risk = map_risk(fitted.model, fitted.stack, work, compute)
-    with timer.stage("products", "writing GeoTIFFs, styles, hotspots, map and metrics"):
-        products = write_products(
-            staging,
-            config=cfg,
-            month=plan.month.label,
-            offline=plan.offline,
-            stack=stack,
-            incidents=incidents,
-            selection=selection,
-            fitted=fitted,
-            risk=risk,
-            compute=compute,
-            previous=previous,
-        )
-    shutil.rmtree(work, ignore_errors=True)
     stages = RunStages(
-        stack=stack, incidents=incidents, samples=samples, selection=selection, products=products
+        stack=stack,
+        incidents=incidents,
+        samples=samples,
+        selection=selection,
+        fitted=fitted,
+        risk=risk,
     )
-    manifest, outputs = write_records(staging, plan, stages, record)
+    with timer.stage("products", "writing GeoTIFFs, styles, hotspots, map and metrics"):
+        products = write_products(staging, plan, stages, compute, previous)
+    shutil.rmtree(work, ignore_errors=True)
+    manifest, outputs = write_records(staging, plan, stages, products, record)
     return RunResult(
         run_dir=staging,
         month=plan.month.label,

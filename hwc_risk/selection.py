@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .bands import Band
-from .config import ValidationSettings
+from .config import PipelineConfig, ValidationSettings
 from .history import choose_history
 from .modelling import Design, RollingMonths, SpatialFolds, run_jobs
 from .models import ModelRecipe, load_recipe
@@ -49,6 +49,7 @@ __all__ = [
     "Ablation",
     "Choice",
     "Selection",
+    "SelectionOptions",
     "Toggle",
     "held_out_months",
     "month_verdict",
@@ -254,6 +255,25 @@ def verdict(
 
 
 @dataclass(frozen=True, kw_only=True)
+class SelectionOptions:
+    """What the selection stage takes from the config."""
+
+    validation: ValidationSettings
+    use_history: bool = True  # features.history
+    ablate_connectivity: bool = False  # a connectivity section: validate without its layers
+    neighbourhood: float = 500.0  # features.neighbourhood: bounds the default block size
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> SelectionOptions:
+        return cls(
+            validation=config.validation,
+            use_history=config.features.history,
+            ablate_connectivity=config.connectivity is not None,
+            neighbourhood=config.features.neighbourhood,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Selection:
     """The selection and validation stage's result: the model to fit and its record."""
 
@@ -389,20 +409,18 @@ def _spatial_and_ablation(
 def select_and_validate(
     design: Design,
     recipe: ModelRecipe,
-    settings: ValidationSettings,
+    options: SelectionOptions,
     run_month: Month,
-    use_history: bool,
-    ablate_connectivity: bool,
-    neighbourhood: float,
     config_dir: Path | None = None,
 ) -> Selection:
     """The selection and validation stage of a run.
 
     ``design`` holds the samples with their static features; history settings
-    are chosen here. ``neighbourhood`` (the features' radius) bounds the
-    default spatial block size. Returns the recipe and features to fit on all
-    incidents, and every validation result of ``metrics.json``.
+    are chosen here. Returns the recipe and features to fit on all incidents,
+    and every validation result of ``metrics.json``.
     """
+    settings, neighbourhood = options.validation, options.neighbourhood
+    use_history, ablate_connectivity = options.use_history, options.ablate_connectivity
     fractions = validation_fractions(settings.top_fraction)
     p_months = design.months[design.is_presence]
     origins = held_out_months(p_months, run_month, settings.rolling_months)

@@ -27,10 +27,11 @@ from ..covariates import FeatureStack
 from ..explain import explain
 from ..grid import GridSpec
 from ..incidents import MonthIncidents
-from ..modelling import FittedModel
+from ..plan import Plan
 from ..predict import RiskMap
 from ..rasters import RasterSource, align_file, source_cell_area
 from ..selection import Selection, verdict
+from ..stages import RunStages
 from ..validation import MonthEvaluation
 from .change import compare_with_previous
 from .geotiff import class_colormap, write_cog
@@ -168,35 +169,20 @@ def _incident_tables(staging: Path, incidents: MonthIncidents) -> list[Path]:
 
 
 def write_products(
-    staging: Path,
-    *,
-    config: PipelineConfig,
-    month: str,
-    offline: bool,
-    stack: FeatureStack,
-    incidents: MonthIncidents,
-    selection: Selection,
-    fitted: FittedModel,
-    risk: RiskMap,
-    compute: Compute,
-    previous: Path | None,
+    staging: Path, plan: Plan, stages: RunStages, compute: Compute, previous: Path | None
 ) -> Products:
     """The products stage (see the module's docstring)."""
-    work, grid = staging / "_work", stack.grid
+    config, month, selection, risk = plan.config, plan.month.label, stages.selection, stages.risk
+    work, grid, used = staging / "_work", plan.grid, stages.incidents.used
     tags = {"month": month, "model": selection.recipe.name}
     tags |= {"hwc_risk_version": __version__, "run_name": config.name}
+    fitted = stages.fitted
     explanation = explain(fitted.model, fitted.X, fitted.y, fitted.names, staging, config.seed)
     outputs: list[Path] = list(explanation.pop("figures"))
-    outputs += _rasters(staging, stack, selection, risk, tags)
+    outputs += _rasters(staging, stages.stack, selection, risk, tags)
     people, factor = people_per_cell(config.outputs, config, grid, work)
     hotspots = hotspot_polygons(
-        risk.classes,
-        risk.risk,
-        grid,
-        people,
-        factor,
-        incidents=incidents.used,
-        chunk=compute.chunk_size,
+        risk.classes, risk.risk, grid, people, factor, incidents=used, chunk=compute.chunk_size
     )
     outputs.append(write_hotspots(staging / "hotspots.gpkg", hotspots))
     change, change_files = compare_with_previous(
@@ -209,16 +195,16 @@ def write_products(
             title=f"Human-wildlife conflict risk: {config.name}, {month}",
             grid=grid,
             classes=staging / "risk_class.tif",
-            incidents=incidents.used,
+            incidents=used,
             month=month,
             class_captures=_captures(selection),
             hotspots=hotspots,
-            offline=offline,
+            offline=plan.offline,
             generalise=config.outputs.generalise_incidents,
             change_note=change.get("summary"),
         )
     )
-    outputs += _incident_tables(staging, incidents)
+    outputs += _incident_tables(staging, stages.incidents)
     metrics = _metrics(config, month, selection, risk, explanation)
     outputs.append(write_json(staging / "metrics.json", metrics))
     return Products(outputs=outputs, hotspots=hotspots, change=change, metrics=metrics)

@@ -29,13 +29,14 @@ from ..models import ModelRecipe
 from ..plan import Plan
 from ..sampling import Samples
 from ..selection import Selection
+from ..stages import RunStages
 from ..validation import MonthEvaluation
 from .outputs import OutputSpec, layer_output, output_spec
 from .products import Products
 from .report import file_record, package_versions, write_json
 from .stac import write_stac_item
 
-__all__ = ["LogCollector", "RunRecord", "RunStages", "grid_record", "write_records"]
+__all__ = ["LogCollector", "RunRecord", "grid_record", "write_records"]
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +171,12 @@ def _notes(grid: GridSpec) -> list[str]:
 def _manifest(
     plan: Plan,
     stages: RunStages,
+    products: Products,
     outputs: list[Path],
     staging: Path,
     record: RunRecord,
 ) -> dict[str, Any]:
-    config, metrics = plan.config, stages.products.metrics
+    config, metrics = plan.config, products.metrics
     return {
         "hwc_risk_version": __version__,
         "name": config.name,
@@ -201,39 +203,28 @@ def _manifest(
     }
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunStages:
-    """The results of a run's stages that the records describe."""
-
-    stack: FeatureStack
-    incidents: MonthIncidents
-    samples: Samples
-    selection: Selection
-    products: Products
-
-
 def _spec(path: Path, stack: FeatureStack) -> OutputSpec:
     layer = next((x for x in stack.layers if f"{x.name}.tif" == path.name), None)
     return layer_output(layer.name, layer.units) if layer else output_spec(path.name)
 
 
 def write_records(
-    staging: Path, plan: Plan, stages: RunStages, record: RunRecord
+    staging: Path, plan: Plan, stages: RunStages, products: Products, record: RunRecord
 ) -> tuple[dict[str, Any], list[Path]]:
     """The records stage: the run log, ``manifest.json`` and ``item.json``.
 
     Returns the manifest and every file of the run folder, in the order written.
     """
-    outputs = list(stages.products.outputs)
-    manifest = _manifest(plan, stages, outputs, staging, record)
+    outputs = list(products.outputs)
+    manifest = _manifest(plan, stages, products, outputs, staging, record)
     manifest["fingerprint"] = plan.fingerprint
-    manifest["change_since_previous"] = stages.products.change
+    manifest["change_since_previous"] = products.change
     manifest["map"] = {
         "offline": plan.offline,
         "incident_generalisation": plan.config.outputs.generalise_incidents,
     }
     manifest["stac_item"] = "item.json"
-    log.info("run complete: %s", stages.products.metrics["summary"])
+    log.info("run complete: %s", products.metrics["summary"])
     outputs.append(record.log.write(staging / "run.log.jsonl"))
     manifest["outputs"].append(file_record(staging / "run.log.jsonl", staging))
     outputs.append(write_json(staging / "manifest.json", manifest))
