@@ -57,6 +57,8 @@ PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 # a time of day followed by "Z" or a UTC offset: the value carries its own time zone
 _AWARE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.I)
+# the detail of a point whose x and y look exchanged (see rejection_summary)
+SWAPPED_RANGE = "(latitude and longitude swapped?)"
 
 
 @dataclass(frozen=True)
@@ -229,13 +231,56 @@ def parse_dates(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Ser
     return out
 
 
-def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) -> IncidentTable:
-    df, row_offset = _read_table(cfg, path)
-    if len(df) == 0:
-        raise InputError(f"{path}: the incident file has no rows; export it again")
-    df = df.reset_index(drop=True)
-    source_row = np.arange(len(df)) + row_offset
+class Rejections:
+    """Why rows of one table were rejected: the first reason found for a row wins.
 
+    The reader checks rows in steps (geometry, coordinates, dates,
+    reprojection); each step rejects what it finds wrong among the rows still
+    accepted, so a row's ``detail`` names the first thing to fix.
+
+    Parameters
+    ----------
+    n_rows
+        Rows of the table; rows are numbered 0 to ``n_rows - 1``.
+    """
+
+    def __init__(self, n_rows: int) -> None:
+        index = pd.RangeIndex(n_rows)
+        self.reason = pd.Series(pd.NA, index=index, dtype="string")
+        self.detail = pd.Series("", index=index, dtype="string")
+
+    def reject(self, mask: pd.Series | np.ndarray, code: str, detail: pd.Series | str) -> None:
+        """Reject the rows of ``mask`` not rejected yet, with reason ``code``.
+
+        ``detail`` is one text for all of them or a per-row Series.
+        """
+        if code not in REJECTION_REASONS:
+            raise ValueError(f"unknown rejection reason {code!r}")
+        rows = pd.Series(np.asarray(mask, dtype=bool), index=self.reason.index)
+        rows &= self.reason.isna()
+        self.reason[rows] = code
+        if isinstance(detail, str):
+            self.detail[rows] = detail
+        else:
+            self.detail[rows] = pd.Series(detail.to_numpy(), index=self.reason.index)[rows]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """True for rows not rejected (so far)."""
+        return self.reason.isna().to_numpy()
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Each row's coordinates in the file's CRS (NaN where it has none)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    crs: CRS
+
+
+def _check_columns(df: pd.DataFrame, cfg: IncidentsConfig, m: _Mapping, path: Path) -> None:
+    """The date column must exist; mapped columns too in a plain table (exports may lack them)."""
     _require_column(df, m.date, "incidents.date", path)
     for col, key in (
         (m.id, "incidents.id"),
@@ -249,147 +294,181 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
         elif col is not None and col not in df.columns:
             df[col] = None
 
-    reason = pd.Series(pd.NA, index=df.index, dtype="string")
-    detail = pd.Series("", index=df.index, dtype="string")
 
-    def reject(mask: pd.Series | np.ndarray, code: str, text: pd.Series | str) -> None:
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=df.index) & reason.isna()
-        reason[mask] = code
-        detail[mask] = text if isinstance(text, str) else text[mask]
-
-    has_geometry = isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns
-    if "__geometry_type" in df.columns:
-        kind = df["__geometry_type"].astype("string")
-        reject(kind.notna(), "not_a_point", "geometry is a " + kind.fillna(""))
-    if m.x is not None and m.y is not None:
-        _require_column(df, m.x, "incidents.x", path)
-        _require_column(df, m.y, "incidents.y", path)
-        if m.crs is None:
-            raise CRSError(
-                f'{path}: incidents.crs is missing; add `crs: "EPSG:4326"` (or the CRS of '
-                f"'{m.x}'/'{m.y}') under incidents"
-            )
-        crs = parse_crs(m.crs, "incidents.crs")
-        xs_raw = df[m.x].astype("string").str.strip()
-        ys_raw = df[m.y].astype("string").str.strip()
-        missing = xs_raw.isna() | ys_raw.isna() | (xs_raw == "") | (ys_raw == "")
-        missing |= xs_raw.str.lower().isin(["nan", "none", "null"])
-        reject(missing, "missing_coordinates", f"'{m.x}' or '{m.y}' is empty")
-        xs = pd.to_numeric(xs_raw, errors="coerce")
-        ys = pd.to_numeric(ys_raw, errors="coerce")
-        bad = xs.isna() | ys.isna() | ~np.isfinite(xs.fillna(0)) | ~np.isfinite(ys.fillna(0))
-        reject(bad, "bad_coordinates", "'" + xs_raw.fillna("") + "', '" + ys_raw.fillna("") + "'")
-        x = xs.to_numpy(dtype=float, na_value=np.nan)
-        y = ys.to_numpy(dtype=float, na_value=np.nan)
-    elif has_geometry:
-        gdf = df
-        file_crs = CRS.from_user_input(gdf.crs.to_wkt()) if gdf.crs is not None else None
-        if file_crs is None and m.crs is None:
-            raise CRSError(
-                f'{path}: the file has no CRS; add `crs: "EPSG:4326"` (or the data\'s CRS) '
-                "under incidents"
-            )
-        if file_crs is not None and m.crs is not None:
-            given = parse_crs(m.crs, "incidents.crs")
-            if given != file_crs:
-                raise CRSError(
-                    f"{path}: incidents.crs is {m.crs} but the file says "
-                    f"{file_crs.to_string()}; remove incidents.crs to use the file's CRS"
-                )
-        crs = file_crs if file_crs is not None else parse_crs(str(m.crs), "incidents.crs")
-        geom = gdf.geometry
-        empty = geom.isna() | geom.is_empty
-        reject(empty, "missing_coordinates", "empty geometry")
-        gtype = geom.geom_type.fillna("")
-        single_multi = (gtype == "MultiPoint") & ~empty
-        if single_multi.any():
-            n_parts = geom[single_multi].apply(lambda g: len(g.geoms))
-            single_multi[single_multi] = n_parts.eq(1).to_numpy()
-        not_point = ~empty & (gtype != "Point") & ~single_multi
-        reject(not_point, "not_a_point", "geometry is a " + gtype)
-        pts = geom.where(~single_multi, geom[single_multi].apply(lambda g: g.geoms[0]))
-        ok = ~(empty | not_point)
-        x = np.full(len(df), np.nan)
-        y = np.full(len(df), np.nan)
-        x[ok.to_numpy()] = pts[ok].x.to_numpy()
-        y[ok.to_numpy()] = pts[ok].y.to_numpy()
-    else:
-        raise InputError(
-            f"{path}: the table has no point geometry; set incidents.x and incidents.y to its "
-            "coordinate columns and incidents.crs to their CRS"
+def _points_from_columns(
+    df: pd.DataFrame,
+    columns: tuple[str, str],
+    crs_text: str | None,
+    path: Path,
+    rejections: Rejections,
+) -> _Points:
+    """Coordinates from the ``incidents.x``/``incidents.y`` columns in ``incidents.crs``."""
+    x_col, y_col = columns
+    _require_column(df, x_col, "incidents.x", path)
+    _require_column(df, y_col, "incidents.y", path)
+    if crs_text is None:
+        raise CRSError(
+            f'{path}: incidents.crs is missing; add `crs: "EPSG:4326"` (or the CRS of '
+            f"'{x_col}'/'{y_col}') under incidents"
         )
-
-    if crs.is_geographic:
-        out_of_range = (np.abs(x) > 180) | (np.abs(y) > 90)
-        hint = np.where(
-            (np.abs(y) > 90) & (np.abs(x) <= 90), " (latitude and longitude swapped?)", ""
-        )
-        reject(
-            out_of_range,
-            "coordinates_out_of_range",
-            pd.Series(
-                [
-                    f"({a:g}, {b:g}) is not a valid longitude, latitude{h}"
-                    for a, b, h in zip(x, y, hint, strict=True)
-                ],
-                index=df.index,
-                dtype="string",
-            ),
-        )
-
-    raw_date = df[m.date].astype("string").str.strip()
-    reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{m.date}' is empty")
-    dates = parse_dates(raw_date, m.date_format, m.timezone)
-    expected = m.date_format or "ISO 8601 (YYYY-MM-DD)"
-    reject(dates.isna(), "bad_date", "'" + raw_date.fillna("") + f"' does not match {expected}")
-    future = dates > (now + FUTURE_TOLERANCE)
-    reject(
-        future.fillna(False),
-        "future_date",
-        "'" + raw_date.fillna("") + f"' is after {now:%Y-%m-%d %H:%M} UTC; check the date",
+    crs = parse_crs(crs_text, "incidents.crs")
+    xs_raw = df[x_col].astype("string").str.strip()
+    ys_raw = df[y_col].astype("string").str.strip()
+    missing = xs_raw.isna() | ys_raw.isna() | (xs_raw == "") | (ys_raw == "")
+    missing |= xs_raw.str.lower().isin(["nan", "none", "null"])
+    rejections.reject(missing, "missing_coordinates", f"'{x_col}' or '{y_col}' is empty")
+    xs = pd.to_numeric(xs_raw, errors="coerce")
+    ys = pd.to_numeric(ys_raw, errors="coerce")
+    bad = xs.isna() | ys.isna() | ~np.isfinite(xs.fillna(0)) | ~np.isfinite(ys.fillna(0))
+    rejections.reject(
+        bad, "bad_coordinates", "'" + xs_raw.fillna("") + "', '" + ys_raw.fillna("") + "'"
+    )
+    return _Points(
+        x=xs.to_numpy(dtype=float, na_value=np.nan),
+        y=ys.to_numpy(dtype=float, na_value=np.nan),
+        crs=crs,
     )
 
-    ok = reason.isna().to_numpy()
-    lon = np.full(len(df), np.nan)
-    lat = np.full(len(df), np.nan)
+
+def _geometry_crs(gdf: gpd.GeoDataFrame, m: _Mapping, path: Path) -> CRS:
+    """The file's CRS, else ``incidents.crs``; both given and different is an error."""
+    file_crs = CRS.from_user_input(gdf.crs.to_wkt()) if gdf.crs is not None else None
+    if file_crs is None and m.crs is None:
+        raise CRSError(
+            f'{path}: the file has no CRS; add `crs: "EPSG:4326"` (or the data\'s CRS) '
+            "under incidents"
+        )
+    if file_crs is not None and m.crs is not None:
+        given = parse_crs(m.crs, "incidents.crs")
+        if given != file_crs:
+            raise CRSError(
+                f"{path}: incidents.crs is {m.crs} but the file says "
+                f"{file_crs.to_string()}; remove incidents.crs to use the file's CRS"
+            )
+    return file_crs if file_crs is not None else parse_crs(str(m.crs), "incidents.crs")
+
+
+def _points_from_geometry(
+    gdf: gpd.GeoDataFrame, m: _Mapping, path: Path, rejections: Rejections
+) -> _Points:
+    """Coordinates of point geometries (a one-part MultiPoint counts as a point)."""
+    crs = _geometry_crs(gdf, m, path)
+    geom = gdf.geometry
+    empty = geom.isna() | geom.is_empty
+    rejections.reject(empty, "missing_coordinates", "empty geometry")
+    gtype = geom.geom_type.fillna("")
+    single_multi = (gtype == "MultiPoint") & ~empty
+    if single_multi.any():
+        n_parts = geom[single_multi].apply(lambda g: len(g.geoms))
+        single_multi[single_multi] = n_parts.eq(1).to_numpy()
+    not_point = ~empty & (gtype != "Point") & ~single_multi
+    rejections.reject(not_point, "not_a_point", "geometry is a " + gtype)
+    pts = geom.where(~single_multi, geom[single_multi].apply(lambda g: g.geoms[0]))
+    ok = ~(empty | not_point)
+    x = np.full(len(gdf), np.nan)
+    y = np.full(len(gdf), np.nan)
+    x[ok.to_numpy()] = pts[ok].x.to_numpy()
+    y[ok.to_numpy()] = pts[ok].y.to_numpy()
+    return _Points(x=x, y=y, crs=crs)
+
+
+def _check_geographic_range(points: _Points, rejections: Rejections) -> None:
+    """Longitudes beyond ±180 or latitudes beyond ±90 (flagging a likely swap)."""
+    if not points.crs.is_geographic:
+        return
+    x, y = points.x, points.y
+    out_of_range = (np.abs(x) > 180) | (np.abs(y) > 90)
+    hint = np.where((np.abs(y) > 90) & (np.abs(x) <= 90), f" {SWAPPED_RANGE}", "")
+    detail = pd.Series(
+        [
+            f"({a:g}, {b:g}) is not a valid longitude, latitude{h}"
+            for a, b, h in zip(x, y, hint, strict=True)
+        ],
+        dtype="string",
+    )
+    rejections.reject(out_of_range, "coordinates_out_of_range", detail)
+
+
+def _row_dates(
+    df: pd.DataFrame, m: _Mapping, now: pd.Timestamp, rejections: Rejections
+) -> pd.Series:
+    """Each row's date (naive UTC); rejects empty, unparsable and future dates."""
+    raw_date = df[m.date].astype("string").str.strip()
+    rejections.reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{m.date}' is empty")
+    dates = parse_dates(raw_date, m.date_format, m.timezone)
+    expected = m.date_format or "ISO 8601 (YYYY-MM-DD)"
+    quoted = "'" + raw_date.fillna("") + "'"
+    rejections.reject(dates.isna(), "bad_date", quoted + f" does not match {expected}")
+    future = dates > (now + FUTURE_TOLERANCE)
+    rejections.reject(
+        future.fillna(False),
+        "future_date",
+        quoted + f" is after {now:%Y-%m-%d %H:%M} UTC; check the date",
+    )
+    return dates
+
+
+def _to_wgs84(points: _Points, path: Path, rejections: Rejections) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude of the rows still accepted (NaN elsewhere).
+
+    Rejects points that cannot be transformed, and points of a projected CRS
+    far outside the area where that CRS is valid (a wrong ``incidents.crs``).
+    """
+    crs = points.crs
+    ok = rejections.ok
+    lon = np.full(len(ok), np.nan)
+    lat = np.full(len(ok), np.nan)
     try:
         to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        lon[ok], lat[ok] = to_wgs84.transform(x[ok], y[ok], errcheck=False)
+        lon[ok], lat[ok] = to_wgs84.transform(points.x[ok], points.y[ok], errcheck=False)
     except ProjError as exc:
         raise CRSError(f"{path}: cannot transform incidents from {crs}: {exc}") from None
     unproj = ok & ~(np.isfinite(lon) & np.isfinite(lat))
-    reject(unproj, "coordinates_out_of_range", f"cannot be transformed from {crs.to_string()}")
-    if not crs.is_geographic:
-        epsg = crs.to_epsg()
-        area = (
-            ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_user_input(crs.to_wkt())
-        ).area_of_use
-        if area is not None:
-            margin = 2.0  # degrees: projections stay usable a little beyond their area
-            outside = (
-                (lon < area.west - margin)
-                | (lon > area.east + margin)
-                | (lat < area.south - margin)
-                | (lat > area.north + margin)
-            )
-            reject(
-                ok & outside,
-                "coordinates_out_of_range",
-                f"outside the area where {crs.to_string()} is valid ({area.name}); "
-                "check incidents.crs",
-            )
+    rejections.reject(
+        unproj, "coordinates_out_of_range", f"cannot be transformed from {crs.to_string()}"
+    )
+    if crs.is_geographic:
+        return lon, lat
+    epsg = crs.to_epsg()
+    area = (ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_user_input(crs.to_wkt())).area_of_use
+    if area is not None:
+        margin = 2.0  # degrees: projections stay usable a little beyond their area
+        outside = (
+            (lon < area.west - margin)
+            | (lon > area.east + margin)
+            | (lat < area.south - margin)
+            | (lat > area.north + margin)
+        )
+        rejections.reject(
+            ok & outside,
+            "coordinates_out_of_range",
+            f"outside the area where {crs.to_string()} is valid ({area.name}); check incidents.crs",
+        )
+    return lon, lat
 
-    ok = reason.isna().to_numpy()
+
+def _assemble(
+    df: pd.DataFrame,
+    m: _Mapping,
+    path: Path,
+    source_row: np.ndarray,
+    points: _Points,
+    dates: pd.Series,
+    lonlat: tuple[np.ndarray, np.ndarray],
+    rejections: Rejections,
+) -> IncidentTable:
+    """The accepted rows (mapped columns) and the rejected ones (original columns)."""
+    ok = rejections.ok
     accepted = pd.DataFrame(
         {
             "source_file": path.name,
             "source_row": source_row[ok],
             "date": dates[ok].to_numpy(),
-            "lon": lon[ok],
-            "lat": lat[ok],
-            "src_geographic": crs.is_geographic,
-            "src_x": x[ok],
-            "src_y": y[ok],
+            "lon": lonlat[0][ok],
+            "lat": lonlat[1][ok],
+            "src_geographic": points.crs.is_geographic,
+            "src_x": points.x[ok],
+            "src_y": points.y[ok],
         }
     )
     for col, name in (
@@ -403,6 +482,7 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
             values = df.loc[ok, col].astype("string").str.strip()
             accepted[name] = values.where(values != "").to_numpy()
 
+    has_geometry = isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns
     plain = pd.DataFrame(df.drop(columns="geometry")) if has_geometry else pd.DataFrame(df)
     plain = plain.drop(columns=[c for c in plain.columns if str(c).startswith("__")])
     if has_geometry:
@@ -410,8 +490,8 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
     rejected = plain.loc[~ok].copy()
     rejected.insert(0, "source_row", source_row[~ok])
     rejected.insert(0, "source_file", path.name)
-    rejected["reason"] = reason[~ok].astype(str)
-    rejected["detail"] = detail[~ok].astype(str)
+    rejected["reason"] = rejections.reason[~ok].astype(str)
+    rejected["detail"] = rejections.detail[~ok].astype(str)
     raw = plain.loc[ok].reset_index(drop=True)
     raw.insert(0, "source_row", source_row[ok])
     raw.insert(0, "source_file", path.name)
@@ -420,9 +500,37 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
         n_read=len(df),
         accepted=accepted,
         rejected=rejected,
-        crs=crs,
+        crs=points.crs,
         raw_accepted=raw,
     )
+
+
+def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) -> IncidentTable:
+    """Read one file: every row accepted or rejected with a reason."""
+    df, row_offset = _read_table(cfg, path)
+    if len(df) == 0:
+        raise InputError(f"{path}: the incident file has no rows; export it again")
+    df = df.reset_index(drop=True)
+    source_row = np.arange(len(df)) + row_offset
+    _check_columns(df, cfg, m, path)
+
+    rejections = Rejections(len(df))
+    if "__geometry_type" in df.columns:  # an export's non-point features
+        kind = df["__geometry_type"].astype("string")
+        rejections.reject(kind.notna(), "not_a_point", "geometry is a " + kind.fillna(""))
+    if m.x is not None and m.y is not None:
+        points = _points_from_columns(df, (m.x, m.y), m.crs, path, rejections)
+    elif isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns:
+        points = _points_from_geometry(df, m, path, rejections)
+    else:
+        raise InputError(
+            f"{path}: the table has no point geometry; set incidents.x and incidents.y to its "
+            "coordinate columns and incidents.crs to their CRS"
+        )
+    _check_geographic_range(points, rejections)
+    dates = _row_dates(df, m, now, rejections)
+    lonlat = _to_wgs84(points, path, rejections)
+    return _assemble(df, m, path, source_row, points, dates, lonlat, rejections)
 
 
 def _norm(value: object) -> str:
