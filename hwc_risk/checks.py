@@ -12,10 +12,17 @@ import rasterio
 from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
 from .covariates import category_values, summarise_aligned
-from .errors import NoIncidentsError
 from .export.offline import require_web_assets
 from .grid import align_raster_to_file, no_data_error, resolve_grid
-from .incidents import locate_incidents, read_incidents
+from .incidents import (
+    locate_incidents,
+    mostly_rejected,
+    read_incidents,
+    rejected_rows_path,
+    rejection_summary,
+    too_few_incidents,
+    write_rejected,
+)
 from .mask import ValidMask
 from .models import load_recipe
 from .pipeline import MIN_TRAINING_INCIDENTS, parse_month
@@ -88,10 +95,20 @@ def validate_config(
         "month": month_start.strftime("%Y-%m") if month_start is not None else None,
         "used_up_to_month": used,
     }
+    written = None
+    if len(table.rejected) and (mostly_rejected(table) or used < MIN_TRAINING_INCIDENTS):
+        written = write_rejected(table, rejected_rows_path(config.config_path))
+        report["incidents"]["rejected_file"] = str(written)
+        report["incidents"]["rejections"] = rejection_summary(table, config.incidents)
     if used < MIN_TRAINING_INCIDENTS:
-        raise NoIncidentsError(
-            f"{table.path}: {used} usable incidents up to "
-            f"{report['incidents']['month']}; at least {MIN_TRAINING_INCIDENTS} are needed"
+        raise too_few_incidents(
+            table,
+            config.incidents,
+            used=used,
+            month=report["incidents"]["month"],
+            minimum=MIN_TRAINING_INCIDENTS,
+            config_path=config.config_path,
+            written=written,
         )
     config_dir = config.config_path.parent if config.config_path else None
     recipe = load_recipe(config.model, config_dir)

@@ -8,7 +8,9 @@ code and a detail a person can act on). Nothing is dropped silently.
 
 from __future__ import annotations
 
+import logging
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from rasterio.crs import CRS
 from scipy.spatial import cKDTree
 
 from .config import IncidentsConfig
-from .errors import CRSError, InputError, MissingColumnError, MissingFileError
+from .errors import CRSError, InputError, MissingColumnError, MissingFileError, NoIncidentsError
 from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
 from .mask import ValidMask
@@ -32,8 +34,16 @@ from .progress import progress
 __all__ = [
     "REJECTION_REASONS",
     "IncidentTable",
+    "Rejections",
+    "guess_date_format",
     "locate_incidents",
+    "mostly_rejected",
     "read_incidents",
+    "rejected_rows_path",
+    "rejection_summary",
+    "too_few_incidents",
+    "warn_if_mostly_rejected",
+    "write_rejected",
 ]
 
 #: Reason codes of rejected rows and what they mean.
@@ -53,6 +63,8 @@ REJECTION_REASONS: dict[str, str] = {
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+#: Byte-order marks of UTF-16 text.
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Dates later than the run's clock by more than this are "in the future".
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 # a time of day followed by "Z" or a UTC offset: the value carries its own time zone
@@ -152,18 +164,7 @@ def _read_table(cfg: IncidentsConfig, path: Path) -> tuple[pd.DataFrame, int]:
         return read_smart(path), 1 if suffix not in TABLE_SUFFIXES else 2
     try:
         if suffix in TABLE_SUFFIXES:
-            sep = "\t" if suffix == ".tsv" else ","
-            try:
-                df = pd.read_csv(
-                    path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
-                )
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"{path}: not UTF-8 text; re-save the incident table as UTF-8"
-                ) from None
-            except pd.errors.EmptyDataError:
-                raise InputError(f"{path}: the incident file is empty; export it again") from None
-            return df, 2  # header is line 1; data row 0 is line 2
+            return _read_text_table(path, suffix), 2  # header is line 1; row 0 is line 2
         if suffix in PARQUET_SUFFIXES:
             try:
                 return gpd.read_parquet(path), 1
@@ -182,6 +183,29 @@ def _read_table(cfg: IncidentsConfig, path: Path) -> tuple[pd.DataFrame, int]:
     )
 
 
+def _read_text_table(path: Path, suffix: str) -> pd.DataFrame:
+    """A delimited text table, every value as text.
+
+    UTF-8 (with or without a byte-order mark), or UTF-16 with its mark (Excel's
+    "Unicode text"). The separator is the suffix's (tab for ``.tsv``, else a
+    comma) unless the header line has none of it but a semicolon, tab or bar:
+    spreadsheets in many locales save "CSV" with semicolons.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    encoding = "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8-sig"
+    header = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:1]
+    sep = "\t" if suffix == ".tsv" else ","
+    if header and sep not in header[0]:
+        sep = next((alt for alt in (";", "\t", "|") if alt in header[0]), sep)
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+    except UnicodeError:
+        raise InputError(f"{path}: not UTF-8 text; re-save the incident table as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the incident file is empty; export it again") from None
+
+
 def _require_column(df: pd.DataFrame, col: str, key: str, path: Path) -> None:
     if col not in df.columns:
         cols = ", ".join(
@@ -193,16 +217,28 @@ def _require_column(df: pd.DataFrame, col: str, key: str, path: Path) -> None:
 
 
 def parse_dates(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Series:
-    """Naive UTC timestamps; NaT where a value does not parse.
+    """Naive UTC timestamps (nanoseconds); NaT where a value does not parse.
 
     ``fmt`` is a strftime format, ``dayfirst`` or ``monthfirst`` (mixed
     formats, e.g. ``3/4/2025`` or ``4 March 2025``) or None for ISO 8601.
     Values with an offset are converted to UTC; others are taken in
-    ``timezone`` (UTC when None).
+    ``timezone`` (UTC when None). Dates a nanosecond timestamp cannot hold
+    (before 1677-09-22 or after 2262-04-11) are NaT too.
     """
+    wide = _parse_dates_wide(raw, fmt, timezone)
+    return wide.where(_representable(wide)).astype("datetime64[ns]")
+
+
+def _representable(dates: pd.Series) -> pd.Series:
+    """True where a date fits a nanosecond timestamp (or is NaT)."""
+    return dates.isna() | ((dates >= pd.Timestamp.min) & (dates <= pd.Timestamp.max))
+
+
+def _parse_dates_wide(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Series:
+    """:func:`parse_dates` in microseconds: years 1 to 9999 parse."""
     text = raw.astype("string").str.strip()
     aware = text.fillna("").str.contains(_AWARE)
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
 
     def parse(values: pd.Series, utc: bool) -> pd.Series:
         if fmt is None:
@@ -395,10 +431,13 @@ def _row_dates(
     """Each row's date (naive UTC); rejects empty, unparsable and future dates."""
     raw_date = df[m.date].astype("string").str.strip()
     rejections.reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{m.date}' is empty")
-    dates = parse_dates(raw_date, m.date_format, m.timezone)
+    wide = _parse_dates_wide(raw_date, m.date_format, m.timezone)
     expected = m.date_format or "ISO 8601 (YYYY-MM-DD)"
     quoted = "'" + raw_date.fillna("") + "'"
-    rejections.reject(dates.isna(), "bad_date", quoted + f" does not match {expected}")
+    rejections.reject(wide.isna(), "bad_date", quoted + f" does not match {expected}")
+    far = ~_representable(wide)
+    rejections.reject(far, "bad_date", quoted + " is before 1678 or after 2261; check the date")
+    dates = wide.where(~far).astype("datetime64[ns]")
     future = dates > (now + FUTURE_TOLERANCE)
     rejections.reject(
         future.fillna(False),
@@ -756,3 +795,285 @@ def locate_incidents(table: IncidentTable, grid: GridSpec, valid: ValidMask) -> 
     accepted["col"] = cols[keep]
     accepted = accepted.drop(columns=["src_x", "src_y", "src_geographic"]).reset_index(drop=True)
     return replace(table, accepted=accepted, rejected=rejected, raw_accepted=None)
+
+
+# --- what a person needs to hear about rejected rows --------------------------------
+
+#: More than this share of the rows read rejected: a run warns and ``validate`` reports it.
+MOSTLY_REJECTED = 0.5
+#: strftime formats tried, in this order, on dates that do not parse (first match wins).
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%Y.%m.%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%Y%m%d",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M %p",
+    "%d.%m.%Y %H:%M",
+)
+# reasons given to rows whose date parsed (they got past the date checks)
+_DATED = ("future_date", "filtered_out", "outside_study_area", "no_covariate_data")
+_SWAPPED_GRID = "latitude and longitude look swapped"  # locate_incidents's detail
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+_DMS = re.compile(r"[°'\"′″NSEWnsew]")
+_FILTER_VALUE = re.compile(r"^(\w+) '(.*)' is not in incidents\.filters")
+_log = logging.getLogger(__name__)
+
+
+def guess_date_format(values: list[str]) -> str | None:
+    """A strftime format that parses every one of ``values``, else None.
+
+    ``dayfirst`` is answered when no single format fits but the values are
+    mixed formats that pandas reads with the day first.
+
+    Examples
+    --------
+    >>> guess_date_format(["2024/01/05", "2024/02/17"])
+    '%Y/%m/%d'
+    >>> guess_date_format(["31/01/2025", "2025-02-01"])
+    'dayfirst'
+    >>> guess_date_format(["yesterday"]) is None
+    True
+    """
+    sample = pd.Series(list(dict.fromkeys(v.strip() for v in values if v.strip()))[:200])
+    if sample.empty:
+        return None
+    for fmt in DATE_FORMATS:
+        if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all():
+            return fmt
+    # several formats in one column; only where each value alone reads as a date
+    if all(_parses_alone(v) for v in sample):
+        return "dayfirst"
+    return None
+
+
+def _parses_alone(value: str) -> bool:
+    return any(
+        pd.notna(pd.to_datetime(pd.Series([value]), format=fmt, errors="coerce").iloc[0])
+        for fmt in ("ISO8601", *DATE_FORMATS)
+    )
+
+
+def _date_fix(rows: pd.DataFrame, table: IncidentTable, m: _Mapping) -> str:
+    values = rows[m.date].astype("string").fillna("").tolist() if m.date in rows else []
+    guess = guess_date_format(values)
+    reasons = table.rejected["reason"]
+    n_dated = len(table.accepted) + len(table.duplicates) + int(reasons.isin(_DATED).sum())
+    current = f"'{m.date_format}'" if m.date_format else "ISO 8601"
+    if guess is None:
+        return f"set incidents.date_format to the strftime format of column '{m.date}'"
+    if n_dated and guess != m.date_format:
+        return (
+            f"the other dates match {current}: correct these rows, or set "
+            "incidents.date_format: dayfirst (or monthfirst) to read several formats"
+        )
+    if guess == "dayfirst":
+        return "set incidents.date_format: dayfirst (or monthfirst) to read several formats"
+    return f"set incidents.date_format, e.g. '{guess}'"
+
+
+def _coordinate_fix(rows: pd.DataFrame, m: _Mapping) -> str:
+    raw = [m.x, m.y] if m.x is not None and m.y is not None else []
+    values = [str(v) for c in raw if c in rows for v in rows[c].tolist()]
+    if any(_DECIMAL_COMMA.match(v.strip()) for v in values):
+        return "write a point as the decimal separator (34.45, not 34,45)"
+    if any(_DMS.search(v) for v in values):
+        return "convert degrees, minutes and seconds to decimal degrees"
+    return "give plain numbers in incidents.x and incidents.y"
+
+
+def _range_fix(rows: pd.DataFrame, m: _Mapping) -> str:
+    swapped = int(rows["detail"].str.contains(SWAPPED_RANGE, regex=False).sum())
+    if swapped:
+        return (
+            f"{swapped} look like latitude and longitude swapped; check incidents.x and incidents.y"
+        )
+    if rows["detail"].str.contains("is not a valid longitude", regex=False).any():
+        return "the values look like metres or another CRS: set incidents.crs to their CRS"
+    return "check incidents.crs"
+
+
+def _filter_fix(rows: pd.DataFrame) -> str:
+    found = rows["detail"].str.extract(_FILTER_VALUE).dropna()
+    if found.empty:
+        return "check incidents.filters"
+    labels = found[0] + " '" + found[1] + "'"
+    seen = ", ".join(f"{label} {n}" for label, n in labels.value_counts().head(3).items())
+    return f"the rows have {seen}; check incidents.filters (compared case-insensitively)"
+
+
+def _outside_fix(rows: pd.DataFrame) -> str:
+    swapped = int(rows["detail"].str.contains(_SWAPPED_GRID, regex=False).sum())
+    if swapped:
+        return (
+            f"{swapped} would fall inside the area with latitude and longitude swapped; "
+            "check incidents.x and incidents.y"
+        )
+    return (
+        "check incidents.crs, and that the incidents and the covariates cover the same area "
+        "(grid.extent)"
+    )
+
+
+def _fix(code: str, rows: pd.DataFrame, table: IncidentTable, m: _Mapping) -> str:
+    """How to fix the rows rejected for ``code``, from what they hold."""
+    if code == "bad_date":
+        return _date_fix(rows, table, m)
+    if code == "bad_coordinates":
+        return _coordinate_fix(rows, m)
+    if code == "coordinates_out_of_range":
+        return _range_fix(rows, m)
+    if code == "filtered_out":
+        return _filter_fix(rows)
+    if code == "outside_study_area":
+        return _outside_fix(rows)
+    if code == "missing_coordinates":
+        if m.x is not None:
+            return "fill them in, or check incidents.x and incidents.y"
+        return "give every feature a point geometry"
+    return {
+        "not_a_point": "export points (e.g. the centroids of polygons) or x/y columns",
+        "missing_date": "fill them in, or check incidents.date",
+        "future_date": "check the dates, incidents.timezone and this computer's clock; if day "
+        "and month are swapped, set incidents.date_format",
+        "no_covariate_data": "check the covariates' nodata values and coverage "
+        "(`hwc-risk validate` prints each covariate's share of the grid)",
+    }.get(code, "see the detail of each row")
+
+
+def _example(rows: pd.DataFrame, several_files: bool) -> str:
+    """``line 2 <detail>`` for the first row (``row`` where a file has no lines)."""
+    first = rows.sort_values(["source_file", "source_row"], kind="stable").iloc[0]
+    name = str(first["source_file"])
+    unit = "line" if Path(name).suffix.lower() in TABLE_SUFFIXES else "row"
+    where = f"{unit} {first['source_row']}" + (f" of {name}" if several_files else "")
+    # the count of swapped points follows in the fix
+    detail = str(first["detail"]).replace(f"; {_SWAPPED_GRID}", "").replace(f" {SWAPPED_RANGE}", "")
+    if first["reason"] == "bad_coordinates":
+        detail += " are not numbers"
+    return f"{where} {detail}"
+
+
+def rejection_summary(table: IncidentTable, cfg: IncidentsConfig, explain: int = 3) -> str | None:
+    """The rejected rows in one line: counts by reason, the first of each and its fix.
+
+    The ``explain`` most frequent reasons get an example and a fix; the others
+    a count. None when no row was rejected.
+
+    Examples
+    --------
+    ``300 of 300 rows rejected: bad_date 300, e.g. line 2 '2024/01/05' does not
+    match ISO 8601 (YYYY-MM-DD); set incidents.date_format, e.g. '%Y/%m/%d'``
+    """
+    rejected = table.rejected
+    if rejected.empty:
+        return None
+    m = _mapping(cfg)
+    several = rejected["source_file"].nunique() > 1
+    parts = []
+    for i, (code, n) in enumerate(rejected["reason"].value_counts().items()):
+        text = f"{code} {n}"
+        if i < explain:
+            rows = rejected[rejected["reason"] == code]
+            text += f", e.g. {_example(rows, several)}; {_fix(str(code), rows, table, m)}"
+        parts.append(text)
+    return f"{len(rejected)} of {table.n_read} rows rejected: " + "; ".join(parts)
+
+
+def mostly_rejected(table: IncidentTable) -> bool:
+    """True when more than :data:`MOSTLY_REJECTED` of the rows read were rejected."""
+    return len(table.rejected) > MOSTLY_REJECTED * max(table.n_read, 1)
+
+
+def warn_if_mostly_rejected(table: IncidentTable, cfg: IncidentsConfig, where: str) -> None:
+    """Log the :func:`rejection_summary` as a warning when most rows were rejected.
+
+    ``where`` says where the rejected rows are written.
+    """
+    if mostly_rejected(table):
+        _log.warning(
+            "most incident rows were rejected: %s; %s", rejection_summary(table, cfg), where
+        )
+
+
+def rejected_rows_path(config_path: Path | None) -> Path:
+    """Where ``validate`` writes rejected rows: ``<config>.rejected_incidents.csv`` beside it.
+
+    Without a config file, ``rejected_incidents.csv`` in the current folder.
+    """
+    if config_path is None:
+        return Path.cwd() / "rejected_incidents.csv"
+    return config_path.with_name(f"{config_path.stem}.rejected_incidents.csv")
+
+
+def write_rejected(table: IncidentTable, path: Path) -> Path:
+    """Write the rejected rows (as a run's ``rejected_incidents.csv``) to ``path``.
+
+    Where ``path``'s folder cannot be written, the file goes to the temporary
+    folder instead; the path written is returned.
+    """
+    try:
+        table.rejected.to_csv(path, index=False)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / path.name
+        table.rejected.to_csv(path, index=False)
+    return path
+
+
+def too_few_incidents(
+    table: IncidentTable,
+    cfg: IncidentsConfig,
+    *,
+    used: int,
+    month: str | None,
+    minimum: int,
+    config_path: Path | None,
+    written: Path | None = None,
+) -> NoIncidentsError:
+    """The error of a run (or ``validate``) left with fewer than ``minimum`` incidents.
+
+    It says how many were usable, what was rejected and why with a fix
+    (:func:`rejection_summary`), and where the rejected rows are: ``written``,
+    or how to write them (``hwc-risk validate CONFIG``), since a failed run
+    leaves no run folder.
+    """
+    acc = table.accepted
+    head = f"{cfg.path}: {used} usable incidents" + (f" dated up to {month}" if month else "")
+    if len(acc) and "date" in acc:
+        head += f" (accepted incidents span {acc['date'].min():%Y-%m} to {acc['date'].max():%Y-%m})"
+    parts = [head, f"at least {minimum} are needed"]
+    if len(acc):
+        parts.append("choose a later --month")
+    summary = rejection_summary(table, cfg)
+    if summary is not None:
+        parts.append(summary)
+        if written is not None:
+            parts.append(f"the rejected rows are in {written}")
+        elif config_path is not None:
+            parts.append(
+                f"run `hwc-risk validate {config_path}` to write the rejected rows to "
+                f"{rejected_rows_path(config_path)}"
+            )
+        else:
+            parts.append("run `hwc-risk validate` on the config to write the rejected rows")
+    elif not len(acc):
+        parts.append(f"{table.n_read} rows were read; check the incident files")
+    return NoIncidentsError("; ".join(parts))

@@ -34,7 +34,7 @@ from .classes import RISK_CLASSES
 from .compute import GDAL_CACHE_MB, Compute, open_compute, run_windows
 from .config import ComputeConfig, CovariateConfig, PipelineConfig
 from .covariates import FeatureStack, build_feature_stack, create_band
-from .errors import ConfigError, InputError, MissingFileError, NoIncidentsError
+from .errors import ConfigError, InputError, MissingFileError
 from .explain import explain
 from .export.geotiff import class_colormap, write_cog
 from .export.hotspots import hotspot_polygons, write_hotspots
@@ -45,7 +45,13 @@ from .export.stac import write_stac_item
 from .export.webmap import write_map
 from .grid import GridSpec, align_raster_to_file, resolve_grid
 from .history import choose_history, month_number
-from .incidents import IncidentTable, locate_incidents, read_incidents
+from .incidents import (
+    IncidentTable,
+    locate_incidents,
+    read_incidents,
+    too_few_incidents,
+    warn_if_mostly_rejected,
+)
 from .mask import ValidMask
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_model, rolling_origin, spatial_cv
 from .models import ModelRecipe, load_recipe
@@ -550,9 +556,13 @@ def run(
 
     if month_start is None:
         if table.accepted.empty:
-            raise NoIncidentsError(
-                f"{config.incidents.path}: no row has usable coordinates and a date; "
-                "check the column settings under incidents"
+            raise too_few_incidents(
+                table,
+                config.incidents,
+                used=0,
+                month=None,
+                minimum=MIN_TRAINING_INCIDENTS,
+                config_path=config.config_path,
             )
         month_start = pd.Timestamp(table.accepted["date"].max()).to_period("M").to_timestamp()
     label = month_start.strftime("%Y-%m")
@@ -666,16 +676,17 @@ def _run_in(
     in_range = (acc["date"] < month_end).to_numpy()
     used = acc.loc[in_range].reset_index(drop=True)
     if len(used) < MIN_TRAINING_INCIDENTS:
-        span = ""
-        if len(acc):
-            span = (
-                f" (accepted incidents span {acc['date'].min():%Y-%m} to {acc['date'].max():%Y-%m})"
-            )
-        raise NoIncidentsError(
-            f"{config.incidents.path}: {len(used)} usable incidents dated up to {label}{span}; "
-            f"at least {MIN_TRAINING_INCIDENTS} are needed; choose a later --month or check "
-            "rejected rows"
+        raise too_few_incidents(
+            located,
+            config.incidents,
+            used=len(used),
+            month=label,
+            minimum=MIN_TRAINING_INCIDENTS,
+            config_path=config.config_path,
         )
+    warn_if_mostly_rejected(
+        located, config.incidents, "the run folder's rejected_incidents.csv lists them"
+    )
 
     with timer.stage("samples", "sampling background and reading features at samples"):
         rng = np.random.default_rng(config.seed)
