@@ -208,11 +208,11 @@ def _read_text_table(path: Path, suffix: str) -> pd.DataFrame:
 
 def _require_column(df: pd.DataFrame, col: str, key: str, path: Path) -> None:
     if col not in df.columns:
-        cols = ", ".join(
-            str(c) for c in df.columns if c != "geometry" and not str(c).startswith("__")
-        )
+        names = [c for c in df.columns if c != "geometry" and not str(c).startswith("__")]
+        cols = ", ".join(one_line(str(c), 40) for c in names[:30])
+        cols += f" (and {len(names) - 30} more)" if len(names) > 30 else ""
         raise MissingColumnError(
-            f"{path}: column '{col}' ({key}) not found; set {key} to one of: {cols}"
+            f"{path}: column '{one_line(col)}' ({key}) not found; set {key} to one of: {cols}"
         )
 
 
@@ -251,7 +251,8 @@ def _parse_dates_wide(raw: pd.Series, fmt: str | None, timezone: str | None) -> 
 
     if aware.any():
         parsed = parse(text[aware], utc=True)
-        out[aware] = parsed.dt.tz_localize(None).to_numpy()
+        # a nanosecond part is dropped: microseconds hold years 1 to 9999
+        out[aware] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     naive = ~aware
     if naive.any():
         parsed = parse(text[naive], utc=False)
@@ -263,7 +264,7 @@ def _parse_dates_wide(raw: pd.Series, fmt: str | None, timezone: str | None) -> 
                 .dt.tz_convert("UTC")
                 .dt.tz_localize(None)
             )
-        out[naive] = parsed.to_numpy()
+        out[naive] = parsed.to_numpy().astype("datetime64[us]")
     return out
 
 
@@ -959,6 +960,23 @@ def _fix(code: str, rows: pd.DataFrame, table: IncidentTable, m: _Mapping) -> st
     }.get(code, "see the detail of each row")
 
 
+def one_line(text: str, limit: int | None = 120) -> str:
+    r"""``text`` for a one-line message: control characters escaped, long values cut.
+
+    A value from a user's file may hold line breaks, tabs or thousands of characters.
+
+    Examples
+    --------
+    >>> one_line("a\r\nb")
+    'a\\r\\nb'
+    """
+    escaped = "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+    return escaped if limit is None or len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
 def _example(rows: pd.DataFrame, several_files: bool) -> str:
     """``line 2 <detail>`` for the first row (``row`` where a file has no lines)."""
     first = rows.sort_values(["source_file", "source_row"], kind="stable").iloc[0]
@@ -967,6 +985,7 @@ def _example(rows: pd.DataFrame, several_files: bool) -> str:
     where = f"{unit} {first['source_row']}" + (f" of {name}" if several_files else "")
     # the count of swapped points follows in the fix
     detail = str(first["detail"]).replace(f"; {_SWAPPED_GRID}", "").replace(f" {SWAPPED_RANGE}", "")
+    detail = one_line(detail)
     if first["reason"] == "bad_coordinates":
         detail += " are not numbers"
     return f"{where} {detail}"
@@ -995,7 +1014,7 @@ def rejection_summary(table: IncidentTable, cfg: IncidentsConfig, explain: int =
             rows = rejected[rejected["reason"] == code]
             text += f", e.g. {_example(rows, several)}; {_fix(str(code), rows, table, m)}"
         parts.append(text)
-    return f"{len(rejected)} of {table.n_read} rows rejected: " + "; ".join(parts)
+    return one_line(f"{len(rejected)} of {table.n_read} rows rejected: " + "; ".join(parts), None)
 
 
 def mostly_rejected(table: IncidentTable) -> bool:
