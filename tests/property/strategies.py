@@ -10,11 +10,14 @@ NaN and infinite coordinates, swapped latitude and longitude, decimal commas.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+import yaml
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -202,3 +205,207 @@ def note(label: str) -> None:
     """Count ``label`` in hypothesis's statistics (``--hypothesis-show-statistics``)."""
     with contextlib.suppress(InvalidArgument):  # called from a plain test, not a property
         event(label)
+
+
+# --- configs ----------------------------------------------------------------------
+
+#: Keys a config may hold (paths into the YAML), for mutations. compute.scheduler is left
+#: out: a generated address would send traffic to some host.
+CONFIG_KEYS: tuple[tuple[str, ...], ...] = (
+    ("features", "history"),
+    ("seed",),
+    ("name",),
+    ("model",),
+    ("output_dir",),
+    ("incidents",),
+    ("incidents", "path"),
+    ("incidents", "format"),
+    ("incidents", "x"),
+    ("incidents", "y"),
+    ("incidents", "crs"),
+    ("incidents", "date"),
+    ("incidents", "date_format"),
+    ("incidents", "timezone"),
+    ("incidents", "id"),
+    ("incidents", "species"),
+    ("incidents", "type"),
+    ("incidents", "filters"),
+    ("incidents", "duplicates"),
+    ("covariates",),
+    ("covariates", "cover"),
+    ("covariates", "cover", "path"),
+    ("covariates", "cover", "type"),
+    ("covariates", "cover", "band"),
+    ("covariates", "cover", "nodata"),
+    ("covariates", "cover", "classes"),
+    ("covariates", "elevation"),
+    ("covariates", "elevation", "path"),
+    ("covariates", "elevation", "type"),
+    ("covariates", "elevation", "nodata"),
+    ("covariates", "elevation", "transform"),
+    ("grid",),
+    ("grid", "crs"),
+    ("grid", "resolution"),
+    ("grid", "extent"),
+    ("features", "neighbourhood"),
+    ("features", "max_classes"),
+    ("features", "history"),
+    ("background", "method"),
+    ("background", "n_points"),
+    ("background", "bias_raster"),
+    ("validation", "folds"),
+    ("validation", "block_size"),
+    ("validation", "top_fraction"),
+    ("validation", "rolling_months"),
+    ("compute", "chunk_size"),
+    ("compute", "pool"),
+    ("compute", "workers"),
+    ("outputs", "population_covariate"),
+    ("outputs", "generalise_incidents"),
+    ("connectivity",),
+)
+
+_SCALARS = (
+    0,
+    -1,
+    1,
+    2,
+    3,
+    64,
+    100,
+    250,
+    500,
+    1e6,
+    10**30,
+    0.5,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    "",
+    "five",
+    "EPSG:4326",
+    "EPSG:32633",
+    "EPSG:3857",
+    "EPSG:99999",
+    "cover.tif",
+    "elevation.tif",
+    "missing.tif",
+    "incidents.csv",
+    "*.csv",
+    "categorical",
+    "continuous",
+    "glm",
+    "maxent",
+    "auto",
+    "uniform",
+    "target_group",
+    "bias",
+    "threads",
+    "processes",
+    "%d/%m/%Y",
+    "%Q",
+    "dayfirst",
+    "1km",
+    "0.01",
+    "lon",
+    "lat",
+    "date",
+    "id",
+    "kind",
+    "Africa/Nairobi",
+    "Mars/Olympus",
+    "..",
+    "a\nb",
+    "🐘",
+)
+#: Extents near the small area (x 500 000-512 000, y 5 188 000-5 200 000, EPSG:32633):
+#: inside, partly outside, outside, smaller than a cell, reversed.
+_EXTENTS = (
+    [502_000, 5_190_000, 510_000, 5_198_000],
+    [495_000, 5_185_000, 505_000, 5_195_000],
+    [600_000, 5_100_000, 610_000, 5_110_000],
+    [500_000, 5_199_900, 500_100, 5_200_000],
+    [510_000, 5_198_000, 502_000, 5_190_000],
+    [1, 2, 3],
+)
+config_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from(_SCALARS),
+    st.sampled_from(_EXTENTS),
+    st.lists(st.sampled_from([0, 1, 2, "a", 1.5]), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["a", "path", "type", "species", 1, 2]),
+        st.sampled_from([1, "x", None, ["wolf"]]),
+        max_size=2,
+    ),
+    st.text(max_size=12),
+)
+
+
+def _parent(config: dict[str, Any], key: tuple[str, ...]) -> dict[str, Any] | None:
+    node: Any = config
+    for part in key[:-1]:
+        if not isinstance(node, dict):
+            return None
+        node = node.setdefault(part, {})
+    return node if isinstance(node, dict) else None
+
+
+@st.composite
+def mutated_config(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with up to three changes: a key set to a drawn value, removed, or added."""
+    config = copy.deepcopy(base)
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(CONFIG_KEYS))
+        parent = _parent(config, key)
+        if parent is None:
+            continue
+        action = draw(st.sampled_from(["set", "set", "delete", "unknown"]))
+        if action == "set":
+            parent[key[-1]] = draw(config_values)
+        elif action == "delete":
+            parent.pop(key[-1], None)
+        else:
+            parent[draw(st.sampled_from(["modle", "incidnets", "colour", "x_y", "Name"]))] = 1
+    return config
+
+
+@st.composite
+def config_texts(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
+    """A config file: a mutated config as YAML, sometimes broken as text or bytes."""
+    text = yaml.safe_dump(draw(mutated_config(base)), sort_keys=False, allow_unicode=True)
+    damage = draw(st.sampled_from(["none"] * 6 + ["char", "cut", "other", "tabs", "bom", "utf16"]))
+    if damage == "char":  # a character that YAML reads as syntax, somewhere
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(list(":[]{}\t\"'&*!|>%@`-#,?"))) + text[at:]
+    elif damage == "cut":
+        text = text[: draw(st.integers(0, len(text)))]
+    elif damage == "other":  # not YAML at all, or another document
+        text = draw(st.sampled_from(["", "just text", "- a\n- b\n", "42", "null", "---\n---\n"]))
+    elif damage == "tabs":  # tabs for indentation
+        text = text.replace("  ", "\t")
+    data = text.encode("utf-8")
+    if damage == "bom":
+        data = b"\xef\xbb\xbf" + data
+    elif damage == "utf16":
+        data = text.encode("utf-16")
+    return data
+
+
+@st.composite
+def tables_with_good_rows(
+    draw: st.DrawFn, good_rows: tuple[tuple[str, ...], ...], max_bad: int = 10
+) -> Table:
+    """A well-formed UTF-8 table: ``good_rows`` with up to ``max_bad`` generated rows among them.
+
+    For runs: most go through, and the generated rows test what a run does with them.
+    """
+    body = [list(r) for r in good_rows]
+    for _ in range(draw(st.integers(0, max_bad))):
+        body.insert(draw(st.integers(0, len(body))), draw(rows(len(COLUMNS))))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(body)
+    return Table(buffer.getvalue().encode("utf-8"), COLUMNS, len(body), "utf-8", ",")
