@@ -10,6 +10,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.dtypes import in_dtype_range
 from rasterio.errors import CRSError as RioCRSError
 from rasterio.errors import RasterioIOError
 from rasterio.warp import Resampling, reproject, transform_bounds
@@ -219,6 +220,13 @@ def _open_covariate(
         ds.close()
         raise
     nodata = cfg.nodata if cfg.nodata is not None else ds.nodata
+    dtype = ds.dtypes[cfg.band - 1]
+    if cfg.nodata is not None and not in_dtype_range(cfg.nodata, dtype):
+        ds.close()
+        raise InputError(
+            f"{cfg.path}: covariates.{key}.nodata is {cfg.nodata:g} but the raster holds "
+            f"{dtype} values; set a nodata value a {dtype} can hold, or remove the key"
+        )
     if cfg.type == "categorical":
         resampling = Resampling.nearest
     else:

@@ -25,7 +25,14 @@ from rasterio.crs import CRS
 from scipy.spatial import cKDTree
 
 from .config import IncidentsConfig
-from .errors import CRSError, InputError, MissingColumnError, MissingFileError, NoIncidentsError
+from .errors import (
+    ConfigError,
+    CRSError,
+    InputError,
+    MissingColumnError,
+    MissingFileError,
+    NoIncidentsError,
+)
 from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
 from .mask import ValidMask
@@ -101,6 +108,19 @@ _EXPORT_DEFAULTS = {
     "category": "category",
     "description": "description",
 }
+
+
+def _check_date_format(fmt: str | None) -> None:
+    """A ``date_format`` that strptime refuses is a config error, found before any row."""
+    if fmt is None or fmt in ("dayfirst", "monthfirst"):
+        return
+    try:
+        pd.to_datetime(pd.Series(["2025-01-31"]), format=fmt, errors="coerce")
+    except ValueError as exc:
+        raise ConfigError(
+            f"incidents.date_format '{one_line(fmt)}' is not a strftime format ({exc}); "
+            "use e.g. '%d/%m/%Y', or dayfirst / monthfirst for mixed formats"
+        ) from None
 
 
 def _mapping(cfg: IncidentsConfig) -> _Mapping:
@@ -717,6 +737,7 @@ def read_incidents(cfg: IncidentsConfig, now: datetime | None = None) -> Inciden
     stamp = pd.Timestamp(now if now is not None else datetime.now(UTC))
     clock = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
     m = _mapping(cfg)
+    _check_date_format(m.date_format)
     parts = [
         _read_one(cfg, m, p, clock)
         for p in progress(paths, "reading incidents", len(paths), "file")

@@ -343,6 +343,53 @@ config_values = st.one_of(
 )
 
 
+#: Values of the right type that may still be wrong for the data, by key.
+PLAUSIBLE: dict[tuple[str, ...], tuple[Any, ...]] = {
+    ("model",): ("glm", "maxent", "gbm", "rf", "ensemble", "auto", "nope", "../config.yaml"),
+    ("grid", "crs"): ("EPSG:32633", "EPSG:32733", "EPSG:3857", "EPSG:4326", "ESRI:102022"),
+    ("grid", "resolution"): (100, 250, 1000, 12_000, 1e6, float("inf"), float("nan")),
+    ("grid", "extent"): _EXTENTS,
+    ("incidents", "crs"): ("EPSG:4326", "EPSG:32633", "EPSG:3857", "EPSG:4327", "+proj=longlat"),
+    ("incidents", "x"): ("lat", "id", "date", "kind"),
+    ("incidents", "y"): ("lon", "species", "date"),
+    ("incidents", "date"): ("lon", "id", "kind"),
+    ("incidents", "date_format"): ("%d/%m/%Y", "dayfirst", "monthfirst", "%Y", "%Q", "%", "%s"),
+    ("incidents", "timezone"): ("Africa/Nairobi", "UTC", "Etc/GMT+12", "Pacific/Kiritimati"),
+    ("incidents", "format"): ("earthranger", "smart", "table"),
+    ("incidents", "filters"): (
+        {"species": ["wolf"]},
+        {"species": ["WOLF", "lion"]},
+        {"type": ["crop raiding"]},
+        {"category": ["a"]},
+    ),
+    ("incidents", "duplicates"): (
+        {"time_hours": 1e6, "distance_m": 1e7},
+        {"time_hours": 0, "distance_m": 0},
+        {"enabled": False},
+    ),
+    ("covariates", "cover", "band"): (1, 2),
+    ("covariates", "cover", "nodata"): (0, 1, 2, 3, 4, -9999, float("nan")),
+    ("covariates", "cover", "classes"): ({1: "woods"}, {99: "none"}, {}),
+    ("covariates", "cover", "type"): ("continuous",),
+    ("covariates", "elevation", "type"): ("categorical",),
+    ("covariates", "elevation", "nodata"): (900, -9999, float("nan"), float("inf")),
+    ("covariates", "elevation", "transform"): ("log1p", "none"),
+    ("features", "max_classes"): (2, 3, 4),
+    ("background", "method"): ("target_group", "bias"),
+    ("background", "bias_raster"): ("cover.tif", "elevation.tif", "truth.tif", "missing.tif"),
+    ("validation", "block_size"): (1, 250, 1e6),
+    ("compute", "workers"): (1, 2),
+    ("compute", "pool"): ("processes",),
+    ("outputs", "population_covariate"): ("elevation", "cover"),
+    ("outputs", "generalise_incidents"): (0.01, "1km", 1, "0m"),
+    ("connectivity",): (
+        {"from_covariate": "cover", "resistance": {1: 1, 2: 5, 3: 20, 4: 100}, "sources": [1]},
+        {"from_covariate": "cover", "resistance": {9: 1}, "sources": [9]},
+        {"resistance_raster": "elevation.tif", "sources_raster": "cover.tif"},
+    ),
+}
+
+
 def _parent(config: dict[str, Any], key: tuple[str, ...]) -> dict[str, Any] | None:
     node: Any = config
     for part in key[:-1]:
@@ -363,7 +410,11 @@ def mutated_config(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
             continue
         action = draw(st.sampled_from(["set", "set", "delete", "unknown"]))
         if action == "set":
-            parent[key[-1]] = draw(config_values)
+            plausible = PLAUSIBLE.get(key)
+            if plausible and draw(st.integers(0, 3)) > 0:
+                parent[key[-1]] = copy.deepcopy(draw(st.sampled_from(plausible)))
+            else:
+                parent[key[-1]] = draw(config_values)
         elif action == "delete":
             parent.pop(key[-1], None)
         else:
@@ -409,3 +460,31 @@ def tables_with_good_rows(
     writer.writerow(COLUMNS)
     writer.writerows(body)
     return Table(buffer.getvalue().encode("utf-8"), COLUMNS, len(body), "utf-8", ",")
+
+
+#: The config of the CLI tests' small area (tests/conftest.py: ``small_area_template``).
+SMALL_AREA_CONFIG: dict[str, Any] = {
+    "name": "synthetic",
+    "incidents": {
+        "path": "incidents.csv",
+        "x": "lon",
+        "y": "lat",
+        "crs": "EPSG:4326",
+        "date": "date",
+        "id": "id",
+        "species": "species",
+        "type": "kind",
+    },
+    "covariates": {
+        "cover": {
+            "path": "cover.tif",
+            "type": "categorical",
+            "classes": {1: "woodland", 2: "pasture", 3: "cropland", 4: "wetland"},
+        },
+        "elevation": {"path": "elevation.tif", "type": "continuous"},
+    },
+    "model": "maxent",
+    "output_dir": "out",
+    "background": {"n_points": 1500},
+    "validation": {"folds": 3},
+}

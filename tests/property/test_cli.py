@@ -11,6 +11,7 @@ held-out month, two folds, no history features) and few examples (marked slow).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
@@ -30,6 +31,7 @@ from hwc_risk.synthetic import SyntheticArea
 
 from .strategies import (
     COLUMNS,
+    SMALL_AREA_CONFIG,
     config_texts,
     incident_tables,
     mutated_config,
@@ -126,12 +128,26 @@ def test_validate_on_generated_tables(
             check_counts(result.stdout)
 
 
-@given(data=st.data())
+def _config_text(section: str = "incidents", **changes: Any) -> bytes:
+    """The small area's config with keys of ``section`` (dotted: ``covariates.cover``) changed."""
+    config = copy.deepcopy(SMALL_AREA_CONFIG)
+    node = config
+    for part in section.split("."):
+        node = node[part]
+    node.update(changes)
+    return yaml.safe_dump(config, sort_keys=False).encode()
+
+
+@given(text=config_texts(SMALL_AREA_CONFIG))
 @settings(max_examples=EXAMPLES)
-def test_validate_on_generated_configs(
-    data: st.DataObject, small_area_template: Path, base_config: dict[str, Any]
-) -> None:
-    text = data.draw(config_texts(base_config), label="config")
+@example(text=yaml.safe_dump(SMALL_AREA_CONFIG).encode())
+# found by this property: a date_format strptime refuses was a traceback
+@example(text=_config_text(date_format="%Q"))
+@example(text=_config_text(date_format="%"))
+# a nodata value the raster's type cannot hold (uint8) was a traceback from rasterio
+@example(text=_config_text("covariates.cover", nodata=-9999))
+@example(text=_config_text("covariates.cover", nodata=float("nan")))
+def test_validate_on_generated_configs(text: bytes, small_area_template: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="hwc-prop-") as tmp:
         folder = Path(tmp) / "area"
         shutil.copytree(small_area_template, folder)
@@ -139,6 +155,10 @@ def test_validate_on_generated_configs(
         result = invoke("validate", str(folder / "config.yaml"))
         if result.exit_code == 0:
             check_counts(result.stdout)
+
+
+def test_the_config_strategy_starts_from_the_small_area(base_config: dict[str, Any]) -> None:
+    assert base_config == SMALL_AREA_CONFIG
 
 
 # --- run --------------------------------------------------------------------------

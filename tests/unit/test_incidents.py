@@ -9,7 +9,13 @@ from rasterio.crs import CRS
 from shapely.geometry import LineString, Point
 
 from hwc_risk.config import IncidentsConfig
-from hwc_risk.errors import CRSError, InputError, MissingColumnError, MissingFileError
+from hwc_risk.errors import (
+    ConfigError,
+    CRSError,
+    InputError,
+    MissingColumnError,
+    MissingFileError,
+)
 from hwc_risk.grid import GridSpec
 from hwc_risk.incidents import (
     REJECTION_REASONS,
@@ -428,3 +434,11 @@ def test_spreadsheet_exports_are_read(tmp_path: Path, encoding: str, sep: str) -
     table = read_incidents(cfg(path, description="note"))
     assert table.accepted["description"].tolist() == ["café; ok"]
     assert table.accepted["source_row"].tolist() == [2]
+
+
+def test_a_date_format_strptime_refuses_is_a_config_error(tmp_path: Path) -> None:
+    # found by the property tests: a traceback from pandas
+    path = tmp_path / "inc.csv"
+    path.write_text(CSV)
+    with pytest.raises(ConfigError, match=r"incidents\.date_format '%Q' is not a strftime"):
+        read_incidents(cfg(path, date_format="%Q"))
