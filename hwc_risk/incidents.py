@@ -1102,7 +1102,9 @@ def too_few_incidents(
     parts = [head, f"at least {minimum} are needed"]
     if len(acc):
         parts.append("choose a later --month")
-    summary = rejection_summary(table, cfg)
+    # the rejected rows explain the failure when most were rejected; else the month does
+    explain = 3 if mostly_rejected(table) or not len(acc) else 0
+    summary = rejection_summary(table, cfg, explain=explain)
     if summary is not None:
         parts.append(summary)
         if written is not None:

@@ -442,3 +442,19 @@ def test_a_date_format_strptime_refuses_is_a_config_error(tmp_path: Path) -> Non
     path.write_text(CSV)
     with pytest.raises(ConfigError, match=r"incidents\.date_format '%Q' is not a strftime"):
         read_incidents(cfg(path, date_format="%Q"))
+
+
+def test_too_few_for_the_month_counts_rejections_without_examples(tmp_path: Path) -> None:
+    located = _located(tmp_path, _rows(20) + "x,,34.45,-2.25,crop raiding\n")
+    msg = str(
+        too_few_incidents(
+            located,
+            cfg(tmp_path / "inc.csv"),
+            used=0,
+            month="2024-12",
+            minimum=10,
+            config_path=None,
+        )
+    )
+    assert "dated up to 2024-12 (accepted incidents span 2025-01 to 2025-01)" in msg
+    assert "; choose a later --month; 1 of 21 rows rejected: missing_date 1; run `hwc-risk" in msg
