@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import geopandas as gpd
@@ -392,18 +393,23 @@ def test_too_few_incidents_says_where_the_rejected_rows_are(tmp_path: Path) -> N
     assert str(err).endswith(f"; the rejected rows are in {written}")
 
 
-def test_a_run_warns_when_most_rows_are_rejected(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    half = _located(tmp_path, _rows(10) + _rows(10, date="{day:02d}/01/2025", tag="s"))
-    assert not mostly_rejected(half)  # half is not most
-    with caplog.at_level("WARNING", logger="hwc_risk"):
+def test_a_run_warns_when_most_rows_are_rejected(tmp_path: Path) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("hwc_risk.incidents")
+    logger.addHandler(handler)  # the CLI stops "hwc_risk" propagating to the root
+    try:
+        half = _located(tmp_path, _rows(10) + _rows(10, date="{day:02d}/01/2025", tag="s"))
+        assert not mostly_rejected(half)  # half is not most
         warn_if_mostly_rejected(half, cfg(tmp_path / "inc.csv"), "see the file")
-    assert not caplog.records
-    most = _located(tmp_path, _rows(9) + _rows(11, date="{day:02d}/01/2025", tag="s"))
-    with caplog.at_level("WARNING", logger="hwc_risk"):
+        assert records == []
+        most = _located(tmp_path, _rows(9) + _rows(11, date="{day:02d}/01/2025", tag="s"))
         warn_if_mostly_rejected(most, cfg(tmp_path / "inc.csv"), "see the file")
-    (record,) = caplog.records
+    finally:
+        logger.removeHandler(handler)
+    (record,) = records
+    assert record.levelno == logging.WARNING
     assert record.getMessage().startswith(
         "most incident rows were rejected: 11 of 20 rows rejected: bad_date 11"
     )
