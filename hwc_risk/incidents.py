@@ -855,7 +855,8 @@ DATE_FORMATS = (
 _DATED = ("future_date", "filtered_out", "outside_study_area", "no_covariate_data")
 _SWAPPED_GRID = "latitude and longitude look swapped"  # locate_incidents's detail
 _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
-_DMS = re.compile(r"[°'\"′″NSEWnsew]")
+# 34°27'18", 34 27.3', N34.45 or 34.45E: degrees with minutes, seconds or a hemisphere
+_DMS = re.compile(r"\d\s*[°º]|\d\s*['′]|\d\s*[\"″]|^[NSEW]\s*\d|\d\s*[NSEW]$", re.I)
 _FILTER_VALUE = re.compile(r"^(\w+) '(.*)' is not in incidents\.filters")
 _log = logging.getLogger(__name__)
 
@@ -882,7 +883,7 @@ def guess_date_format(values: list[str]) -> str | None:
         if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all():
             return fmt
     # several formats in one column; only where each value alone reads as a date
-    if all(_parses_alone(v) for v in sample):
+    if all(_parses_alone(v) for v in sample[:50]):
         return "dayfirst"
     return None
 
@@ -917,12 +918,15 @@ def _coordinate_fix(rows: pd.DataFrame, m: _Mapping) -> str:
     values = [str(v) for c in raw if c in rows for v in rows[c].tolist()]
     if any(_DECIMAL_COMMA.match(v.strip()) for v in values):
         return "write a point as the decimal separator (34.45, not 34,45)"
-    if any(_DMS.search(v) for v in values):
+    if any(_DMS.search(v.strip()) for v in values):
         return "convert degrees, minutes and seconds to decimal degrees"
+    numbers = pd.to_numeric(pd.Series(values, dtype="string"), errors="coerce")
+    if np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan)).any():
+        return "give finite numbers (not inf, nor beyond 1e308)"
     return "give plain numbers in incidents.x and incidents.y"
 
 
-def _range_fix(rows: pd.DataFrame, m: _Mapping) -> str:
+def _range_fix(rows: pd.DataFrame) -> str:
     swapped = int(rows["detail"].str.contains(SWAPPED_RANGE, regex=False).sum())
     if swapped:
         return (
@@ -962,7 +966,7 @@ def _fix(code: str, rows: pd.DataFrame, table: IncidentTable, m: _Mapping) -> st
     if code == "bad_coordinates":
         return _coordinate_fix(rows, m)
     if code == "coordinates_out_of_range":
-        return _range_fix(rows, m)
+        return _range_fix(rows)
     if code == "filtered_out":
         return _filter_fix(rows)
     if code == "outside_study_area":

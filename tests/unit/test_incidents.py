@@ -464,3 +464,22 @@ def test_too_few_for_the_month_counts_rejections_without_examples(tmp_path: Path
     )
     assert "dated up to 2024-12 (accepted incidents span 2025-01 to 2025-01)" in msg
     assert "; choose a later --month; 1 of 21 rows rejected: missing_date 1; run `hwc-risk" in msg
+
+
+@pytest.mark.parametrize(
+    ("lon", "fix"),
+    [
+        ('"34,45"', "(34.45, not 34,45)"),
+        ("34°27'", "convert degrees, minutes and seconds to decimal degrees"),
+        ("E34.45", "convert degrees, minutes and seconds to decimal degrees"),
+        ("inf", "give finite numbers"),
+        ("1e309", "give finite numbers"),
+        ("34.45x", "give plain numbers in incidents.x and incidents.y"),
+    ],
+)
+def test_bad_coordinates_get_the_fix_their_values_need(tmp_path: Path, lon: str, fix: str) -> None:
+    path = tmp_path / "inc.csv"
+    path.write_text(f"when,lon,lat\n2025-01-01,{lon},-2.25\n")
+    summary = rejection_summary(read_incidents(cfg(path)), cfg(path))
+    assert summary is not None and summary.startswith("1 of 1 rows rejected: bad_coordinates 1")
+    assert summary.endswith(fix) or f"; {fix}" in summary
