@@ -2,9 +2,12 @@
 
 Validation is a run's first stages, not a copy of them: the plan stage
 (:func:`hwc_risk.plan.plan_run`), the covariates aligned and read
-(:func:`hwc_risk.covariates.align_covariates`) and the incidents located
-(:func:`hwc_risk.incidents.incidents_for_month`), in a temporary folder. It
-stops with the errors a run would stop with, by construction.
+(:func:`hwc_risk.covariates.align_covariates`) and the incidents located and
+checked (:func:`hwc_risk.incidents.locate_for_month`,
+:meth:`~hwc_risk.incidents.MonthIncidents.check`), in a temporary folder. It
+stops with the errors a run would stop with, by construction; when most rows
+were rejected, or too few are usable, it writes the rejected rows beside the
+config and says where.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
 from .covariates import Landscape, align_covariates
 from .export.offline import require_web_assets
-from .incidents import MonthIncidents, incidents_for_month
+from .incidents import (
+    MonthIncidents,
+    locate_for_month,
+    mostly_rejected,
+    rejected_rows_path,
+    rejection_summary,
+    write_rejected,
+)
 from .modelling import MIN_TRAINING_INCIDENTS
 from .plan import Plan, plan_run
 
@@ -90,7 +100,9 @@ def validate_config(
     Raises the same input errors a run would, so a scheduler can check a
     month's inputs before the run (exit code 2 from the command line).
     """
-    plan = plan_run(config, month, offline=offline)
+    plan = plan_run(
+        config, month, offline=offline, rejected_to=rejected_rows_path(config.config_path)
+    )
     # aligned and read chunk by chunk, as a run does: bounded memory on any grid
     with (
         tempfile.TemporaryDirectory(prefix="hwc-risk-validate-") as tmp,
@@ -99,7 +111,22 @@ def validate_config(
     ):
         cfg = plan.config
         landscape = align_covariates(cfg.covariates, plan.grid, cfg.features, Path(tmp), compute)
-        incidents = incidents_for_month(
-            plan.incidents, plan.grid, landscape.valid, plan.month, MIN_TRAINING_INCIDENTS
-        )
-        return _report(plan, landscape, incidents, compute)
+        incidents = locate_for_month(plan.incidents, plan.grid, landscape.valid, plan.month)
+        written = _write_rejections(incidents, cfg)
+        incidents.check(MIN_TRAINING_INCIDENTS, cfg.incidents, cfg.config_path, written)
+        report = _report(plan, landscape, incidents, compute)
+        if written is not None:
+            report["incidents"]["rejected_file"] = str(written)
+            summary = rejection_summary(incidents.table, cfg.incidents)
+            report["incidents"]["rejections"] = summary
+        return report
+
+
+def _write_rejections(incidents: MonthIncidents, config: PipelineConfig) -> Path | None:
+    """When most rows were rejected, or too few are usable, the rejected rows are written
+    beside the config (a failed run leaves no folder to find them in)."""
+    table = incidents.table
+    too_few = len(incidents.used) < MIN_TRAINING_INCIDENTS
+    if not len(table.rejected) or not (mostly_rejected(table) or too_few):
+        return None
+    return write_rejected(table, rejected_rows_path(config.config_path))

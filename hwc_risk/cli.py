@@ -162,6 +162,9 @@ def validate(
         f"accepted, {inc['duplicates_merged']} duplicates merged, {inc['rejected']} rejected "
         f"({rejected}); dates {inc['first_date']} to {inc['last_date']}"
     )
+    if inc.get("rejections"):
+        typer.echo(f"warning: most incident rows were rejected: {inc['rejections']}")
+        typer.echo(f"rejected rows written to {inc['rejected_file']}")
     typer.echo(f"month: {inc['month']}, using {inc['used_up_to_month']} incidents")
     typer.echo(f"model: {report['model']['recipe']} ({report['model']['estimator']})")
     comp = report["compute"]

@@ -8,7 +8,9 @@ code and a detail a person can act on). Nothing is dropped silently.
 
 from __future__ import annotations
 
+import logging
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,14 @@ from rasterio.crs import CRS
 from scipy.spatial import cKDTree
 
 from .config import IncidentsConfig
-from .errors import CRSError, InputError, MissingColumnError, MissingFileError, NoIncidentsError
+from .errors import (
+    ConfigError,
+    CRSError,
+    InputError,
+    MissingColumnError,
+    MissingFileError,
+    NoIncidentsError,
+)
 from .formats import read_earthranger, read_smart
 from .grid import GridSpec, parse_crs
 from .mask import ValidMask
@@ -34,9 +43,18 @@ __all__ = [
     "REJECTION_REASONS",
     "IncidentTable",
     "MonthIncidents",
+    "Rejections",
+    "guess_date_format",
     "incidents_for_month",
+    "locate_for_month",
     "locate_incidents",
+    "mostly_rejected",
     "read_incidents",
+    "rejected_rows_path",
+    "rejection_summary",
+    "too_few_incidents",
+    "warn_if_mostly_rejected",
+    "write_rejected",
 ]
 
 #: Reason codes of rejected rows and what they mean.
@@ -56,10 +74,14 @@ REJECTION_REASONS: dict[str, str] = {
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv"}
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+#: Byte-order marks of UTF-16 text.
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Dates later than the run's clock by more than this are "in the future".
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 # a time of day followed by "Z" or a UTC offset: the value carries its own time zone
 _AWARE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.I)
+# the detail of a point whose x and y look exchanged (see rejection_summary)
+SWAPPED_RANGE = "(latitude and longitude swapped?)"
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,19 @@ _EXPORT_DEFAULTS = {
     "category": "category",
     "description": "description",
 }
+
+
+def _check_date_format(fmt: str | None) -> None:
+    """A ``date_format`` that strptime refuses is a config error, found before any row."""
+    if fmt is None or fmt in ("dayfirst", "monthfirst"):
+        return
+    try:
+        pd.to_datetime(pd.Series(["2025-01-31"]), format=fmt, errors="coerce")
+    except ValueError as exc:
+        raise ConfigError(
+            f"incidents.date_format '{one_line(fmt)}' is not a strftime format ({exc}); "
+            "use e.g. '%d/%m/%Y', or dayfirst / monthfirst for mixed formats"
+        ) from None
 
 
 def _mapping(cfg: IncidentsConfig) -> _Mapping:
@@ -153,18 +188,7 @@ def _read_table(cfg: IncidentsConfig, path: Path) -> tuple[pd.DataFrame, int]:
         return read_smart(path), 1 if suffix not in TABLE_SUFFIXES else 2
     try:
         if suffix in TABLE_SUFFIXES:
-            sep = "\t" if suffix == ".tsv" else ","
-            try:
-                df = pd.read_csv(
-                    path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
-                )
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"{path}: not UTF-8 text; re-save the incident table as UTF-8"
-                ) from None
-            except pd.errors.EmptyDataError:
-                raise InputError(f"{path}: the incident file is empty; export it again") from None
-            return df, 2  # header is line 1; data row 0 is line 2
+            return _read_text_table(path, suffix), 2  # header is line 1; row 0 is line 2
         if suffix in PARQUET_SUFFIXES:
             try:
                 return gpd.read_parquet(path), 1
@@ -183,27 +207,62 @@ def _read_table(cfg: IncidentsConfig, path: Path) -> tuple[pd.DataFrame, int]:
     )
 
 
+def _read_text_table(path: Path, suffix: str) -> pd.DataFrame:
+    """A delimited text table, every value as text.
+
+    UTF-8 (with or without a byte-order mark), or UTF-16 with its mark (Excel's
+    "Unicode text"). The separator is the suffix's (tab for ``.tsv``, else a
+    comma) unless the header line has none of it but a semicolon, tab or bar:
+    spreadsheets in many locales save "CSV" with semicolons.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    encoding = "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8-sig"
+    header = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:1]
+    sep = "\t" if suffix == ".tsv" else ","
+    if header and sep not in header[0]:
+        sep = next((alt for alt in (";", "\t", "|") if alt in header[0]), sep)
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+    except UnicodeError:
+        raise InputError(f"{path}: not UTF-8 text; re-save the incident table as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the incident file is empty; export it again") from None
+
+
 def _require_column(df: pd.DataFrame, col: str, key: str, path: Path) -> None:
     if col not in df.columns:
-        cols = ", ".join(
-            str(c) for c in df.columns if c != "geometry" and not str(c).startswith("__")
-        )
+        names = [c for c in df.columns if c != "geometry" and not str(c).startswith("__")]
+        cols = ", ".join(one_line(str(c), 40) for c in names[:30])
+        cols += f" (and {len(names) - 30} more)" if len(names) > 30 else ""
         raise MissingColumnError(
-            f"{path}: column '{col}' ({key}) not found; set {key} to one of: {cols}"
+            f"{path}: column '{one_line(col)}' ({key}) not found; set {key} to one of: {cols}"
         )
 
 
 def parse_dates(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Series:
-    """Naive UTC timestamps; NaT where a value does not parse.
+    """Naive UTC timestamps (nanoseconds); NaT where a value does not parse.
 
     ``fmt`` is a strftime format, ``dayfirst`` or ``monthfirst`` (mixed
     formats, e.g. ``3/4/2025`` or ``4 March 2025``) or None for ISO 8601.
     Values with an offset are converted to UTC; others are taken in
-    ``timezone`` (UTC when None).
+    ``timezone`` (UTC when None). Dates a nanosecond timestamp cannot hold
+    (before 1677-09-22 or after 2262-04-11) are NaT too.
     """
+    wide = _parse_dates_wide(raw, fmt, timezone)
+    return wide.where(_representable(wide)).astype("datetime64[ns]")
+
+
+def _representable(dates: pd.Series) -> pd.Series:
+    """True where a date fits a nanosecond timestamp (or is NaT)."""
+    return dates.isna() | ((dates >= pd.Timestamp.min) & (dates <= pd.Timestamp.max))
+
+
+def _parse_dates_wide(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Series:
+    """:func:`parse_dates` in microseconds: years 1 to 9999 parse."""
     text = raw.astype("string").str.strip()
     aware = text.fillna("").str.contains(_AWARE)
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
 
     def parse(values: pd.Series, utc: bool) -> pd.Series:
         if fmt is None:
@@ -216,7 +275,8 @@ def parse_dates(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Ser
 
     if aware.any():
         parsed = parse(text[aware], utc=True)
-        out[aware] = parsed.dt.tz_localize(None).to_numpy()
+        # a nanosecond part is dropped: microseconds hold years 1 to 9999
+        out[aware] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     naive = ~aware
     if naive.any():
         parsed = parse(text[naive], utc=False)
@@ -228,17 +288,60 @@ def parse_dates(raw: pd.Series, fmt: str | None, timezone: str | None) -> pd.Ser
                 .dt.tz_convert("UTC")
                 .dt.tz_localize(None)
             )
-        out[naive] = parsed.to_numpy()
+        out[naive] = parsed.to_numpy().astype("datetime64[us]")
     return out
 
 
-def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) -> IncidentTable:
-    df, row_offset = _read_table(cfg, path)
-    if len(df) == 0:
-        raise InputError(f"{path}: the incident file has no rows; export it again")
-    df = df.reset_index(drop=True)
-    source_row = np.arange(len(df)) + row_offset
+class Rejections:
+    """Why rows of one table were rejected: the first reason found for a row wins.
 
+    The reader checks rows in steps (geometry, coordinates, dates,
+    reprojection); each step rejects what it finds wrong among the rows still
+    accepted, so a row's ``detail`` names the first thing to fix.
+
+    Parameters
+    ----------
+    n_rows
+        Rows of the table; rows are numbered 0 to ``n_rows - 1``.
+    """
+
+    def __init__(self, n_rows: int) -> None:
+        index = pd.RangeIndex(n_rows)
+        self.reason = pd.Series(pd.NA, index=index, dtype="string")
+        self.detail = pd.Series("", index=index, dtype="string")
+
+    def reject(self, mask: pd.Series | np.ndarray, code: str, detail: pd.Series | str) -> None:
+        """Reject the rows of ``mask`` not rejected yet, with reason ``code``.
+
+        ``detail`` is one text for all of them or a per-row Series.
+        """
+        if code not in REJECTION_REASONS:
+            raise ValueError(f"unknown rejection reason {code!r}")
+        rows = pd.Series(np.asarray(mask, dtype=bool), index=self.reason.index)
+        rows &= self.reason.isna()
+        self.reason[rows] = code
+        if isinstance(detail, str):
+            self.detail[rows] = detail
+        else:
+            self.detail[rows] = pd.Series(detail.to_numpy(), index=self.reason.index)[rows]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """True for rows not rejected (so far)."""
+        return self.reason.isna().to_numpy()
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Each row's coordinates in the file's CRS (NaN where it has none)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    crs: CRS
+
+
+def _check_columns(df: pd.DataFrame, cfg: IncidentsConfig, m: _Mapping, path: Path) -> None:
+    """The date column must exist; mapped columns too in a plain table (exports may lack them)."""
     _require_column(df, m.date, "incidents.date", path)
     for col, key in (
         (m.id, "incidents.id"),
@@ -252,147 +355,184 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
         elif col is not None and col not in df.columns:
             df[col] = None
 
-    reason = pd.Series(pd.NA, index=df.index, dtype="string")
-    detail = pd.Series("", index=df.index, dtype="string")
 
-    def reject(mask: pd.Series | np.ndarray, code: str, text: pd.Series | str) -> None:
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=df.index) & reason.isna()
-        reason[mask] = code
-        detail[mask] = text if isinstance(text, str) else text[mask]
-
-    has_geometry = isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns
-    if "__geometry_type" in df.columns:
-        kind = df["__geometry_type"].astype("string")
-        reject(kind.notna(), "not_a_point", "geometry is a " + kind.fillna(""))
-    if m.x is not None and m.y is not None:
-        _require_column(df, m.x, "incidents.x", path)
-        _require_column(df, m.y, "incidents.y", path)
-        if m.crs is None:
-            raise CRSError(
-                f'{path}: incidents.crs is missing; add `crs: "EPSG:4326"` (or the CRS of '
-                f"'{m.x}'/'{m.y}') under incidents"
-            )
-        crs = parse_crs(m.crs, "incidents.crs")
-        xs_raw = df[m.x].astype("string").str.strip()
-        ys_raw = df[m.y].astype("string").str.strip()
-        missing = xs_raw.isna() | ys_raw.isna() | (xs_raw == "") | (ys_raw == "")
-        missing |= xs_raw.str.lower().isin(["nan", "none", "null"])
-        reject(missing, "missing_coordinates", f"'{m.x}' or '{m.y}' is empty")
-        xs = pd.to_numeric(xs_raw, errors="coerce")
-        ys = pd.to_numeric(ys_raw, errors="coerce")
-        bad = xs.isna() | ys.isna() | ~np.isfinite(xs.fillna(0)) | ~np.isfinite(ys.fillna(0))
-        reject(bad, "bad_coordinates", "'" + xs_raw.fillna("") + "', '" + ys_raw.fillna("") + "'")
-        x = xs.to_numpy(dtype=float, na_value=np.nan)
-        y = ys.to_numpy(dtype=float, na_value=np.nan)
-    elif has_geometry:
-        gdf = df
-        file_crs = CRS.from_user_input(gdf.crs.to_wkt()) if gdf.crs is not None else None
-        if file_crs is None and m.crs is None:
-            raise CRSError(
-                f'{path}: the file has no CRS; add `crs: "EPSG:4326"` (or the data\'s CRS) '
-                "under incidents"
-            )
-        if file_crs is not None and m.crs is not None:
-            given = parse_crs(m.crs, "incidents.crs")
-            if given != file_crs:
-                raise CRSError(
-                    f"{path}: incidents.crs is {m.crs} but the file says "
-                    f"{file_crs.to_string()}; remove incidents.crs to use the file's CRS"
-                )
-        crs = file_crs if file_crs is not None else parse_crs(str(m.crs), "incidents.crs")
-        geom = gdf.geometry
-        empty = geom.isna() | geom.is_empty
-        reject(empty, "missing_coordinates", "empty geometry")
-        gtype = geom.geom_type.fillna("")
-        single_multi = (gtype == "MultiPoint") & ~empty
-        if single_multi.any():
-            n_parts = geom[single_multi].apply(lambda g: len(g.geoms))
-            single_multi[single_multi] = n_parts.eq(1).to_numpy()
-        not_point = ~empty & (gtype != "Point") & ~single_multi
-        reject(not_point, "not_a_point", "geometry is a " + gtype)
-        pts = geom.where(~single_multi, geom[single_multi].apply(lambda g: g.geoms[0]))
-        ok = ~(empty | not_point)
-        x = np.full(len(df), np.nan)
-        y = np.full(len(df), np.nan)
-        x[ok.to_numpy()] = pts[ok].x.to_numpy()
-        y[ok.to_numpy()] = pts[ok].y.to_numpy()
-    else:
-        raise InputError(
-            f"{path}: the table has no point geometry; set incidents.x and incidents.y to its "
-            "coordinate columns and incidents.crs to their CRS"
+def _points_from_columns(
+    df: pd.DataFrame,
+    columns: tuple[str, str],
+    crs_text: str | None,
+    path: Path,
+    rejections: Rejections,
+) -> _Points:
+    """Coordinates from the ``incidents.x``/``incidents.y`` columns in ``incidents.crs``."""
+    x_col, y_col = columns
+    _require_column(df, x_col, "incidents.x", path)
+    _require_column(df, y_col, "incidents.y", path)
+    if crs_text is None:
+        raise CRSError(
+            f'{path}: incidents.crs is missing; add `crs: "EPSG:4326"` (or the CRS of '
+            f"'{x_col}'/'{y_col}') under incidents"
         )
-
-    if crs.is_geographic:
-        out_of_range = (np.abs(x) > 180) | (np.abs(y) > 90)
-        hint = np.where(
-            (np.abs(y) > 90) & (np.abs(x) <= 90), " (latitude and longitude swapped?)", ""
-        )
-        reject(
-            out_of_range,
-            "coordinates_out_of_range",
-            pd.Series(
-                [
-                    f"({a:g}, {b:g}) is not a valid longitude, latitude{h}"
-                    for a, b, h in zip(x, y, hint, strict=True)
-                ],
-                index=df.index,
-                dtype="string",
-            ),
-        )
-
-    raw_date = df[m.date].astype("string").str.strip()
-    reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{m.date}' is empty")
-    dates = parse_dates(raw_date, m.date_format, m.timezone)
-    expected = m.date_format or "ISO 8601 (YYYY-MM-DD)"
-    reject(dates.isna(), "bad_date", "'" + raw_date.fillna("") + f"' does not match {expected}")
-    future = dates > (now + FUTURE_TOLERANCE)
-    reject(
-        future.fillna(False),
-        "future_date",
-        "'" + raw_date.fillna("") + f"' is after {now:%Y-%m-%d %H:%M} UTC; check the date",
+    crs = parse_crs(crs_text, "incidents.crs")
+    xs_raw = df[x_col].astype("string").str.strip()
+    ys_raw = df[y_col].astype("string").str.strip()
+    missing = xs_raw.isna() | ys_raw.isna() | (xs_raw == "") | (ys_raw == "")
+    missing |= xs_raw.str.lower().isin(["nan", "none", "null"])
+    rejections.reject(missing, "missing_coordinates", f"'{x_col}' or '{y_col}' is empty")
+    xs = pd.to_numeric(xs_raw, errors="coerce")
+    ys = pd.to_numeric(ys_raw, errors="coerce")
+    bad = xs.isna() | ys.isna() | ~np.isfinite(xs.fillna(0)) | ~np.isfinite(ys.fillna(0))
+    rejections.reject(
+        bad, "bad_coordinates", "'" + xs_raw.fillna("") + "', '" + ys_raw.fillna("") + "'"
+    )
+    return _Points(
+        x=xs.to_numpy(dtype=float, na_value=np.nan),
+        y=ys.to_numpy(dtype=float, na_value=np.nan),
+        crs=crs,
     )
 
-    ok = reason.isna().to_numpy()
-    lon = np.full(len(df), np.nan)
-    lat = np.full(len(df), np.nan)
+
+def _geometry_crs(gdf: gpd.GeoDataFrame, m: _Mapping, path: Path) -> CRS:
+    """The file's CRS, else ``incidents.crs``; both given and different is an error."""
+    file_crs = CRS.from_user_input(gdf.crs.to_wkt()) if gdf.crs is not None else None
+    if file_crs is None and m.crs is None:
+        raise CRSError(
+            f'{path}: the file has no CRS; add `crs: "EPSG:4326"` (or the data\'s CRS) '
+            "under incidents"
+        )
+    if file_crs is not None and m.crs is not None:
+        given = parse_crs(m.crs, "incidents.crs")
+        if given != file_crs:
+            raise CRSError(
+                f"{path}: incidents.crs is {m.crs} but the file says "
+                f"{file_crs.to_string()}; remove incidents.crs to use the file's CRS"
+            )
+    return file_crs if file_crs is not None else parse_crs(str(m.crs), "incidents.crs")
+
+
+def _points_from_geometry(
+    gdf: gpd.GeoDataFrame, m: _Mapping, path: Path, rejections: Rejections
+) -> _Points:
+    """Coordinates of point geometries (a one-part MultiPoint counts as a point)."""
+    crs = _geometry_crs(gdf, m, path)
+    geom = gdf.geometry
+    empty = geom.isna() | geom.is_empty
+    rejections.reject(empty, "missing_coordinates", "empty geometry")
+    gtype = geom.geom_type.fillna("")
+    single_multi = (gtype == "MultiPoint") & ~empty
+    if single_multi.any():
+        n_parts = geom[single_multi].apply(lambda g: len(g.geoms))
+        single_multi[single_multi] = n_parts.eq(1).to_numpy()
+    not_point = ~empty & (gtype != "Point") & ~single_multi
+    rejections.reject(not_point, "not_a_point", "geometry is a " + gtype)
+    pts = geom.where(~single_multi, geom[single_multi].apply(lambda g: g.geoms[0]))
+    ok = ~(empty | not_point)
+    x = np.full(len(gdf), np.nan)
+    y = np.full(len(gdf), np.nan)
+    x[ok.to_numpy()] = pts[ok].x.to_numpy()
+    y[ok.to_numpy()] = pts[ok].y.to_numpy()
+    return _Points(x=x, y=y, crs=crs)
+
+
+def _check_geographic_range(points: _Points, rejections: Rejections) -> None:
+    """Longitudes beyond ±180 or latitudes beyond ±90 (flagging a likely swap)."""
+    if not points.crs.is_geographic:
+        return
+    x, y = points.x, points.y
+    out_of_range = (np.abs(x) > 180) | (np.abs(y) > 90)
+    hint = np.where((np.abs(y) > 90) & (np.abs(x) <= 90), f" {SWAPPED_RANGE}", "")
+    detail = pd.Series(
+        [
+            f"({a:g}, {b:g}) is not a valid longitude, latitude{h}"
+            for a, b, h in zip(x, y, hint, strict=True)
+        ],
+        dtype="string",
+    )
+    rejections.reject(out_of_range, "coordinates_out_of_range", detail)
+
+
+def _row_dates(
+    df: pd.DataFrame, m: _Mapping, now: pd.Timestamp, rejections: Rejections
+) -> pd.Series:
+    """Each row's date (naive UTC); rejects empty, unparsable and future dates."""
+    raw_date = df[m.date].astype("string").str.strip()
+    rejections.reject(raw_date.isna() | (raw_date == ""), "missing_date", f"'{m.date}' is empty")
+    wide = _parse_dates_wide(raw_date, m.date_format, m.timezone)
+    expected = m.date_format or "ISO 8601 (YYYY-MM-DD)"
+    quoted = "'" + raw_date.fillna("") + "'"
+    rejections.reject(wide.isna(), "bad_date", quoted + f" does not match {expected}")
+    far = ~_representable(wide)
+    rejections.reject(far, "bad_date", quoted + " is before 1678 or after 2261; check the date")
+    dates = wide.where(~far).astype("datetime64[ns]")
+    future = dates > (now + FUTURE_TOLERANCE)
+    rejections.reject(
+        future.fillna(False),
+        "future_date",
+        quoted + f" is after {now:%Y-%m-%d %H:%M} UTC; check the date",
+    )
+    return dates
+
+
+def _to_wgs84(points: _Points, path: Path, rejections: Rejections) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude of the rows still accepted (NaN elsewhere).
+
+    Rejects points that cannot be transformed, and points of a projected CRS
+    far outside the area where that CRS is valid (a wrong ``incidents.crs``).
+    """
+    crs = points.crs
+    ok = rejections.ok
+    lon = np.full(len(ok), np.nan)
+    lat = np.full(len(ok), np.nan)
     try:
         to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        lon[ok], lat[ok] = to_wgs84.transform(x[ok], y[ok], errcheck=False)
+        lon[ok], lat[ok] = to_wgs84.transform(points.x[ok], points.y[ok], errcheck=False)
     except ProjError as exc:
         raise CRSError(f"{path}: cannot transform incidents from {crs}: {exc}") from None
     unproj = ok & ~(np.isfinite(lon) & np.isfinite(lat))
-    reject(unproj, "coordinates_out_of_range", f"cannot be transformed from {crs.to_string()}")
-    if not crs.is_geographic:
-        epsg = crs.to_epsg()
-        area = (
-            ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_user_input(crs.to_wkt())
-        ).area_of_use
-        if area is not None:
-            margin = 2.0  # degrees: projections stay usable a little beyond their area
-            outside = (
-                (lon < area.west - margin)
-                | (lon > area.east + margin)
-                | (lat < area.south - margin)
-                | (lat > area.north + margin)
-            )
-            reject(
-                ok & outside,
-                "coordinates_out_of_range",
-                f"outside the area where {crs.to_string()} is valid ({area.name}); "
-                "check incidents.crs",
-            )
+    rejections.reject(
+        unproj, "coordinates_out_of_range", f"cannot be transformed from {crs.to_string()}"
+    )
+    if crs.is_geographic:
+        return lon, lat
+    epsg = crs.to_epsg()
+    area = (ProjCRS.from_epsg(epsg) if epsg else ProjCRS.from_user_input(crs.to_wkt())).area_of_use
+    if area is not None:
+        margin = 2.0  # degrees: projections stay usable a little beyond their area
+        outside = (
+            (lon < area.west - margin)
+            | (lon > area.east + margin)
+            | (lat < area.south - margin)
+            | (lat > area.north + margin)
+        )
+        rejections.reject(
+            ok & outside,
+            "coordinates_out_of_range",
+            f"outside the area where {crs.to_string()} is valid ({area.name}); check incidents.crs",
+        )
+    return lon, lat
 
-    ok = reason.isna().to_numpy()
+
+def _assemble(
+    df: pd.DataFrame,
+    m: _Mapping,
+    path: Path,
+    source_row: np.ndarray,
+    points: _Points,
+    dates: pd.Series,
+    lonlat: tuple[np.ndarray, np.ndarray],
+    rejections: Rejections,
+) -> IncidentTable:
+    """The accepted rows (mapped columns) and the rejected ones (original columns)."""
+    ok = rejections.ok
     accepted = pd.DataFrame(
         {
             "source_file": path.name,
             "source_row": source_row[ok],
             "date": dates[ok].to_numpy(),
-            "lon": lon[ok],
-            "lat": lat[ok],
-            "src_geographic": crs.is_geographic,
-            "src_x": x[ok],
-            "src_y": y[ok],
+            "lon": lonlat[0][ok],
+            "lat": lonlat[1][ok],
+            "src_geographic": points.crs.is_geographic,
+            "src_x": points.x[ok],
+            "src_y": points.y[ok],
         }
     )
     for col, name in (
@@ -406,6 +546,7 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
             values = df.loc[ok, col].astype("string").str.strip()
             accepted[name] = values.where(values != "").to_numpy()
 
+    has_geometry = isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns
     plain = pd.DataFrame(df.drop(columns="geometry")) if has_geometry else pd.DataFrame(df)
     plain = plain.drop(columns=[c for c in plain.columns if str(c).startswith("__")])
     if has_geometry:
@@ -413,8 +554,8 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
     rejected = plain.loc[~ok].copy()
     rejected.insert(0, "source_row", source_row[~ok])
     rejected.insert(0, "source_file", path.name)
-    rejected["reason"] = reason[~ok].astype(str)
-    rejected["detail"] = detail[~ok].astype(str)
+    rejected["reason"] = rejections.reason[~ok].astype(str)
+    rejected["detail"] = rejections.detail[~ok].astype(str)
     raw = plain.loc[ok].reset_index(drop=True)
     raw.insert(0, "source_row", source_row[ok])
     raw.insert(0, "source_file", path.name)
@@ -423,9 +564,37 @@ def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) 
         n_read=len(df),
         accepted=accepted,
         rejected=rejected,
-        crs=crs,
+        crs=points.crs,
         raw_accepted=raw,
     )
+
+
+def _read_one(cfg: IncidentsConfig, m: _Mapping, path: Path, now: pd.Timestamp) -> IncidentTable:
+    """Read one file: every row accepted or rejected with a reason."""
+    df, row_offset = _read_table(cfg, path)
+    if len(df) == 0:
+        raise InputError(f"{path}: the incident file has no rows; export it again")
+    df = df.reset_index(drop=True)
+    source_row = np.arange(len(df)) + row_offset
+    _check_columns(df, cfg, m, path)
+
+    rejections = Rejections(len(df))
+    if "__geometry_type" in df.columns:  # an export's non-point features
+        kind = df["__geometry_type"].astype("string")
+        rejections.reject(kind.notna(), "not_a_point", "geometry is a " + kind.fillna(""))
+    if m.x is not None and m.y is not None:
+        points = _points_from_columns(df, (m.x, m.y), m.crs, path, rejections)
+    elif isinstance(df, gpd.GeoDataFrame) and df.geometry.name in df.columns:
+        points = _points_from_geometry(df, m, path, rejections)
+    else:
+        raise InputError(
+            f"{path}: the table has no point geometry; set incidents.x and incidents.y to its "
+            "coordinate columns and incidents.crs to their CRS"
+        )
+    _check_geographic_range(points, rejections)
+    dates = _row_dates(df, m, now, rejections)
+    lonlat = _to_wgs84(points, path, rejections)
+    return _assemble(df, m, path, source_row, points, dates, lonlat, rejections)
 
 
 def _norm(value: object) -> str:
@@ -572,6 +741,7 @@ def read_incidents(cfg: IncidentsConfig, now: datetime | None = None) -> Inciden
     stamp = pd.Timestamp(now if now is not None else datetime.now(UTC))
     clock = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
     m = _mapping(cfg)
+    _check_date_format(m.date_format)
     parts = [
         _read_one(cfg, m, p, clock)
         for p in progress(paths, "reading incidents", len(paths), "file")
@@ -666,26 +836,357 @@ class MonthIncidents:
         """Accepted incidents dated after the month (kept for later runs)."""
         return len(self.table.accepted) - len(self.used)
 
+    def check(
+        self,
+        minimum: int,
+        cfg: IncidentsConfig,
+        config_path: Path | None,
+        written: Path | None = None,
+    ) -> MonthIncidents:
+        """Raise when fewer than ``minimum`` incidents are usable (:func:`too_few_incidents`:
+        counts, reasons and fixes, and where the rejected rows are: ``written``, or how
+        to write them); warn when most rows were rejected."""
+        if len(self.used) < minimum:
+            raise too_few_incidents(
+                self.table,
+                cfg,
+                used=len(self.used),
+                month=self.month.label,
+                minimum=minimum,
+                config_path=config_path,
+                written=written,
+            )
+        if written is None:
+            where = "the run folder's rejected_incidents.csv lists them"
+            warn_if_mostly_rejected(self.table, cfg, where)
+        return self
 
-def incidents_for_month(
-    table: IncidentTable, grid: GridSpec, valid: ValidMask, month: Month, minimum: int
+
+def locate_for_month(
+    table: IncidentTable, grid: GridSpec, valid: ValidMask, month: Month
 ) -> MonthIncidents:
-    """Locate the incidents on the grid and keep those dated up to the end of ``month``.
-
-    Raises :class:`~hwc_risk.errors.NoIncidentsError` when fewer than ``minimum``
-    are left: a run and ``hwc-risk validate`` stop with the same message.
-    """
+    """Locate the incidents on the grid and keep those dated up to the end of ``month``."""
     located = locate_incidents(table, grid, valid)
     acc = located.accepted
     used = acc.loc[(acc["date"] < month.end).to_numpy()].reset_index(drop=True)
-    if len(used) < minimum:
-        span = ""
-        if len(acc):
-            span = (
-                f" (accepted incidents span {acc['date'].min():%Y-%m} to {acc['date'].max():%Y-%m})"
-            )
-        raise NoIncidentsError(
-            f"{table.path}: {len(used)} usable incidents dated up to {month.label}{span}; "
-            f"at least {minimum} are needed; choose a later --month or check rejected rows"
-        )
     return MonthIncidents(table=located, used=used, month=month)
+
+
+def incidents_for_month(
+    table: IncidentTable,
+    grid: GridSpec,
+    valid: ValidMask,
+    month: Month,
+    minimum: int,
+    cfg: IncidentsConfig,
+    config_path: Path | None = None,
+) -> MonthIncidents:
+    """The incidents stage: located for ``month`` (:func:`locate_for_month`) and checked
+    (:meth:`MonthIncidents.check`); a run and ``hwc-risk validate`` stop alike."""
+    return locate_for_month(table, grid, valid, month).check(minimum, cfg, config_path)
+
+
+# --- what a person needs to hear about rejected rows --------------------------------
+
+#: More than this share of the rows read rejected: a run warns and ``validate`` reports it.
+MOSTLY_REJECTED = 0.5
+#: strftime formats tried, in this order, on dates that do not parse (first match wins).
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%Y.%m.%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%Y%m%d",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M %p",
+    "%d.%m.%Y %H:%M",
+)
+# reasons given to rows whose date parsed (they got past the date checks)
+_DATED = ("future_date", "filtered_out", "outside_study_area", "no_covariate_data")
+_SWAPPED_GRID = "latitude and longitude look swapped"  # locate_incidents's detail
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+# 34°27'18", 34 27.3', N34.45 or 34.45E: degrees with minutes, seconds or a hemisphere
+_DMS = re.compile(r"\d\s*[°º]|\d\s*['′]|\d\s*[\"″]|^[NSEW]\s*\d|\d\s*[NSEW]$", re.I)
+_FILTER_VALUE = re.compile(r"^(\w+) '(.*)' is not in incidents\.filters")
+_log = logging.getLogger(__name__)
+
+
+def guess_date_format(values: list[str]) -> str | None:
+    """A strftime format that parses every one of ``values``, else None.
+
+    ``dayfirst`` is answered when no single format fits but the values are
+    mixed formats that pandas reads with the day first.
+
+    Examples
+    --------
+    >>> guess_date_format(["2024/01/05", "2024/02/17"])
+    '%Y/%m/%d'
+    >>> guess_date_format(["31/01/2025", "2025-02-01"])
+    'dayfirst'
+    >>> guess_date_format(["yesterday"]) is None
+    True
+    """
+    sample = pd.Series(list(dict.fromkeys(v.strip() for v in values if v.strip()))[:200])
+    if sample.empty:
+        return None
+    for fmt in DATE_FORMATS:
+        if pd.to_datetime(sample, format=fmt, errors="coerce").notna().all():
+            return fmt
+    # several formats in one column; only where each value alone reads as a date
+    if all(_parses_alone(v) for v in sample[:50]):
+        return "dayfirst"
+    return None
+
+
+def _parses_alone(value: str) -> bool:
+    return any(
+        pd.notna(pd.to_datetime(pd.Series([value]), format=fmt, errors="coerce").iloc[0])
+        for fmt in ("ISO8601", *DATE_FORMATS)
+    )
+
+
+def _date_fix(rows: pd.DataFrame, table: IncidentTable, m: _Mapping) -> str:
+    values = rows[m.date].astype("string").fillna("").tolist() if m.date in rows else []
+    guess = guess_date_format(values)
+    reasons = table.rejected["reason"]
+    n_dated = len(table.accepted) + len(table.duplicates) + int(reasons.isin(_DATED).sum())
+    current = f"'{m.date_format}'" if m.date_format else "ISO 8601"
+    if guess is None:
+        return f"set incidents.date_format to the strftime format of column '{m.date}'"
+    if n_dated and guess != m.date_format:
+        return (
+            f"the other dates match {current}: correct these rows, or set "
+            "incidents.date_format: dayfirst (or monthfirst) to read several formats"
+        )
+    if guess == "dayfirst":
+        return "set incidents.date_format: dayfirst (or monthfirst) to read several formats"
+    return f"set incidents.date_format, e.g. '{guess}'"
+
+
+def _coordinate_fix(rows: pd.DataFrame, m: _Mapping) -> str:
+    raw = [m.x, m.y] if m.x is not None and m.y is not None else []
+    values = [str(v) for c in raw if c in rows for v in rows[c].tolist()]
+    if any(_DECIMAL_COMMA.match(v.strip()) for v in values):
+        return "write a point as the decimal separator (34.45, not 34,45)"
+    if any(_DMS.search(v.strip()) for v in values):
+        return "convert degrees, minutes and seconds to decimal degrees"
+    numbers = pd.to_numeric(pd.Series(values, dtype="string"), errors="coerce")
+    if np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan)).any():
+        return "give finite numbers (not inf, nor beyond 1e308)"
+    return "give plain numbers in incidents.x and incidents.y"
+
+
+def _range_fix(rows: pd.DataFrame) -> str:
+    swapped = int(rows["detail"].str.contains(SWAPPED_RANGE, regex=False).sum())
+    if swapped:
+        return (
+            f"{swapped} look like latitude and longitude swapped; check incidents.x and incidents.y"
+        )
+    if rows["detail"].str.contains("is not a valid longitude", regex=False).any():
+        return "the values look like metres or another CRS: set incidents.crs to their CRS"
+    return "check incidents.crs"
+
+
+def _filter_fix(rows: pd.DataFrame) -> str:
+    found = rows["detail"].str.extract(_FILTER_VALUE).dropna()
+    if found.empty:
+        return "check incidents.filters"
+    labels = found[0] + " '" + found[1] + "'"
+    seen = ", ".join(f"{label} {n}" for label, n in labels.value_counts().head(3).items())
+    return f"the rows have {seen}; check incidents.filters (compared case-insensitively)"
+
+
+def _outside_fix(rows: pd.DataFrame) -> str:
+    swapped = int(rows["detail"].str.contains(_SWAPPED_GRID, regex=False).sum())
+    if swapped:
+        return (
+            f"{swapped} would fall inside the area with latitude and longitude swapped; "
+            "check incidents.x and incidents.y"
+        )
+    return (
+        "check incidents.crs, and that the incidents and the covariates cover the same area "
+        "(grid.extent)"
+    )
+
+
+def _fix(code: str, rows: pd.DataFrame, table: IncidentTable, m: _Mapping) -> str:
+    """How to fix the rows rejected for ``code``, from what they hold."""
+    if code == "bad_date":
+        return _date_fix(rows, table, m)
+    if code == "bad_coordinates":
+        return _coordinate_fix(rows, m)
+    if code == "coordinates_out_of_range":
+        return _range_fix(rows)
+    if code == "filtered_out":
+        return _filter_fix(rows)
+    if code == "outside_study_area":
+        return _outside_fix(rows)
+    if code == "missing_coordinates":
+        if m.x is not None:
+            return "fill them in, or check incidents.x and incidents.y"
+        return "give every feature a point geometry"
+    return {
+        "not_a_point": "export points (e.g. the centroids of polygons) or x/y columns",
+        "missing_date": "fill them in, or check incidents.date",
+        "future_date": "check the dates, incidents.timezone and this computer's clock; if day "
+        "and month are swapped, set incidents.date_format",
+        "no_covariate_data": "check the covariates' nodata values and coverage "
+        "(`hwc-risk validate` prints each covariate's share of the grid)",
+    }.get(code, "see the detail of each row")
+
+
+def one_line(text: str, limit: int | None = 120) -> str:
+    r"""``text`` for a one-line message: control characters escaped, long values cut.
+
+    A value from a user's file may hold line breaks, tabs or thousands of characters.
+
+    Examples
+    --------
+    >>> one_line("a\r\nb")
+    'a\\r\\nb'
+    """
+    escaped = "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+    return escaped if limit is None or len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+def _example(rows: pd.DataFrame, several_files: bool) -> str:
+    """``line 2 <detail>`` for the first row (``row`` where a file has no lines)."""
+    first = rows.sort_values(["source_file", "source_row"], kind="stable").iloc[0]
+    name = str(first["source_file"])
+    unit = "line" if Path(name).suffix.lower() in TABLE_SUFFIXES else "row"
+    where = f"{unit} {first['source_row']}" + (f" of {name}" if several_files else "")
+    # the count of swapped points follows in the fix
+    detail = str(first["detail"]).replace(f"; {_SWAPPED_GRID}", "").replace(f" {SWAPPED_RANGE}", "")
+    detail = one_line(detail)
+    if first["reason"] == "bad_coordinates":
+        detail += " are not numbers"
+    return f"{where} {detail}"
+
+
+def rejection_summary(table: IncidentTable, cfg: IncidentsConfig, explain: int = 3) -> str | None:
+    """The rejected rows in one line: counts by reason, the first of each and its fix.
+
+    The ``explain`` most frequent reasons get an example and a fix; the others
+    a count. None when no row was rejected.
+
+    Examples
+    --------
+    ``300 of 300 rows rejected: bad_date 300, e.g. line 2 '2024/01/05' does not
+    match ISO 8601 (YYYY-MM-DD); set incidents.date_format, e.g. '%Y/%m/%d'``
+    """
+    rejected = table.rejected
+    if rejected.empty:
+        return None
+    m = _mapping(cfg)
+    several = rejected["source_file"].nunique() > 1
+    parts = []
+    for i, (code, n) in enumerate(rejected["reason"].value_counts().items()):
+        text = f"{code} {n}"
+        if i < explain:
+            rows = rejected[rejected["reason"] == code]
+            text += f", e.g. {_example(rows, several)}; {_fix(str(code), rows, table, m)}"
+        parts.append(text)
+    return one_line(f"{len(rejected)} of {table.n_read} rows rejected: " + "; ".join(parts), None)
+
+
+def mostly_rejected(table: IncidentTable) -> bool:
+    """True when more than :data:`MOSTLY_REJECTED` of the rows read were rejected."""
+    return len(table.rejected) > MOSTLY_REJECTED * max(table.n_read, 1)
+
+
+def warn_if_mostly_rejected(table: IncidentTable, cfg: IncidentsConfig, where: str) -> None:
+    """Log the :func:`rejection_summary` as a warning when most rows were rejected.
+
+    ``where`` says where the rejected rows are written.
+    """
+    if mostly_rejected(table):
+        _log.warning(
+            "most incident rows were rejected: %s; %s", rejection_summary(table, cfg), where
+        )
+
+
+def rejected_rows_path(config_path: Path | None) -> Path:
+    """Where ``validate`` writes rejected rows: ``<config>.rejected_incidents.csv`` beside it.
+
+    Without a config file, ``rejected_incidents.csv`` in the current folder.
+    """
+    if config_path is None:
+        return Path.cwd() / "rejected_incidents.csv"
+    return config_path.with_name(f"{config_path.stem}.rejected_incidents.csv")
+
+
+def write_rejected(table: IncidentTable, path: Path) -> Path:
+    """Write the rejected rows (as a run's ``rejected_incidents.csv``) to ``path``.
+
+    Where ``path``'s folder cannot be written, the file goes to the temporary
+    folder instead; the path written is returned.
+    """
+    try:
+        table.rejected.to_csv(path, index=False)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / path.name
+        table.rejected.to_csv(path, index=False)
+    return path
+
+
+def too_few_incidents(
+    table: IncidentTable,
+    cfg: IncidentsConfig,
+    *,
+    used: int,
+    month: str | None,
+    minimum: int,
+    config_path: Path | None,
+    written: Path | None = None,
+) -> NoIncidentsError:
+    """The error of a run (or ``validate``) left with fewer than ``minimum`` incidents.
+
+    It says how many were usable, what was rejected and why with a fix
+    (:func:`rejection_summary`), and where the rejected rows are: ``written``,
+    or how to write them (``hwc-risk validate CONFIG``), since a failed run
+    leaves no run folder.
+    """
+    acc = table.accepted
+    head = f"{cfg.path}: {used} usable incidents" + (f" dated up to {month}" if month else "")
+    if len(acc) and "date" in acc:
+        head += f" (accepted incidents span {acc['date'].min():%Y-%m} to {acc['date'].max():%Y-%m})"
+    parts = [head, f"at least {minimum} are needed"]
+    if len(acc):
+        parts.append("choose a later --month")
+    # the rejected rows explain the failure when most were rejected; else the month does
+    explain = 3 if mostly_rejected(table) or not len(acc) else 0
+    summary = rejection_summary(table, cfg, explain=explain)
+    if summary is not None:
+        parts.append(summary)
+        if written is not None:
+            parts.append(f"the rejected rows are in {written}")
+        elif config_path is not None:
+            parts.append(
+                f"run `hwc-risk validate {config_path}` to write the rejected rows to "
+                f"{rejected_rows_path(config_path)}"
+            )
+        else:
+            parts.append("run `hwc-risk validate` on the config to write the rejected rows")
+    elif not len(acc):
+        parts.append(f"{table.n_read} rows were read; check the incident files")
+    return NoIncidentsError("; ".join(parts))

@@ -100,7 +100,13 @@ def _run_stages(
             cfg.covariates, plan.grid, cfg.features, work / "features", cfg.connectivity, compute
         )
     incidents = incidents_for_month(
-        plan.incidents, plan.grid, stack.valid, plan.month, MIN_TRAINING_INCIDENTS
+        plan.incidents,
+        plan.grid,
+        stack.valid,
+        plan.month,
+        MIN_TRAINING_INCIDENTS,
+        cfg.incidents,
+        cfg.config_path,
     )
     with timer.stage("samples", "sampling background and reading features at samples"):
         samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)

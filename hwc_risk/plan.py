@@ -19,10 +19,11 @@ import pandas as pd
 from pydantic import ValidationError
 
 from .config import ComputeConfig, PipelineConfig
-from .errors import ConfigError, MissingFileError, NoIncidentsError
+from .errors import ConfigError, MissingFileError
 from .export.offline import require_web_assets
 from .grid import GridSpec, resolve_grid
-from .incidents import IncidentTable, read_incidents
+from .incidents import IncidentTable, read_incidents, too_few_incidents, write_rejected
+from .modelling import MIN_TRAINING_INCIDENTS
 from .models import ModelRecipe, load_recipe
 from .months import Month
 from .rasters import RasterSource
@@ -81,14 +82,29 @@ def resolve_run_grid(config: PipelineConfig) -> GridSpec:
     return grid
 
 
-def _run_month(table: IncidentTable, month: str | None, config: PipelineConfig) -> Month:
-    """The month to map: ``--month``, else the latest month with an accepted incident."""
+def _run_month(
+    table: IncidentTable, month: str | None, config: PipelineConfig, rejected_to: Path | None
+) -> Month:
+    """The month to map: ``--month``, else the latest month with an accepted incident.
+
+    With no accepted incident there is none: the rejected rows are written to
+    ``rejected_to`` (``validate`` gives a path; a run writes nothing) and the
+    error says why the rows were rejected and where they are.
+    """
     if month is not None:
         return Month.parse(month)
     if table.accepted.empty:
-        raise NoIncidentsError(
-            f"{config.incidents.path}: no row has usable coordinates and a date; "
-            "check the column settings under incidents"
+        written = None
+        if rejected_to is not None and len(table.rejected):
+            written = write_rejected(table, rejected_to)
+        raise too_few_incidents(
+            table,
+            config.incidents,
+            used=0,
+            month=None,
+            minimum=MIN_TRAINING_INCIDENTS,
+            config_path=config.config_path,
+            written=written,
         )
     return Month.of(pd.Timestamp(table.accepted["date"].max()))
 
@@ -124,14 +140,16 @@ def plan_run(
     offline: bool | None = None,
     scheduler: str | None = None,
     chunk_size: int | None = None,
+    rejected_to: Path | None = None,
 ) -> Plan:
     """The plan stage of a run (see the module's docstring); the arguments are
-    :func:`hwc_risk.pipeline.run`'s."""
+    :func:`hwc_risk.pipeline.run`'s, and ``rejected_to`` where ``validate`` writes the
+    rejected rows if the incidents leave no month to map."""
     config = apply_overrides(config, scheduler, chunk_size)
     grid = resolve_run_grid(config)
     log.info("reading incidents (%s)", _describe_paths(config))
     table = read_incidents(config.incidents)
-    run_month = _run_month(table, month, config)
+    run_month = _run_month(table, month, config, rejected_to)
     offline_map = config.outputs.offline_map if offline is None else offline
     if offline_map:
         require_web_assets()  # fail before the long steps, not at the end

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
+from rasterio.dtypes import in_dtype_range
 from rasterio.errors import RasterioIOError
 from rasterio.warp import Resampling, reproject, transform_bounds
 
@@ -124,6 +125,13 @@ def _open_on_grid(
     except Exception:
         ds.close()
         raise
+    dtype = ds.dtypes[source.band - 1]
+    if source.nodata is not None and not in_dtype_range(source.nodata, dtype):
+        ds.close()
+        raise InputError(
+            f"{source.path}: {source.key}.nodata is {source.nodata:g} but the raster holds "
+            f"{dtype} values; set a nodata value a {dtype} can hold, or remove the key"
+        )
     nodata = source.nodata if source.nodata is not None else ds.nodata
     if source.categorical:
         return ds, nodata, Resampling.nearest

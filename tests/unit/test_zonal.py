@@ -10,8 +10,8 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from hwc_risk.surfaces import classify
 from hwc_risk.grid import GridSpec
+from hwc_risk.surfaces import classify
 from hwc_risk.zonal import scale_to_total, zone_totals
 from tests.conftest import DEFAULT_TRANSFORM, class_file
 
