@@ -123,6 +123,42 @@ def run(
 
 
 @app.command()
+def scenario(
+    config: Annotated[Path, typer.Argument(help="Pipeline config (YAML) of the run.")],
+    scenarios: Annotated[
+        Path, typer.Argument(metavar="SCENARIO.yaml", help="Scenario file: the edits (YAML).")
+    ],
+    month: Annotated[str, typer.Option(help="The run's month, YYYY-MM (its folder must exist).")],
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Where run folders go; overrides output_dir in the config.")
+    ] = None,
+    offline: Annotated[
+        bool | None,
+        typer.Option("--offline/--online", help="The map's kind; default: the run's."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+) -> None:
+    """Evaluate what-if scenarios on an existing run folder (the month's model, refitted
+    exactly; nothing else rerun) and add scenarios/<name>/ to it; the map and the bulletin
+    are written again."""
+    _setup_logging(quiet)
+    from .pipeline import scenario as run_scenarios
+
+    try:
+        cfg = load_config(config)
+        result = run_scenarios(cfg, scenarios, month, output_dir, offline)
+    except InputError as exc:
+        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(str(result.run_dir))
+    if not quiet:
+        typer.echo(
+            f"scenarios {', '.join(result.scenarios)} added; side by side in {result.table}",
+            err=True,
+        )
+
+
+@app.command()
 def validate(
     config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
     month: Annotated[

@@ -30,6 +30,13 @@ from pydantic import (
 )
 
 from .errors import ConfigError, MissingFileError
+from .scenarios.config import (
+    EDIT_KINDS,
+    ScenarioConfig,
+    ScenarioFile,
+    check_scenarios,
+    distinct_names,
+)
 
 __all__ = [
     "BackgroundConfig",
@@ -376,6 +383,8 @@ class OutputsConfig(_Section):
             "as GBIF recommends for sensitive species) or a distance such as '1km' or '500m'."
         ),
     )
+    bulletin: bool = Field(True, description="Write bulletin.html and bulletin.pdf.")
+    bulletin_paper: Literal["A4", "Letter"] = Field("A4", description="Paper of bulletin.pdf.")
 
     @field_validator("generalise_incidents")
     @classmethod
@@ -443,9 +452,14 @@ class PipelineConfig(_Section):
     model: ModelName = "auto"
     seed: int = 42
     output_dir: Path = Field(Path("out"), validate_default=True)
+    scenarios: list[ScenarioConfig] = Field(
+        default_factory=list,
+        description="What-if edits evaluated with the month's model (README: Scenarios).",
+    )
     config_path: Path | None = Field(None, exclude=True)
 
     _resolve_out = field_validator("output_dir")(_resolve)
+    _distinct_scenarios = field_validator("scenarios")(distinct_names)
 
     @model_validator(mode="after")
     def _connectivity_refs(self) -> PipelineConfig:
@@ -489,9 +503,13 @@ def _describe_loc(loc: tuple[Any, ...]) -> str:
 
 
 def _format_validation_error(path: Path, exc: ValidationError) -> str:
-    """Turn pydantic's first error into one line that names the key and the fix."""
+    """Turn pydantic's first error into one line that names the key and the fix.
+
+    A scenario edit's kind, which pydantic puts in the location of a discriminated
+    union (``scenarios.0.edits.1.adjust.add``), is left out (``scenarios.0.edits.1.add``).
+    """
     err = exc.errors()[0]
-    loc = _describe_loc(tuple(p for p in err["loc"] if p != "__root__"))
+    loc = _describe_loc(tuple(p for p in err["loc"] if p != "__root__" and p not in EDIT_KINDS))
     kind = err["type"]
     if kind == "extra_forbidden":
         return (
@@ -500,6 +518,8 @@ def _format_validation_error(path: Path, exc: ValidationError) -> str:
         )
     if kind == "missing":
         return f"{path}: key '{loc}' is missing; add it (see pipelines/template.yaml)"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return f"{path}: key '{loc}.kind' must be one of {', '.join(EDIT_KINDS)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
@@ -534,4 +554,18 @@ def load_config(path: str | Path) -> PipelineConfig:
         cfg = PipelineConfig.model_validate(data, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(path, exc)) from None
-    return cfg.model_copy(update={"config_path": path.resolve()})
+    cfg = cfg.model_copy(update={"config_path": path.resolve()})
+    return _checked_scenarios(cfg)
+
+
+def _checked_scenarios(cfg: PipelineConfig) -> PipelineConfig:
+    """The config with its scenarios checked against its covariates (class names as
+    codes); errors name the config file and ``scenarios.N.edits.M``."""
+    if not cfg.scenarios:
+        return cfg
+    checked = check_scenarios(
+        ScenarioFile(scenarios=cfg.scenarios, source=cfg.config_path),
+        cfg.covariates,
+        cfg.connectivity is not None,
+    )
+    return cfg.model_copy(update={"scenarios": checked.scenarios})

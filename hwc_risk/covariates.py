@@ -33,6 +33,7 @@ from .rasters import RasterSource, align_array, align_file, no_data_error
 __all__ = [
     "AlignedCovariate",
     "AlignedSummary",
+    "ConnectivitySolve",
     "FeatureJob",
     "FeatureLayer",
     "FeatureStack",
@@ -41,12 +42,16 @@ __all__ = [
     "build_feature_stack",
     "choose_transform",
     "class_fraction",
+    "connectivity_files",
+    "connectivity_inputs",
     "continuous_feature",
     "create_band",
     "derive_features",
     "distance_to_class",
     "feature_window",
+    "solve_connectivity",
     "summarise_aligned",
+    "write_covariate_features",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,6 +202,10 @@ class FeatureStack:
     layers: list[FeatureLayer]
     valid: ValidMask
     class_names: dict[str, dict[int, str]] = field(default_factory=dict)
+    # what the features were derived from, kept for scenarios (hwc_risk.scenarios.stage):
+    # the aligned covariates with their classes and transforms, and the connectivity solve
+    landscape: Landscape | None = None
+    connectivity: ConnectivitySolve | None = None
 
     @classmethod
     def from_arrays(
@@ -281,13 +290,26 @@ _CURRENT_LIKE = {
 }
 
 
-def connectivity_layers(
-    cfg: ConnectivityConfig,
-    grid: GridSpec,
-    covariates: dict[str, np.ndarray],
-    compute: Compute | None = None,
-) -> dict[str, np.ndarray]:
-    """Resistance-based connectivity layers on the grid (see :mod:`hwc_risk.connectivity`)."""
+@dataclass(frozen=True)
+class ConnectivitySolve:
+    """The connectivity layers as solved, on the solve grid (at most
+    ``connectivity.max_cells`` cells), with what they were solved from."""
+
+    grid: GridSpec  # the solve grid: the analysis grid, or a coarsened one
+    inputs: dict[str, np.ndarray]  # the covariates it was built from, on the solve grid
+    resistance: np.ndarray  # NaN: a barrier
+    patches: np.ndarray  # habitat patches (1 = largest; 0 = none)
+    layers: dict[str, np.ndarray]
+
+
+#: A change made to the resistance before the solve (a scenario's fences, crossings).
+ResistanceHook = Callable[[np.ndarray, GridSpec], np.ndarray]
+
+
+def _resistance(
+    cfg: ConnectivityConfig, grid: GridSpec, covariates: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The resistance surface: the raster, or the reclass table (and density)."""
     from . import connectivity as conn
 
     if cfg.resistance_raster is not None:
@@ -297,12 +319,21 @@ def connectivity_layers(
             with np.errstate(divide="ignore"):
                 resistance = np.where(resistance > 0, 1.0 / resistance, np.nan)
         resistance[~(resistance > 0)] = np.nan
-    else:
-        assert cfg.from_covariate is not None and cfg.resistance is not None  # config checks
-        density = covariates.get(cfg.density_covariate) if cfg.density_covariate else None
-        resistance = conn.resistance_from_classes(
-            covariates[cfg.from_covariate], cfg.resistance, density, cfg.density_factor
-        )
+        return resistance
+    assert cfg.from_covariate is not None and cfg.resistance is not None  # config checks
+    density = covariates.get(cfg.density_covariate) if cfg.density_covariate else None
+    return conn.resistance_from_classes(
+        covariates[cfg.from_covariate], cfg.resistance, density, cfg.density_factor
+    )
+
+
+def _sources(
+    cfg: ConnectivityConfig,
+    grid: GridSpec,
+    covariates: dict[str, np.ndarray],
+    resistance: np.ndarray,
+) -> np.ndarray:
+    """The source habitat cells (passable ones only)."""
     if cfg.sources_raster is not None:
         raster = RasterSource(
             path=cfg.sources_raster, key="connectivity.sources_raster", categorical=True
@@ -317,6 +348,28 @@ def connectivity_layers(
         raise InputError(
             "connectivity: no source habitat cell on the grid; check connectivity.sources"
         )
+    return sources
+
+
+def solve_connectivity(
+    cfg: ConnectivityConfig,
+    grid: GridSpec,
+    covariates: dict[str, np.ndarray],
+    compute: Compute | None = None,
+    edit_resistance: ResistanceHook | None = None,
+) -> ConnectivitySolve:
+    """Resistance-based connectivity layers on ``grid`` (see :mod:`hwc_risk.connectivity`).
+
+    ``edit_resistance`` changes the resistance once it is built, before the
+    sources and the solves (a scenario's fences and crossings, burnt on this
+    grid).
+    """
+    from . import connectivity as conn
+
+    resistance = _resistance(cfg, grid, covariates)
+    if edit_resistance is not None:
+        resistance = edit_resistance(resistance, grid)
+    sources = _sources(cfg, grid, covariates, resistance)
     out: dict[str, np.ndarray] = {}
     if cfg.method == "omniscape":
         radius = round(cfg.radius / grid.cell_size)
@@ -337,7 +390,19 @@ def connectivity_layers(
         out["connectivity_cost_distance"] = conn.cost_distance(resistance, sources, grid.cell_size)
     if "corridor" in cfg.layers:
         out["connectivity_corridor"] = conn.least_cost_corridor(resistance, patches, grid.cell_size)
-    return out
+    return ConnectivitySolve(
+        grid=grid, inputs=covariates, resistance=resistance, patches=patches, layers=out
+    )
+
+
+def connectivity_layers(
+    cfg: ConnectivityConfig,
+    grid: GridSpec,
+    covariates: dict[str, np.ndarray],
+    compute: Compute | None = None,
+) -> dict[str, np.ndarray]:
+    """The layers of :func:`solve_connectivity` alone."""
+    return solve_connectivity(cfg, grid, covariates, compute).layers
 
 
 def category_values(
@@ -531,18 +596,12 @@ def upsample_window(job: UpsampleJob, window: Window) -> list[np.ndarray]:
     return [out]
 
 
-def _connectivity_features(
-    cfg: ConnectivityConfig, landscape: Landscape, work_dir: Path, compute: Compute
-) -> list[FeatureLayer]:
-    """The connectivity layers as features.
-
-    Least-cost distances and circuits are landscape-wide: they are solved
-    whole, on a grid of at most ``cfg.max_cells`` cells. A larger grid is
-    coarsened by an integer factor (covariates aligned onto the coarse grid by
-    GDAL), and the layers are interpolated back onto the grid chunk by chunk,
-    so memory is bounded by ``max_cells``, not the grid.
-    """
-    grid, valid = landscape.grid, landscape.valid
+def connectivity_inputs(
+    cfg: ConnectivityConfig, landscape: Landscape
+) -> tuple[GridSpec, dict[str, np.ndarray]]:
+    """The solve grid (the grid, coarsened to at most ``cfg.max_cells`` cells) and the
+    covariates the layers are built from on it (aligned onto it by GDAL when coarser)."""
+    grid = landscape.grid
     needed = [c for c in landscape.covariates if c.name in _connectivity_inputs(cfg)]
     factor = connectivity_factor(cfg, grid)
     if factor > 1:
@@ -551,17 +610,28 @@ def _connectivity_features(
             factor,
         )
         solve_grid = grid.coarsened(factor)
-        inputs = {c.name: align_array(c.source, solve_grid) for c in needed}
-    else:
-        log.info("building connectivity layers")
-        solve_grid = grid
-        inputs = {}
-        for c in needed:
-            with rasterio.open(c.path) as ds:
-                inputs[c.name] = ds.read(1)
+        return solve_grid, {c.name: align_array(c.source, solve_grid) for c in needed}
+    log.info("building connectivity layers")
+    inputs = {}
+    for c in needed:
+        with rasterio.open(c.path) as ds:
+            inputs[c.name] = ds.read(1)
+    return grid, inputs
+
+
+def connectivity_files(
+    solve: ConnectivitySolve,
+    grid: GridSpec,
+    valid: ValidMask,
+    work_dir: Path,
+    compute: Compute,
+) -> list[FeatureLayer]:
+    """The solved layers as feature GeoTIFFs on the grid (interpolated from a coarser
+    solve grid chunk by chunk), masked to ``valid``."""
+    factor = round(solve.grid.cell_size / grid.cell_size)
     on_data = valid.to_array() if factor == 1 else None  # at most max_cells cells
     out = []
-    for name, arr in connectivity_layers(cfg, solve_grid, inputs, compute).items():
+    for name, arr in solve.layers.items():
         path = work_dir / f"{name}.tif"
         arr32 = arr.astype(np.float32)
         # barrier or unreachable cells: no current, the largest cost seen
@@ -739,6 +809,27 @@ def _feature_layers(
     return layers, job
 
 
+def write_covariate_features(
+    cov: AlignedCovariate,
+    grid: GridSpec,
+    settings: FeaturesConfig,
+    work_dir: Path,
+    compute: Compute,
+) -> list[FeatureLayer]:
+    """The feature GeoTIFFs of one aligned covariate under ``work_dir``, chunk by chunk.
+
+    The classes and the transform are the covariate's own (``cov.classes``,
+    ``cov.transform``), so a scenario's edited covariate given the baseline's
+    gets the baseline's features, by the same names.
+    """
+    new, job = _feature_layers(cov, grid, settings, work_dir)
+    for layer in new:
+        create_band(layer.file, grid, layer.name, compute.block)
+    bands = [layer.band for layer in new]
+    run_windows(feature_window, job, bands, compute, grid.shape, f"features: {cov.name}")
+    return new
+
+
 def derive_features(
     landscape: Landscape,
     settings: FeaturesConfig,
@@ -759,28 +850,32 @@ def derive_features(
     overlap of the distance cap or the neighbourhood, whichever is larger) on
     ``compute``'s local pool or Dask cluster, so memory depends on the chunk
     size; the connectivity layers' solves need memory in proportion to
-    ``connectivity.max_cells`` (see :func:`_connectivity_features`).
+    ``connectivity.max_cells``: least-cost distances and circuits are
+    landscape-wide, so they are solved whole on a grid of at most that many
+    cells (the grid coarsened by an integer factor, covariates aligned onto it
+    by GDAL; :func:`connectivity_inputs`), then interpolated back onto the grid
+    chunk by chunk (:func:`connectivity_files`).
     """
     compute = compute or Compute()
     grid = landscape.grid
     layers: list[FeatureLayer] = []
     for cov in landscape.covariates:
-        new, job = _feature_layers(cov, grid, settings, work_dir)
-        for layer in new:
-            create_band(layer.file, grid, layer.name, compute.block)
-        run_windows(
-            feature_window,
-            job,
-            [layer.band for layer in new],
-            compute,
-            grid.shape,
-            f"features: {cov.name}",
-        )
-        layers += new
+        layers += write_covariate_features(cov, grid, settings, work_dir, compute)
+    solve = None
     if connectivity is not None:
-        layers += _connectivity_features(connectivity, landscape, work_dir, compute)
+        # solved whole on at most connectivity.max_cells cells (memory bounded by it)
+        solve_grid, inputs = connectivity_inputs(connectivity, landscape)
+        solve = solve_connectivity(connectivity, solve_grid, inputs, compute)
+        layers += connectivity_files(solve, grid, landscape.valid, work_dir, compute)
     class_names = {c.name: c.class_names for c in landscape.covariates if c.categorical}
-    return FeatureStack(grid=grid, layers=layers, valid=landscape.valid, class_names=class_names)
+    return FeatureStack(
+        grid=grid,
+        layers=layers,
+        valid=landscape.valid,
+        class_names=class_names,
+        landscape=landscape,
+        connectivity=solve,
+    )
 
 
 def build_feature_stack(

@@ -2,7 +2,8 @@
 
 ``run(config, month)`` reads like the README's diagram::
 
-    plan ─► features ─► incidents ─► samples ─► selection ─► fit ─► predict ─► products ─► records
+    plan ─► features ─► incidents ─► samples ─► selection ─► fit ─► predict ─► scenarios
+         ─► products ─► records
 
 Each stage is a function in the module of its concept that takes and returns
 frozen dataclasses: :func:`~hwc_risk.plan.plan_run` (config, grid, month,
@@ -12,6 +13,8 @@ incidents, fingerprint), :func:`~hwc_risk.covariates.align_covariates` and
 :func:`~hwc_risk.sampling.draw_samples`,
 :func:`~hwc_risk.selection.select_and_validate`,
 :func:`~hwc_risk.modelling.fit_final`, :func:`~hwc_risk.predict.map_risk`,
+:func:`~hwc_risk.scenarios.stage.scenarios_stage` (what-if edits evaluated with the
+month's model; nothing when the config has none),
 :func:`~hwc_risk.export.products.write_products` and
 :func:`~hwc_risk.export.records.write_records`. Every stage can be called on
 its own.
@@ -49,10 +52,12 @@ from .plan import Plan, plan_run
 from .predict import map_risk
 from .runfolder import RunFolders, read_manifest
 from .sampling import draw_samples
+from .scenarios.command import ScenarioCommandResult, add_scenarios
+from .scenarios.stage import scenarios_stage
 from .selection import SelectionOptions, select_and_validate
 from .stages import RunStages
 
-__all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run"]
+__all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run", "scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +125,8 @@ def _run_stages(
         fitted = fit_final(selection.design, selection.recipe, plan.month)
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
         risk = map_risk(fitted.model, fitted.stack, work, compute)
+    with timer.stage("scenarios", f"evaluating {len(cfg.scenarios)} what-if scenario(s)"):
+        scenarios = scenarios_stage(plan, stack, incidents, fitted, risk, staging, compute)
     stages = RunStages(
         stack=stack,
         incidents=incidents,
@@ -127,6 +134,7 @@ def _run_stages(
         selection=selection,
         fitted=fitted,
         risk=risk,
+        scenarios=scenarios,
     )
     with timer.stage("products", "writing GeoTIFFs, styles, hotspots, map and metrics"):
         products = write_products(staging, plan, stages, compute, previous)
@@ -241,3 +249,17 @@ def run(
         result = _run_in_staging(plan, folders, started, timer.timings)
     log.info("run folder: %s", result.run_dir)
     return result
+
+
+def scenario(
+    config: PipelineConfig,
+    scenarios_path: Path,
+    month: str,
+    output_dir: Path | None = None,
+    offline: bool | None = None,
+) -> ScenarioCommandResult:
+    """Evaluate the scenarios of a file on the month's existing run folder, without a
+    full rerun: the run's model is fitted again (checked to reproduce its ``risk.tif``)
+    and evaluated on the edited inputs (:func:`hwc_risk.scenarios.command.add_scenarios`).
+    """
+    return add_scenarios(config, scenarios_path, month, output_dir, offline)

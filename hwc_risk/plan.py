@@ -124,6 +124,7 @@ def input_files(config: PipelineConfig, table: IncidentTable, recipe: ModelRecip
             )
             if path is not None
         ]
+    named += _scenario_files(config)
     for key, path in named:
         if not path.is_file():
             raise MissingFileError(f"{path}: file not found; check {key} in the config")
@@ -131,6 +132,16 @@ def input_files(config: PipelineConfig, table: IncidentTable, recipe: ModelRecip
     if recipe.path is not None:
         files.append(recipe.path)
     return files
+
+
+def _scenario_files(config: PipelineConfig) -> list[tuple[str, Path]]:
+    """The GeoPackages and rasters the config's scenarios read (their content is in the
+    fingerprint: a plan redrawn is a new run)."""
+    return [
+        (f"scenarios.{i}.{key}", path)
+        for i, scenario in enumerate(config.scenarios)
+        for key, path, _ in scenario.input_files()
+    ]
 
 
 def plan_run(

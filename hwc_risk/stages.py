@@ -7,13 +7,14 @@ new stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .covariates import FeatureStack
 from .incidents import MonthIncidents
 from .modelling import FittedModel
 from .predict import RiskMap
 from .sampling import Samples
+from .scenarios.results import ScenarioResults
 from .selection import Selection
 
 __all__ = ["RunStages"]
@@ -29,3 +30,4 @@ class RunStages:
     selection: Selection
     fitted: FittedModel
     risk: RiskMap
+    scenarios: ScenarioResults = field(default_factory=ScenarioResults)

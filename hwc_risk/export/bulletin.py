@@ -29,7 +29,7 @@ import io
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +42,7 @@ from rasterio.enums import Resampling
 from .. import __version__
 from ..classes import RISK_CLASSES
 from ..errors import InputError
+from ..scenarios.summary import AREA_CHANGED, OUTSIDE_RANGE
 
 __all__ = [
     "Bulletin",
@@ -49,9 +50,11 @@ __all__ = [
     "bulletin_from_records",
     "bulletin_from_run_folder",
     "bulletin_html",
+    "forecast_next",
     "render_class_map",
     "write_bulletin",
     "write_bulletin_pdf",
+    "write_run_bulletin",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,12 +62,12 @@ log = logging.getLogger(__name__)
 #: The scenario measures a manager reads (labels of ScenarioSummary.rows()).
 BULLETIN_SCENARIO_ROWS = (
     "description",
-    "area changed (km²)",
+    AREA_CHANGED,
     "very high: area change (km²)",
     "very high: people change",
     "new hotspots",
     "vanished hotspots",
-    "changed area outside the training range (%)",
+    OUTSIDE_RANGE,
     "current cut by the line (%)",
 )
 _BASELINE_WORDS = {
@@ -99,6 +102,7 @@ class Bulletin:
     hotspot_count: int = 0
     change: str | None = None
     expected_next: float | None = None
+    expected_range: tuple[float, float] | None = None  # the forecast's interval
     scenario_names: tuple[str, ...] = ()
     scenario_rows: tuple[tuple[str, tuple[str, ...]], ...] = ()
     model: str = ""
@@ -121,7 +125,11 @@ def headline(b: Bulletin) -> str:
             text += f", {abs(n - prev)} {'more' if n > prev else 'fewer'} than in {last} ({prev})"
     text += "."
     if b.expected_next is not None:
-        text += f" About {round(b.expected_next)} expected in {_month_words(b.month, 1)}."
+        text += f" About {round(b.expected_next)} expected in {_month_words(b.month, 1)}"
+        if b.expected_range is not None:
+            low, high = b.expected_range
+            text += f" ({round(low)} to {round(high)})"
+        text += "."
     return text
 
 
@@ -409,6 +417,33 @@ def bulletin_from_records(
         model=str(metrics.get("model", "")),
         made_on=str(manifest.get("finished", date.today().isoformat()))[:10],
     )
+
+
+def forecast_next(metrics: dict[str, Any], month: str) -> tuple[float, tuple[float, float] | None]:
+    """Next month's expected incidents and interval from ``metrics.json``'s ``forecast``
+    section (``months: [{month, expected, lower, upper}]``); NaN when it has none."""
+    wanted = str(pd.Period(month, freq="M") + 1)
+    for entry in (metrics.get("forecast") or {}).get("months", []):
+        if entry.get("month") == wanted and entry.get("expected") is not None:
+            low, high = entry.get("lower"), entry.get("upper")
+            interval = (float(low), float(high)) if low is not None and high is not None else None
+            return float(entry["expected"]), interval
+    return math.nan, None
+
+
+def write_run_bulletin(
+    run_dir: Path, manifest: dict[str, Any], metrics: dict[str, Any], paper: Paper = "A4"
+) -> list[Path]:
+    """``bulletin.html`` and ``bulletin.pdf`` of a run folder, from the run's manifest
+    and metrics (the records stage calls it before it writes ``manifest.json``); next
+    month's expectation when the metrics hold a forecast."""
+    expected, interval = forecast_next(metrics, str(manifest["month"]))
+    bulletin = bulletin_from_records(
+        manifest, metrics, run_dir, None if math.isnan(expected) else expected
+    )
+    if interval is not None:
+        bulletin = replace(bulletin, expected_range=interval)
+    return write_bulletin(run_dir, bulletin, paper)
 
 
 def bulletin_from_run_folder(

@@ -9,9 +9,19 @@ expected file sets all read it, so a new output is one new entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-__all__ = ["OUTPUTS", "OutputSpec", "always_written", "layer_output", "output_spec"]
+__all__ = [
+    "OUTPUTS",
+    "SCENARIO_OUTPUTS",
+    "OutputSpec",
+    "always_written",
+    "layer_output",
+    "output_spec",
+    "scenario_output",
+    "spec_for",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,14 +35,17 @@ class OutputSpec:
     categorical: bool = False  # GeoTIFFs: class codes (NEAREST overviews, colour table)
     style: str | None = None  # the QGIS style written beside it
     always: bool = True  # in every run folder (else only when there is something to write)
+    risk_classes: bool = True  # categorical GeoTIFFs: the codes are the risk classes
 
     @property
     def key(self) -> str:
         """The asset key in ``item.json``: the name without a data extension (``risk``,
-        ``map``, ``run_log``); a style or figure keeps its kind (``risk_class_qml``)."""
+        ``map``, ``run_log``); a style or figure keeps its kind (``risk_class_qml``); a
+        file in a subfolder is named by its path (``scenarios_road_risk``)."""
         stem, _, suffix = self.filename.rpartition(".")
-        name = stem if suffix in ("tif", "html", "json", "jsonl", "gpkg", "csv") else self.filename
-        return name.replace(".", "_")
+        data = ("tif", "html", "json", "jsonl", "gpkg", "csv")
+        name = stem if suffix in data else self.filename
+        return name.replace(".", "_").replace("/", "_")
 
 
 OUTPUTS: tuple[OutputSpec, ...] = (
@@ -75,6 +88,19 @@ OUTPUTS: tuple[OutputSpec, ...] = (
         roles=("overview",),
     ),
     OutputSpec(filename="map.html", title="Planners' map", roles=("overview",)),
+    OutputSpec(filename="bulletin.html", title="Bulletin for managers", roles=("overview",)),
+    OutputSpec(
+        filename="bulletin.pdf",
+        title="Bulletin for managers (PDF)",
+        roles=("overview",),
+        always=False,  # WeasyPrint needs the Pango library
+    ),
+    OutputSpec(
+        filename="scenarios/summary.csv",
+        title="What-if scenarios side by side",
+        roles=("data",),
+        always=False,
+    ),
     OutputSpec(
         filename="rejected_incidents.csv",
         title="Rejected incident rows with reasons",
@@ -101,6 +127,104 @@ OUTPUTS: tuple[OutputSpec, ...] = (
 )
 
 _BY_NAME = {spec.filename: spec for spec in OUTPUTS}
+
+#: The files of a scenario's folder ``scenarios/<name>/`` (names relative to it).
+SCENARIO_OUTPUTS: tuple[OutputSpec, ...] = (
+    OutputSpec(
+        filename="risk.tif",
+        title="relative conflict risk under the scenario (0-1)",
+        units="relative risk (0-1)",
+    ),
+    OutputSpec(
+        filename="risk_delta.tif",
+        title="change in relative risk (scenario minus baseline)",
+        units="difference of relative risk (scenario - baseline)",
+        style="risk_delta.qml",
+    ),
+    OutputSpec(filename="risk_delta.qml", title="QGIS style for risk_delta.tif", roles=("style",)),
+    OutputSpec(
+        filename="risk_class.tif",
+        title="risk classes on the baseline's thresholds",
+        units="class code",
+        categorical=True,
+        style="risk_class.qml",
+    ),
+    OutputSpec(filename="risk_class.qml", title="QGIS style for risk_class.tif", roles=("style",)),
+    OutputSpec(
+        filename="extrapolation.tif",
+        title="MESS: similarity to the training range (negative: outside, a guess)",
+        units="MESS similarity (percent; negative: outside the training range)",
+    ),
+    OutputSpec(
+        filename="extrapolation_variable.tif",
+        title="the most dissimilar feature (tags variable_N)",
+        units="feature number",
+        categorical=True,
+        risk_classes=False,
+    ),
+    OutputSpec(
+        filename="connectivity_delta.tif",
+        title="change in connectivity current (scenario minus baseline)",
+        units="difference of current (A)",
+        style="connectivity_delta.qml",
+        always=False,
+    ),
+    OutputSpec(
+        filename="connectivity_delta.qml",
+        title="QGIS style for connectivity_delta.tif",
+        roles=("style",),
+        always=False,
+    ),
+    OutputSpec(
+        filename="pinch_points.tif",
+        title="pinch points: 1 lost, 2 kept, 3 gained",
+        units="code",
+        categorical=True,
+        risk_classes=False,
+        style="pinch_points.qml",
+        always=False,
+    ),
+    OutputSpec(
+        filename="pinch_points.qml",
+        title="QGIS style for pinch_points.tif",
+        roles=("style",),
+        always=False,
+    ),
+    OutputSpec(filename="hotspots.gpkg", title="hotspots: all, new and vanished"),
+    OutputSpec(filename="edits.gpkg", title="the plan's edits as drawn"),
+    OutputSpec(filename="summary.json", title="what the scenario changes", roles=("metadata",)),
+)
+
+_SCENARIO_BY_NAME = {spec.filename: spec for spec in SCENARIO_OUTPUTS}
+
+
+def scenario_output(scenario: str, filename: str) -> OutputSpec:
+    """The registry entry of a file of ``scenarios/<scenario>/``, named by its path in
+    the run folder (``scenarios/road/risk.tif``) and titled with the scenario."""
+    try:
+        spec = _SCENARIO_BY_NAME[filename]
+    except KeyError:
+        raise KeyError(f"{filename} is not in SCENARIO_OUTPUTS; add it") from None
+    style = f"scenarios/{scenario}/{spec.style}" if spec.style else None
+    return replace(
+        spec,
+        filename=f"scenarios/{scenario}/{filename}",
+        title=f"Scenario {scenario}: {spec.title}",
+        style=style,
+    )
+
+
+def spec_for(relative: str, layer_units: Mapping[str, str] | None = None) -> OutputSpec:
+    """The registry entry of any file of a run folder, by its path in the folder
+    (``risk.tif``, ``scenarios/road/risk.tif``); ``layer_units`` names the feature
+    layers a run ships (``connectivity_current``: its units)."""
+    parts = relative.split("/")
+    if len(parts) == 3 and parts[0] == "scenarios":
+        return scenario_output(parts[1], parts[2])
+    stem = relative.removesuffix(".tif")
+    if layer_units and relative.endswith(".tif") and stem in layer_units:
+        return layer_output(stem, layer_units[stem])
+    return output_spec(relative)
 
 
 def output_spec(filename: str) -> OutputSpec:

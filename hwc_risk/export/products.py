@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 import rasterio
 from rasterio.enums import ColorInterp
 
@@ -39,9 +40,17 @@ from .hotspots import hotspot_polygons, write_hotspots
 from .outputs import OutputSpec, layer_output, output_spec
 from .qgis import write_class_qml, write_risk_qml
 from .report import write_json
+from .scenario_map import ScenarioMap
 from .webmap import write_map
 
-__all__ = ["Products", "metric_definitions", "write_products"]
+__all__ = [
+    "Products",
+    "metric_definitions",
+    "people_per_cell",
+    "planners_map",
+    "run_tags",
+    "write_products",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +70,11 @@ def _cog(tiled: Path, staging: Path, spec: OutputSpec, tags: dict[str, str]) -> 
     return write_cog(
         tiled, staging / spec.filename, categorical=spec.categorical, tags={**tags, **units}
     )
+
+
+def run_tags(name: str, month: str, model: str) -> dict[str, str]:
+    """The tags every GeoTIFF of a run carries."""
+    return {"month": month, "model": model, "hwc_risk_version": __version__, "run_name": name}
 
 
 def people_per_cell(
@@ -168,14 +182,42 @@ def _incident_tables(staging: Path, incidents: MonthIncidents) -> list[Path]:
     return out
 
 
+def planners_map(
+    run_dir: Path,
+    plan: Plan,
+    used: pd.DataFrame,
+    hotspots: gpd.GeoDataFrame,
+    captures: dict[str, float] | None,
+    change_note: str | None,
+    scenarios: ScenarioMap | None = None,
+) -> Path:
+    """``map.html`` of a run folder (``risk_class.tif`` already in it): the classes,
+    hotspots, incidents and, with ``scenarios``, their comparison layers. ``hwc-risk
+    scenario`` writes it again when it adds scenarios to a run folder."""
+    config, month = plan.config, plan.month.label
+    return write_map(
+        run_dir / "map.html",
+        title=f"Human-wildlife conflict risk: {config.name}, {month}",
+        grid=plan.grid,
+        classes=run_dir / "risk_class.tif",
+        incidents=used,
+        month=month,
+        class_captures=captures,
+        hotspots=hotspots,
+        offline=plan.offline,
+        generalise=config.outputs.generalise_incidents,
+        change_note=change_note,
+        scenarios=scenarios,
+    )
+
+
 def write_products(
     staging: Path, plan: Plan, stages: RunStages, compute: Compute, previous: Path | None
 ) -> Products:
     """The products stage (see the module's docstring)."""
     config, month, selection, risk = plan.config, plan.month.label, stages.selection, stages.risk
     work, grid, used = staging / "_work", plan.grid, stages.incidents.used
-    tags = {"month": month, "model": selection.recipe.name}
-    tags |= {"hwc_risk_version": __version__, "run_name": config.name}
+    tags = run_tags(config.name, month, selection.recipe.name)
     fitted = stages.fitted
     explanation = explain(fitted.model, fitted.X, fitted.y, fitted.names, staging, config.seed)
     outputs: list[Path] = list(explanation.pop("figures"))
@@ -190,18 +232,14 @@ def write_products(
     )
     outputs += change_files
     outputs.append(
-        write_map(
-            staging / "map.html",
-            title=f"Human-wildlife conflict risk: {config.name}, {month}",
-            grid=grid,
-            classes=staging / "risk_class.tif",
-            incidents=used,
-            month=month,
-            class_captures=_captures(selection),
-            hotspots=hotspots,
-            offline=plan.offline,
-            generalise=config.outputs.generalise_incidents,
-            change_note=change.get("summary"),
+        planners_map(
+            staging,
+            plan,
+            used,
+            hotspots,
+            _captures(selection),
+            change.get("summary"),
+            stages.scenarios.map(),
         )
     )
     outputs += _incident_tables(staging, stages.incidents)

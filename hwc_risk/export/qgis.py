@@ -14,7 +14,13 @@ from pathlib import Path
 from .. import __version__
 from ..classes import RISK_CLASSES, class_shares
 
-__all__ = ["write_class_qml", "write_risk_qml"]
+__all__ = [
+    "DIVERGING",
+    "write_class_qml",
+    "write_diverging_qml",
+    "write_palette_qml",
+    "write_risk_qml",
+]
 
 QGIS_VERSION = "3.28.0-Firenze"
 _DARKEST = "#7f0000"
@@ -170,3 +176,81 @@ def write_class_qml(path: Path, captures: dict[str, float] | None = None) -> Pat
             },
         )
     return _write(_document(renderer, "Conflict risk classes by share of area."), path)
+
+
+# --- scenarios (issue 15): a diverging ramp for differences, a palette for any codes ---
+
+#: ColorBrewer's RdBu, reversed: falls blue, rises red, no change white.
+DIVERGING = ("#0571b0", "#92c5de", "#f7f7f7", "#f4a582", "#ca0020")
+
+
+def write_diverging_qml(path: Path, limit: float, what: str) -> Path:
+    """Pseudocolour style for a difference (scenario minus baseline): a diverging ramp
+    (RdBu reversed) symmetric about 0, from ``-limit`` (blue) to ``+limit`` (red);
+    values beyond are clipped to the end colours."""
+    limit = max(float(limit), 1e-9)
+    renderer = ET.Element(
+        "rasterrenderer",
+        {
+            "type": "singlebandpseudocolor",
+            "band": "1",
+            "opacity": "1",
+            "alphaBand": "-1",
+            "classificationMin": f"{-limit:.6g}",
+            "classificationMax": f"{limit:.6g}",
+            "nodataColor": "",
+        },
+    )
+    ET.SubElement(renderer, "rasterTransparency")
+    _min_max_origin(renderer)
+    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader")
+    shader.attrib.update(
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": f"{-limit:.6g}",
+            "maximumValue": f"{limit:.6g}",
+            "labelPrecision": "3",
+        }
+    )
+    values = [-limit, -limit / 2, 0.0, limit / 2, limit]
+    labels = [f"{-limit:.3g} (fall)", f"{-limit / 2:.3g}", "0 (no change)", f"{limit / 2:.3g}"]
+    labels.append(f"{limit:.3g} (rise)")
+    ramp = ET.SubElement(shader, "colorramp", {"type": "gradient", "name": "[source]"})
+    option = ET.SubElement(ramp, "Option", {"type": "Map"})
+    inner = ":".join(f"{p};{_rgba(c)}" for p, c in ((0.25, DIVERGING[1]), (0.5, DIVERGING[2])))
+    inner += f":0.75;{_rgba(DIVERGING[3])}"
+    for opt_name, opt_value in (
+        ("color1", _rgba(DIVERGING[0])),
+        ("color2", _rgba(DIVERGING[-1])),
+        ("discrete", "0"),
+        ("rampType", "gradient"),
+        ("stops", inner),
+    ):
+        ET.SubElement(option, "Option", {"type": "QString", "name": opt_name, "value": opt_value})
+    for value, colour, label in zip(values, DIVERGING, labels, strict=True):
+        ET.SubElement(
+            shader,
+            "item",
+            {"alpha": "255", "value": f"{value:.6g}", "label": label, "color": colour},
+        )
+    return _write(_document(renderer, f"{what}: scenario minus baseline."), path)
+
+
+def write_palette_qml(path: Path, entries: list[tuple[int, str, str]], what: str) -> Path:
+    """Paletted style for class codes: ``(code, colour, label)`` entries."""
+    renderer = ET.Element(
+        "rasterrenderer",
+        {"type": "paletted", "band": "1", "opacity": "1", "alphaBand": "-1", "nodataColor": ""},
+    )
+    ET.SubElement(renderer, "rasterTransparency")
+    _min_max_origin(renderer)
+    palette = ET.SubElement(renderer, "colorPalette")
+    for code, colour, label in entries:
+        ET.SubElement(
+            palette,
+            "paletteEntry",
+            {"value": str(code), "color": colour, "alpha": "255", "label": label},
+        )
+    return _write(_document(renderer, f"{what}."), path)

@@ -28,15 +28,17 @@ from ..incidents import MonthIncidents
 from ..models import ModelRecipe
 from ..plan import Plan
 from ..sampling import Samples
+from ..scenarios.results import scenario_inputs
 from ..selection import Selection
 from ..stages import RunStages
 from ..validation import MonthEvaluation
-from .outputs import OutputSpec, layer_output, output_spec
+from .bulletin import write_run_bulletin
+from .outputs import OutputSpec, spec_for
 from .products import Products
 from .report import file_record, package_versions, write_json
 from .stac import write_stac_item
 
-__all__ = ["LogCollector", "RunRecord", "grid_record", "write_records"]
+__all__ = ["LogCollector", "RunRecord", "final_fit_record", "grid_record", "write_records"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ def _inputs(plan: Plan) -> list[dict[str, Any]]:
         inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
     if plan.recipe.path is not None:
         inputs.append({"role": "model_recipe", **file_record(plan.recipe.path)})
+    inputs += [i for scenario in config.scenarios for i in scenario_inputs(scenario)]
     return inputs
 
 
@@ -203,9 +206,41 @@ def _manifest(
     }
 
 
-def _spec(path: Path, stack: FeatureStack) -> OutputSpec:
-    layer = next((x for x in stack.layers if f"{x.name}.tif" == path.name), None)
-    return layer_output(layer.name, layer.units) if layer else output_spec(path.name)
+def _spec(path: Path, stack: FeatureStack, run_dir: Path) -> OutputSpec:
+    units = {layer.name: layer.units for layer in stack.layers}
+    return spec_for(path.relative_to(run_dir).as_posix(), units)
+
+
+def final_fit_record(stages: RunStages) -> dict[str, Any]:
+    """How the month's model was fitted, exactly enough to fit it again (``hwc-risk
+    scenario`` refits it on an existing run folder and checks the map is the same):
+    the recipe, the features in the model's order and the history settings."""
+    history = stages.selection.design.history
+    return {
+        "recipe": stages.fitted.recipe.name,
+        "features": list(stages.fitted.names),
+        "history": None
+        if history is None
+        else {
+            "tau_months": history.tau_months if np.isfinite(history.tau_months) else None,
+            "bandwidth": history.bandwidth,
+        },
+    }
+
+
+def _scenario_records(
+    staging: Path, plan: Plan, stages: RunStages, manifest: dict[str, Any], metrics: dict[str, Any]
+) -> list[Path]:
+    """The manifest's scenarios and final fit, and the bulletin (which reads the
+    manifest, so it comes before ``manifest.json``; its files are added to it)."""
+    manifest["scenarios"] = stages.scenarios.record(staging)
+    manifest["final_fit"] = final_fit_record(stages)
+    outputs = plan.config.outputs
+    if not outputs.bulletin:
+        return []
+    written = write_run_bulletin(staging, manifest, metrics, outputs.bulletin_paper)
+    manifest["outputs"] += [file_record(p, staging) for p in written]
+    return written
 
 
 def write_records(
@@ -215,7 +250,7 @@ def write_records(
 
     Returns the manifest and every file of the run folder, in the order written.
     """
-    outputs = list(products.outputs)
+    outputs = [*stages.scenarios.outputs, *products.outputs]
     manifest = _manifest(plan, stages, products, outputs, staging, record)
     manifest["fingerprint"] = plan.fingerprint
     manifest["change_since_previous"] = products.change
@@ -224,6 +259,7 @@ def write_records(
         "incident_generalisation": plan.config.outputs.generalise_incidents,
     }
     manifest["stac_item"] = "item.json"
+    outputs += _scenario_records(staging, plan, stages, manifest, products.metrics)
     log.info("run complete: %s", products.metrics["summary"])
     outputs.append(record.log.write(staging / "run.log.jsonl"))
     manifest["outputs"].append(file_record(staging / "run.log.jsonl", staging))
@@ -234,7 +270,7 @@ def write_records(
         month=plan.month.label,
         grid=plan.grid,
         run_dir=staging,
-        files=[(path, _spec(path, stages.stack)) for path in outputs],
+        files=[(path, _spec(path, stages.stack, staging)) for path in outputs],
         model=stages.selection.recipe.name,
         inputs=manifest["inputs"],
     )

@@ -62,6 +62,8 @@ def _add_asset(item: pystac.Item, file: Path, spec: OutputSpec, run_dir: Path) -
         RasterExtension.ext(asset, add_if_missing=True).bands = [
             RasterBand.create(nodata=0, data_type=DataType.UINT8)
         ]
+        if not spec.risk_classes:  # codes of their own (pinch points, feature numbers)
+            return
         ClassificationExtension.ext(asset, add_if_missing=True).classes = [
             Classification.create(
                 value=c.code,

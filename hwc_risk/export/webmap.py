@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import folium
 import geopandas as gpd
@@ -35,10 +36,15 @@ from ..grid import GridSpec
 from .geotiff import class_colormap
 from .offline import inline_assets, require_web_assets
 
+if TYPE_CHECKING:
+    from .scenario_map import ScenarioMap
+
 __all__ = [
     "classes_to_web_mercator",
     "escape_text",
     "generalise_points",
+    "warp_to_web_mercator",
+    "web_mercator_frame",
     "write_map",
 ]
 
@@ -63,6 +69,52 @@ def escape_text(value: object) -> str:
 MAX_OVERLAY_SIDE = 4096
 
 
+def web_mercator_frame(
+    grid: GridSpec, max_side: int = MAX_OVERLAY_SIDE
+) -> tuple[Affine, int, int, list[list[float]]]:
+    """The Web Mercator image frame of the grid: transform, width, height (at the grid's
+    resolution up to ``max_side`` pixels a side, coarser beyond) and its bounds as
+    ``[[south, west], [north, east]]`` in degrees, as Leaflet wants them."""
+    transform, width, height = calculate_default_transform(
+        grid.crs, WEB_MERCATOR, grid.width, grid.height, *grid.bounds
+    )
+    scale = max(int(width), int(height)) / max_side
+    if scale > 1:
+        width, height = max(1, round(int(width) / scale)), max(1, round(int(height) / scale))
+        transform = transform @ Affine.scale(scale)
+    left, top = transform.c, transform.f
+    right = left + int(width) * transform.a
+    bottom = top + int(height) * transform.e
+    west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
+    return transform, int(width), int(height), [[south, west], [north, east]]
+
+
+def warp_to_web_mercator(
+    path: Path,
+    grid: GridSpec,
+    max_side: int = MAX_OVERLAY_SIDE,
+    categorical: bool = True,
+) -> tuple[np.ndarray, list[list[float]]]:
+    """A raster on the grid warped by GDAL into the Web Mercator frame of
+    :func:`web_mercator_frame`, in bounded memory: class codes (uint8, nearest, 0 is
+    nodata) or values (float32, nearest, NaN is nodata)."""
+    transform, width, height, bounds = web_mercator_frame(grid, max_side)
+    dtype, nodata = (np.uint8, 0) if categorical else (np.float32, np.nan)
+    merc = np.full((height, width), nodata, dtype=dtype)
+    with rasterio.open(path) as src:
+        reproject(
+            source=rasterio.band(src, 1),
+            destination=merc,
+            src_nodata=src.nodata if src.nodata is not None else nodata,
+            dst_transform=transform,
+            dst_crs=WEB_MERCATOR,
+            dst_nodata=nodata,
+            resampling=Resampling.nearest,
+            warp_mem_limit=64,
+        )
+    return merc, bounds
+
+
 def classes_to_web_mercator(
     classes: Path, grid: GridSpec, max_side: int = MAX_OVERLAY_SIDE
 ) -> tuple[np.ndarray, list[list[float]]]:
@@ -72,34 +124,11 @@ def classes_to_web_mercator(
     coarser beyond; GDAL warps it from the file in bounded memory. The bounds
     are ``[[south, west], [north, east]]`` in degrees, as Leaflet wants them.
     """
-    transform, width, height = calculate_default_transform(
-        grid.crs, WEB_MERCATOR, grid.width, grid.height, *grid.bounds
-    )
-    scale = max(int(width), int(height)) / max_side
-    if scale > 1:
-        width, height = max(1, round(int(width) / scale)), max(1, round(int(height) / scale))
-        transform = transform @ Affine.scale(scale)
-    merc = np.zeros((int(height), int(width)), dtype=np.uint8)
-    with rasterio.open(classes) as src:
-        reproject(
-            source=rasterio.band(src, 1),
-            destination=merc,
-            src_nodata=0,
-            dst_transform=transform,
-            dst_crs=WEB_MERCATOR,
-            dst_nodata=0,
-            resampling=Resampling.nearest,
-            warp_mem_limit=64,
-        )
+    merc, bounds = warp_to_web_mercator(classes, grid, max_side)
     lut = np.zeros((256, 4), dtype=np.uint8)
     for code, rgba in class_colormap().items():
         lut[code] = rgba
-    rgba_img = lut[merc]
-    left, top = transform.c, transform.f
-    right = left + int(width) * transform.a
-    bottom = top + int(height) * transform.e
-    west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
-    return rgba_img, [[south, west], [north, east]]
+    return lut[merc], bounds
 
 
 def generalise_points(
@@ -327,14 +356,21 @@ def write_map(
     offline: bool = False,
     generalise: float | str | None = None,
     change_note: str | None = None,
+    scenarios: ScenarioMap | None = None,
 ) -> Path:
-    """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls."""
+    """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls;
+    with ``scenarios``, their comparison layers (:mod:`hwc_risk.export.scenario_map`)."""
     assets = require_web_assets() if offline else None
     image, bounds = classes_to_web_mercator(classes, grid)
     fmap = _base_map(title, bounds, offline)
-    folium.raster_layers.ImageOverlay(
+    baseline = folium.raster_layers.ImageOverlay(
         image=image, bounds=bounds, opacity=0.65, name="Risk class", pixelated=True
-    ).add_to(fmap)
+    )
+    baseline.add_to(fmap)
+    if scenarios is not None:
+        from .scenario_map import add_scenario_layers
+
+        add_scenario_layers(fmap, scenarios, grid, baseline)
     if hotspots is not None and len(hotspots):
         _add_hotspots(fmap, hotspots)
     notes = ["Classes by share of the area; risk is relative."]

@@ -46,6 +46,7 @@ from pydantic import (
 from ..errors import ConfigError, MissingFileError
 
 __all__ = [
+    "EDIT_KINDS",
     "AdjustEdit",
     "BurnLinesEdit",
     "Edit",
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+#: The edit kinds (the discriminator pydantic puts in error locations).
+EDIT_KINDS = ("set_class", "burn_lines", "adjust", "replace", "resistance")
 
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
@@ -194,6 +197,27 @@ class ScenarioConfig(_Model):
     def edits_resistance(self) -> bool:
         return any(isinstance(e, ResistanceEdit) for e in self.edits)
 
+    def input_files(self) -> list[tuple[str, Path, str | None]]:
+        """The files the edits read, as ``(key, path, layer)``: ``edits.M.path`` (a
+        GeoPackage) or ``edits.M.raster`` (a replacement), in edit order."""
+        out: list[tuple[str, Path, str | None]] = []
+        for j, edit in enumerate(self.edits):
+            if isinstance(edit, ReplaceEdit):
+                out.append((f"edits.{j}.raster", edit.raster, None))
+            else:
+                out.append((f"edits.{j}.path", edit.path, edit.layer))
+        return out
+
+
+def distinct_names(scenarios: list[ScenarioConfig]) -> list[ScenarioConfig]:
+    """Scenario names name folders: no two alike (a scenario file and the pipeline
+    config's ``scenarios:`` both check it)."""
+    names = [s.name for s in scenarios]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"scenario names must differ; '{dup[0]}' is used twice")
+    return scenarios
+
 
 class ScenarioFile(_Model):
     """A scenario file: one or more scenarios with distinct names."""
@@ -201,14 +225,7 @@ class ScenarioFile(_Model):
     scenarios: list[ScenarioConfig] = Field(min_length=1)
     source: Path | None = Field(None, exclude=True)
 
-    @field_validator("scenarios")
-    @classmethod
-    def _distinct(cls, v: list[ScenarioConfig]) -> list[ScenarioConfig]:
-        names = [s.name for s in v]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"scenario names must differ; '{dup[0]}' is used twice")
-        return v
+    _distinct = field_validator("scenarios")(distinct_names)
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:
@@ -216,18 +233,14 @@ def _format_error(path: Path, exc: ValidationError) -> str:
     err = exc.errors()[0]
     parts = [str(p) for p in err["loc"] if p not in ("__root__",)]
     # the discriminated union puts the kind into the location: scenarios.0.edits.1.adjust.add
-    kinds = {"set_class", "burn_lines", "adjust", "replace", "resistance"}
-    loc = ".".join(p for p in parts if p not in kinds) or "(top level)"
+    loc = ".".join(p for p in parts if p not in EDIT_KINDS) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"{path}: unknown key '{loc}'; remove it or fix its spelling (see the README)"
     if kind == "missing":
         return f"{path}: key '{loc}' is missing; add it (see the README's scenarios section)"
     if kind == "union_tag_invalid":
-        return (
-            f"{path}: key '{loc}.kind' must be one of set_class, burn_lines, adjust, replace, "
-            "resistance"
-        )
+        return f"{path}: key '{loc}.kind' must be one of {', '.join(EDIT_KINDS)}"
     if kind == "union_tag_not_found":
         return f"{path}: key '{loc}.kind' is missing; add kind: set_class, burn_lines, ..."
     msg = str(err["msg"]).removeprefix("Value error, ")

@@ -58,8 +58,10 @@ __all__ = [
     "PreparedScenario",
     "adjust_inside",
     "apply_changes",
+    "covariate_changes",
     "edit_window",
     "prepare_scenario",
+    "replacement_source",
     "resistance_changes",
     "set_inside",
     "write_edited_covariate",
@@ -189,6 +191,20 @@ def prepare_scenario(
     return PreparedScenario(scenario.name, per_cov, tuple(resistance), tuple(all_shapes))
 
 
+def covariate_changes(
+    scenario: ScenarioConfig, prepared: PreparedScenario, cell_size: float
+) -> dict[str, tuple[CellChange, ...]]:
+    """The covariate edits as cell changes on a grid of ``cell_size``: the connectivity
+    solve grid's footprints (lines narrower than its cells' diagonal burnt with every
+    cell they touch), from the shapes :func:`prepare_scenario` read."""
+    out: dict[str, tuple[CellChange, ...]] = {}
+    for edit, shapes in zip(scenario.edits, prepared.shapes, strict=True):
+        if shapes is None or isinstance(edit, ResistanceEdit | ReplaceEdit):
+            continue
+        out[edit.covariate] = (*out.get(edit.covariate, ()), _change(edit, shapes, cell_size))
+    return out
+
+
 def resistance_changes(prepared: PreparedScenario, cell_size: float) -> tuple[CellChange, ...]:
     """The resistance edits as cell changes on a grid of ``cell_size`` (the solve grid)."""
     out = []
@@ -220,11 +236,10 @@ def edit_window(job: EditJob, window: Window) -> list[np.ndarray]:
     return [edited.astype(np.float32, copy=False)]
 
 
-def _align_replacement(
-    edit: ReplaceEdit, categorical: bool, grid: GridSpec, out: Path, block: int, where: str
-) -> Path:
-    """The replacement raster aligned onto the grid; errors name the scenario's key."""
-    source = RasterSource(
+def replacement_source(edit: ReplaceEdit, categorical: bool, where: str) -> RasterSource:
+    """The raster of a ``replace`` edit, as the raster edge reads it; errors name the
+    scenario's key (``where``) and ``<where>.raster``."""
+    return RasterSource(
         path=edit.raster,
         key=where,
         band=edit.band,
@@ -232,7 +247,13 @@ def _align_replacement(
         categorical=categorical,
         path_key=f"{where}.raster",
     )
-    return align_file(source, grid, out, block)
+
+
+def _align_replacement(
+    edit: ReplaceEdit, categorical: bool, grid: GridSpec, out: Path, block: int, where: str
+) -> Path:
+    """The replacement raster aligned onto the grid; errors name the scenario's key."""
+    return align_file(replacement_source(edit, categorical, where), grid, out, block)
 
 
 def write_edited_covariate(

@@ -23,6 +23,7 @@ from typing import Literal
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
@@ -45,6 +46,7 @@ class EditShapes:
     geometries: tuple[BaseGeometry, ...]
     kind: ShapeKind
     source: str  # "file.gpkg (layer roads)", for messages
+    names: tuple[str, ...] = ()  # the layer's ``name`` column, when it has one (for the map)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def read_edit_shapes(
             f"{where}: {source} does not overlap the analysis grid "
             f"{tuple(round(b) for b in grid_bounds)} in {crs.to_string()}; check the layer's CRS"
         )
-    return EditShapes(geometries=tuple(geoms), kind=kind, source=source)
+    names = tuple("" if pd.isna(v) else str(v) for v in frame["name"]) if "name" in frame else ()
+    return EditShapes(geometries=tuple(geoms), kind=kind, source=source, names=names)
 
 
 def footprint(shapes: EditShapes, width: float | None, cell_size: float) -> Footprint:

@@ -40,14 +40,16 @@ from shapely.geometry.base import BaseGeometry
 
 from ..classes import RISK_CLASSES
 from ..compute import Compute, run_windows
-from ..covariates import create_band
+from ..covariates import ConnectivitySolve, create_band
 from ..errors import InputError
 from ..grid import GridSpec
 
 __all__ = [
     "ClassTally",
     "CompareJob",
+    "ConnectivityChange",
     "CurrentCut",
+    "DifferenceJob",
     "HotspotChanges",
     "PinchChange",
     "ScenarioSummary",
@@ -55,19 +57,31 @@ __all__ = [
     "compare_surfaces",
     "compare_window",
     "current_across_line",
+    "difference_window",
     "hotspot_changes",
     "line_cells",
     "pinch_point_change",
+    "read_table_csv",
     "read_thresholds",
     "risk_delta",
     "scenarios_table",
     "tally_classes",
     "write_scenarios_csv",
+    "write_table_csv",
 ]
 
-#: A cell counts as changed when its risk moved by more than this.
+#: A cell's risk changed when it moved by more than this (float32 noise: exactly 0
+#: when nothing the model sees changed).
 CHANGE_TOLERANCE = 1e-6
+#: A change a planner counts (area changed, mean change, share outside the training
+#: range): 0.01 on the 0-1 scale of relative risk. Landscape-wide layers (connectivity)
+#: move the risk of almost every cell a little; this keeps the measures to the changes
+#: that matter.
+MATERIAL_CHANGE = 0.01
 _N_CODES = max(c.code for c in RISK_CLASSES) + 1
+#: Row labels of the side-by-side table that others read.
+AREA_CHANGED = f"area where risk moved by {MATERIAL_CHANGE:g} or more (km²)"
+OUTSIDE_RANGE = "of it, outside the training range (%)"
 
 
 def classify_on_thresholds(risk: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
@@ -267,6 +281,31 @@ def pinch_point_change(
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConnectivityChange:
+    """What a scenario's re-solved connectivity changed, on the solve grid."""
+
+    layer: str  # the current layer measured (connectivity_current, ..._omniscape_current)
+    base: ConnectivitySolve
+    scenario: ConnectivitySolve
+    cut: CurrentCut | None  # the current a new line cuts, when the scenario draws lines
+    pinch: PinchChange
+
+
+@dataclass(frozen=True)
+class DifferenceJob:
+    """Two rasters on the grid: the window task writes ``after - before``."""
+
+    before: str
+    after: str
+
+
+def difference_window(job: DifferenceJob, window: Window) -> list[np.ndarray]:
+    """The window task: ``after - before`` (float32; NaN where either has none)."""
+    with rasterio.open(job.before) as b, rasterio.open(job.after) as a:
+        return [risk_delta(b.read(1, window=window), a.read(1, window=window))]
+
+
 @dataclass(frozen=True)
 class CompareJob:
     """What a worker needs to compare one window of the baseline and the scenario."""
@@ -283,6 +322,10 @@ def compare_window(job: CompareJob, window: Window) -> list[np.ndarray]:
     return [risk_delta(base, scen), classify_on_thresholds(scen, dict(job.thresholds))]
 
 
+#: Bins of |delta| in [0, 1] for its percentiles (1e-4 wide: the styles' limits).
+_DELTA_BINS = 10_000
+
+
 @dataclass(frozen=True)
 class SurfaceComparison:
     """What :func:`compare_surfaces` wrote and counted."""
@@ -291,10 +334,49 @@ class SurfaceComparison:
     classes: Path
     baseline: ClassTally
     scenario: ClassTally
-    changed_cells: int
+    changed_cells: int  # risk moved by MATERIAL_CHANGE or more
     mean_change: float  # over the changed cells
     largest_rise: float
     largest_fall: float
+    extrapolated_cells: int | None = None  # changed cells with MESS < 0 (when given)
+    delta_histogram: np.ndarray | None = None  # |delta| > CHANGE_TOLERANCE, _DELTA_BINS bins
+
+    def delta_limit(self, share: float = 0.98) -> float:
+        """The ``share`` percentile of |delta| over the changed cells (the limits of the
+        diverging styles), at least the tolerance; from a histogram of 1e-4 bins."""
+        hist = self.delta_histogram
+        if hist is None or not hist.sum():
+            return max(abs(self.largest_rise), abs(self.largest_fall), CHANGE_TOLERANCE)
+        k = int(np.searchsorted(np.cumsum(hist), share * hist.sum()))
+        return max((k + 1) / _DELTA_BINS, CHANGE_TOLERANCE)
+
+
+@dataclass
+class _Counts:
+    """The running counts of :func:`compare_surfaces`."""
+
+    base: ClassTally = field(default_factory=ClassTally)
+    scen: ClassTally = field(default_factory=ClassTally)
+    changed: int = 0
+    total: float = 0.0
+    rise: float = 0.0
+    fall: float = 0.0
+    outside: int = 0
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(_DELTA_BINS, np.int64))
+
+    def add_delta(self, dv: np.ndarray, mess: np.ndarray | None) -> None:
+        finite = np.isfinite(dv)
+        moved = finite & (np.abs(dv) > CHANGE_TOLERANCE)
+        if moved.any():
+            self.rise = max(self.rise, float(dv[moved].max()))
+            self.fall = min(self.fall, float(dv[moved].min()))
+            index = np.minimum((np.abs(dv[moved]) * _DELTA_BINS).astype(np.int64), _DELTA_BINS - 1)
+            self.hist += np.bincount(index, minlength=_DELTA_BINS)
+        material = finite & (np.abs(dv) >= MATERIAL_CHANGE)
+        self.changed += int(material.sum())
+        self.total += float(dv[material].sum(dtype=np.float64))
+        if mess is not None:
+            self.outside += int(np.count_nonzero(material & (mess < 0)))
 
 
 def compare_surfaces(
@@ -306,10 +388,17 @@ def compare_surfaces(
     people: Path | None = None,
     people_factor: float = 1.0,
     compute: Compute | None = None,
+    mess: Path | None = None,
+    scenario_people: Path | None = None,
 ) -> SurfaceComparison:
     """Write ``risk_delta`` and ``risk_class`` tiled GTiffs under ``out_dir``, chunk by
     chunk, and tally cells and people (``people`` raster x ``people_factor`` = people per
-    cell) per class for both surfaces on the baseline's thresholds."""
+    cell) per class for both surfaces on the baseline's thresholds.
+
+    ``scenario_people``: the scenario's own people raster (when it edits the
+    population), else ``people`` counts for both. ``mess``: the scenario's MESS
+    raster; the changed cells where it is negative are counted.
+    """
     compute = compute or Compute()
     delta = create_band(out_dir / "risk_delta_tiled.tif", grid, "risk delta", compute.block)
     classes = create_band(
@@ -317,25 +406,34 @@ def compare_surfaces(
     )
     job = CompareJob(str(baseline_risk), str(scenario_risk), tuple(thresholds.items()))
     run_windows(compare_window, job, [delta, classes], compute, grid.shape, "scenario: delta")
-    base_t, scen_t = ClassTally(), ClassTally()
-    changed, total, rise, fall = 0, 0.0, 0.0, 0.0
+    counts = _Counts()
+    scenario_people = scenario_people or people
     with ExitStack() as files:
         b, c, d = (files.enter_context(rasterio.open(p)) for p in (baseline_risk, classes, delta))
-        pop = files.enter_context(rasterio.open(people)) if people is not None else None
+        pops = [
+            files.enter_context(rasterio.open(p)) if p is not None else None
+            for p in (people, scenario_people)
+        ]
+        m = files.enter_context(rasterio.open(mess)) if mess is not None else None
         for win in compute.windows(grid.shape):
-            heads = pop.read(1, window=win) * people_factor if pop is not None else None
-            base_t += tally_classes(
-                classify_on_thresholds(b.read(1, window=win), thresholds), heads
-            )
-            scen_t += tally_classes(c.read(1, window=win), heads)
-            dv = d.read(1, window=win)
-            moved = np.isfinite(dv) & (np.abs(dv) > CHANGE_TOLERANCE)
-            changed += int(moved.sum())
-            total += float(dv[moved].sum(dtype=np.float64))
-            if moved.any():
-                rise, fall = max(rise, float(dv[moved].max())), min(fall, float(dv[moved].min()))
+            heads = [p.read(1, window=win) * people_factor if p is not None else None for p in pops]
+            base_classes = classify_on_thresholds(b.read(1, window=win), thresholds)
+            counts.base += tally_classes(base_classes, heads[0])
+            counts.scen += tally_classes(c.read(1, window=win), heads[1])
+            mess_block = m.read(1, window=win) if m is not None else None
+            counts.add_delta(d.read(1, window=win), mess_block)
+    n = counts.changed
     return SurfaceComparison(
-        delta, classes, base_t, scen_t, changed, total / changed if changed else 0.0, rise, fall
+        delta=delta,
+        classes=classes,
+        baseline=counts.base,
+        scenario=counts.scen,
+        changed_cells=n,
+        mean_change=counts.total / n if n else 0.0,
+        largest_rise=counts.rise,
+        largest_fall=counts.fall,
+        extrapolated_cells=counts.outside if mess is not None else None,
+        delta_histogram=counts.hist,
     )
 
 
@@ -361,8 +459,8 @@ class ScenarioSummary:
         out: dict[str, Any] = {
             "description": self.description,
             "edits": self.edits,
-            "area changed (km²)": c.changed_cells * self.cell_km2,
-            "mean risk change where changed": c.mean_change,
+            AREA_CHANGED: c.changed_cells * self.cell_km2,
+            "mean risk change there": c.mean_change,
             "largest rise in risk": c.largest_rise,
             "largest fall in risk": c.largest_fall,
         }
@@ -373,7 +471,7 @@ class ScenarioSummary:
             out[f"{cls.label}: people change"] = round(float(people))
         out["new hotspots"] = self.new_hotspots
         out["vanished hotspots"] = self.vanished_hotspots
-        out["changed area outside the training range (%)"] = (
+        out[OUTSIDE_RANGE] = (
             None if self.extrapolated_share is None else 100 * self.extrapolated_share
         )
         cut = self.current_cut
@@ -411,7 +509,28 @@ def scenarios_table(summaries: Sequence[ScenarioSummary]) -> pd.DataFrame:
 
 def write_scenarios_csv(path: Path, summaries: Sequence[ScenarioSummary]) -> Path:
     """The side-by-side table as CSV (numbers rounded to 4 significant digits)."""
-    frame = scenarios_table(summaries)
+    return write_table_csv(path, scenarios_table(summaries))
+
+
+def write_table_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """A side-by-side table (:func:`scenarios_table`, or one read back and extended) as
+    CSV, numbers rounded to 4 significant digits."""
     frame = frame.map(lambda v: float(f"{v:.4g}") if isinstance(v, float) else v)
+    frame.index.name = "measure"
     frame.to_csv(path, encoding="utf-8")
     return path
+
+
+def read_table_csv(path: Path) -> pd.DataFrame:
+    """``scenarios/summary.csv`` read back: one column per scenario, numbers as floats."""
+    frame = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+    return frame.map(_number_or_text)
+
+
+def _number_or_text(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -27,6 +27,7 @@ from hwc_risk.export.bulletin import (
     write_bulletin,
 )
 from hwc_risk.grid import GridSpec
+from hwc_risk.scenarios.summary import AREA_CHANGED
 from tests.conftest import class_file
 
 GRID = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 500_000, 0, -100, 9_000_000), 120, 90)
@@ -127,7 +128,8 @@ def _run_folder(folder: Path) -> Path:
     (folder / "metrics.json").write_text(json.dumps(_metrics(0.62, 0.31)))
     (folder / "scenarios").mkdir()
     (folder / "scenarios" / "summary.csv").write_text(
-        "measure,road,farms\ndescription,A road,Farm blocks\narea changed (km²),12.5,3\n"
+        "measure,road,farms\ndescription,A road,Farm blocks\n"
+        f"{AREA_CHANGED},12.5,3\n"
         "new hotspots,1,0\ncurrent cut by the line (%),81.234,\nlargest rise in risk,0.2,0.1\n",
         encoding="utf-8",
     )
@@ -142,7 +144,7 @@ def test_bulletin_from_a_run_folder(tmp_path: Path) -> None:
     assert b.model == "glm" and b.made_on == "2026-11-02"
     assert b.scenario_names == ("road", "farms")
     rows = dict(b.scenario_rows)
-    assert rows["area changed (km²)"] == ("12", "3")
+    assert rows[AREA_CHANGED] == ("12", "3")
     assert rows["current cut by the line (%)"] == ("81", "–")
     assert "largest rise in risk" not in rows  # not a manager's measure
     image = Image.open(io.BytesIO(b.map_png))

@@ -4,6 +4,7 @@ import pytest
 
 from hwc_risk.config import load_config
 from hwc_risk.errors import ConfigError, MissingFileError
+from hwc_risk.scenarios.config import SetClassEdit
 from tests.conftest import REPO
 
 MINIMAL = """
@@ -95,3 +96,81 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(MissingFileError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+SCENARIOS = """
+scenarios:
+  - name: farms
+    edits:
+      - {kind: set_class, covariate: land_use, path: farms.gpkg, class: cropland}
+  - name: fence
+    edits:
+      - {kind: set_class, covariate: land_use, path: fence.gpkg, class: 4}
+"""
+NAMED = MINIMAL.replace(
+    "type: categorical}", "type: categorical, classes: {1: forest, 3: cropland, 4: settlement}}"
+)
+
+
+def test_scenarios_in_the_pipeline_config(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, NAMED + SCENARIOS))
+    assert [s.name for s in cfg.scenarios] == ["farms", "fence"]
+    farms = cfg.scenarios[0].edits[0]
+    assert farms.path == tmp_path / "farms.gpkg"  # relative to the config
+    assert isinstance(farms, SetClassEdit) and farms.class_ == 3  # the name made a code
+    assert cfg.outputs.bulletin and cfg.outputs.bulletin_paper == "A4"
+    assert load_config(write(tmp_path, MINIMAL)).scenarios == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            NAMED + SCENARIOS.replace("name: fence", "name: farms"),
+            "key 'scenarios': scenario names must differ; 'farms' is used twice",
+        ),
+        (
+            NAMED + SCENARIOS.replace("class: cropland", "class: cropland, widht: 3"),
+            "unknown key 'scenarios.0.edits.0.widht'",  # the edit's kind is not in the key
+        ),
+        (
+            NAMED + SCENARIOS.replace("kind: set_class,", "kind: paint,", 1),
+            "key 'scenarios.0.edits.0.kind' must be one of set_class, burn_lines",
+        ),
+        (
+            NAMED + SCENARIOS.replace("class: cropland", "class: orchard"),
+            "scenarios.0.edits.0 (farms, set_class): class 'orchard' is not a class name",
+        ),
+        (
+            NAMED + SCENARIOS + "      - {kind: resistance, path: f.gpkg, barrier: true}\n",
+            "scenarios.1.edits.1 (fence, resistance): a resistance edit needs a connectivity:",
+        ),
+        (
+            NAMED + SCENARIOS.replace("land_use, path: fence", "pop, path: f"),
+            "covariate 'pop' is not under covariates",
+        ),
+        (MINIMAL + "outputs: {bulletin_paper: A5}\n", "outputs.bulletin_paper"),
+    ],
+)
+def test_scenario_config_errors_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and expected in message and "\n" not in message
+
+
+def test_the_templates_commented_scenarios_are_valid(tmp_path: Path) -> None:
+    """Uncommented, the template's connectivity and scenarios blocks load."""
+    text = (REPO / "pipelines" / "template.yaml").read_text()
+    out, inside = [], False
+    for line in text.splitlines():
+        inside = line.startswith(("# connectivity:", "# scenarios:")) or (
+            inside and line.startswith("#")
+        )
+        out.append(line[2:] if inside and not line.startswith("#   #") else line)
+    data = "\n".join(out).replace("../sample_data/", f"{REPO / 'sample_data'}/")
+    cfg = load_config(write(tmp_path, data))
+    assert cfg.connectivity is not None
+    assert [s.name for s in cfg.scenarios] == ["planned-road", "farm-expansion"]
+    assert [e.kind for e in cfg.scenarios[0].edits] == ["burn_lines", "resistance"]

@@ -21,6 +21,8 @@ from hwc_risk.grid import GridSpec
 from hwc_risk.scenarios.config import ResistanceEdit, ScenarioConfig
 from hwc_risk.scenarios.edits import apply_changes, prepare_scenario, resistance_changes
 from hwc_risk.scenarios.summary import (
+    AREA_CHANGED,
+    OUTSIDE_RANGE,
     ScenarioSummary,
     classify_on_thresholds,
     compare_surfaces,
@@ -188,9 +190,9 @@ def test_compare_surfaces_chunked_and_table(tmp_path: Path) -> None:
     )
     table = scenarios_table([summary, other])
     assert list(table.columns) == ["farms", "nothing"]
-    assert table.loc["area changed (km²)", "farms"] == pytest.approx(22.0)
+    assert table.loc[AREA_CHANGED, "farms"] == pytest.approx(22.0)
     assert table.loc["very high: area change (km²)", "farms"] == pytest.approx(vh_gain * 0.01)
-    assert table.loc["changed area outside the training range (%)", "farms"] == 25.0
+    assert table.loc[OUTSIDE_RANGE, "farms"] == 25.0
     csv = pd.read_csv(write_scenarios_csv(tmp_path / "s.csv", [summary, other]), index_col=0)
     assert csv.loc["new hotspots", "farms"] == "2" or csv.loc["new hotspots", "farms"] == 2
     assert json.dumps(summary.record())  # serialisable for summary.json
