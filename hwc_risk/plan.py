@@ -28,6 +28,7 @@ from .models import ModelRecipe, load_recipe
 from .months import Month
 from .rasters import RasterSource
 from .runfolder import fingerprint
+from .scenarios.edits import prepare_scenario
 
 __all__ = ["Plan", "apply_overrides", "input_files", "plan_run", "resolve_run_grid"]
 
@@ -134,6 +135,14 @@ def input_files(config: PipelineConfig, table: IncidentTable, recipe: ModelRecip
     return files
 
 
+def _check_scenario_shapes(config: PipelineConfig, grid: GridSpec) -> None:
+    """Read the scenarios' GeoPackages now (file, layer, CRS, geometry, overlap): a
+    mistake stops the run before its long steps, and ``validate`` finds it."""
+    source = config.config_path or "the config"
+    for i, scenario in enumerate(config.scenarios):
+        prepare_scenario(scenario, grid, f"{source}: scenarios.{i}")
+
+
 def _scenario_files(config: PipelineConfig) -> list[tuple[str, Path]]:
     """The GeoPackages and rasters the config's scenarios read (their content is in the
     fingerprint: a plan redrawn is a new run)."""
@@ -158,6 +167,7 @@ def plan_run(
     rejected rows if the incidents leave no month to map."""
     config = apply_overrides(config, scheduler, chunk_size)
     grid = resolve_run_grid(config)
+    _check_scenario_shapes(config, grid)
     log.info("reading incidents (%s)", _describe_paths(config))
     table = read_incidents(config.incidents)
     run_month = _run_month(table, month, config, rejected_to)

@@ -142,3 +142,18 @@ def small_area(small_area_template: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "area"
     shutil.copytree(small_area_template, dest)
     return dest / "config.yaml"
+
+
+SAMPLE_CONFIG = REPO / "pipelines" / "sample.yaml"
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample district (with its two scenarios) run once by the real CLI, for
+    every test that reads its run folder. Read-only: copy it to change it."""
+    out = tmp_path_factory.mktemp("sample-out")
+    proc = run_cli("run", SAMPLE_CONFIG, "--output-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert run_dir == out / "sample-district" / "2026-10"
+    return run_dir

@@ -1,9 +1,9 @@
 """The managers' bulletin printed: page count, nothing past the margins, no request out.
 
-The bulletin is made from a real run folder (the small synthetic area run by the CLI)
-with a scenarios table computed by the scenario summaries. Chromium prints it on A4
-and US Letter (as a manager's browser would), WeasyPrint writes ``bulletin.pdf``; every
-page is rendered to PNG in ``test-artifacts/`` (look at them) and checked: one or two
+The bulletin is the shared sample run's (the sample district with its two scenarios,
+run by the CLI; its records stage wrote ``bulletin.html`` and ``bulletin.pdf``). Chromium
+prints it on A4 and US Letter (as a manager's browser would), WeasyPrint on Letter too;
+every page is rendered to PNG in ``test-artifacts/`` (look at them) and checked: one or two
 pages, and the right margin blank on every page (content that overflows the page's
 width lands there).
 """
@@ -17,13 +17,8 @@ from typing import Any
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-import rasterio
 
-from hwc_risk.grid import GridSpec
-from hwc_risk.scenarios.summary import ScenarioSummary, compare_surfaces, write_scenarios_csv
-from hwc_risk.surfaces import classify
 from tests.browser.conftest import ARTIFACTS
-from tests.conftest import edit_config, run_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,54 +27,12 @@ PAPERS = {"A4": (210.0, 297.0), "Letter": (215.9, 279.4)}
 
 
 @pytest.fixture(scope="module")
-def run_folder(tmp_path_factory: pytest.TempPathFactory, small_area_template: Path) -> Path:
-    folder = tmp_path_factory.mktemp("bulletin") / "area"
-    shutil.copytree(small_area_template, folder)
-    config = edit_config(folder / "config.yaml", name="upper-valley")
-    proc = run_cli("run", config, "-q")
-    assert proc.returncode == 0, proc.stderr
-    run = Path(proc.stdout.strip())
-    _scenarios(run)
-    return run
-
-
-def _scenarios(run: Path) -> None:
-    """Two scenarios' summaries: risk raised in a block, and lowered along a strip."""
-    with rasterio.open(run / "risk.tif") as ds:
-        risk, grid = ds.read(1), GridSpec.from_dataset(ds)
-    _, thresholds = classify(risk, np.isfinite(risk))
-    out = run / "scenarios"
-    out.mkdir()
-    summaries = []
-    for name, rows, change, text in (
-        ("farm-expansion", slice(10, 20), 0.25, "Farms carved from the woodland edge"),
-        ("planned-road-with-a-long-name", slice(30, 33), -0.1, "A road across the corridor"),
-    ):
-        edited = risk.copy()
-        edited[rows] = np.clip(edited[rows] + change, 0, 1)
-        folder = out / name
-        folder.mkdir()
-        path = folder / "risk_in.tif"
-        with rasterio.open(path, "w", **grid.profile(dtype="float32", nodata=np.nan)) as dst:
-            dst.write(edited.astype(np.float32), 1)
-        comparison = compare_surfaces(run / "risk.tif", path, thresholds, grid, folder)
-        summaries.append(
-            ScenarioSummary(
-                name=name, description=text, edits="set_class cover", cell_km2=0.0625,
-                comparison=comparison, new_hotspots=2, vanished_hotspots=1,
-                extrapolated_share=0.04,
-            )
-        )  # fmt: skip
-    write_scenarios_csv(out / "summary.csv", summaries)
-
-
-@pytest.fixture(scope="module")
-def bulletin(run_folder: Path) -> Path:
-    from hwc_risk.export.bulletin import bulletin_from_run_folder, write_bulletin
-
-    written = write_bulletin(run_folder, bulletin_from_run_folder(run_folder, expected_next=12))
-    assert [p.name for p in written] == ["bulletin.html", "bulletin.pdf"]
-    return run_folder / "bulletin.html"
+def bulletin(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared sample run's bulletin (with its scenarios' table), copied to print."""
+    folder = tmp_path_factory.mktemp("bulletin")
+    for name in ("bulletin.html", "bulletin.pdf"):
+        shutil.copy(sample_run / name, folder / name)
+    return folder / "bulletin.html"
 
 
 def _check_pages(pdf_path: Path, paper: str, tag: str) -> int:
@@ -104,9 +57,9 @@ def test_bulletin_opens_with_no_request_and_no_error(open_map: Any, bulletin: Pa
     page = opened.page
     assert opened.refused == [] and opened.page_errors == [] and opened.console_errors == []
     assert page.evaluate("document.querySelector('figure img').naturalWidth") > 500
-    assert "upper-valley" in page.inner_text("h1")
+    assert "sample-district" in page.inner_text("h1")
     assert page.locator("table.hotspots tbody tr").count() >= 1
-    assert page.locator("table.scenarios thead th").count() == 3
+    assert page.locator("table.scenarios thead th").count() == 3  # measure and two plans
     opened.screenshot("bulletin-screen.png")
 
 

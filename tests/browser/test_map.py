@@ -135,12 +135,8 @@ def test_user_text_is_escaped_and_runs_nothing(open_map: Any, xss_run: Path) -> 
     assert opened.page_errors == []
 
 
-def test_sample_map_screenshot(open_map: Any, tmp_path: Path) -> None:
-    from tests.conftest import REPO
-
-    proc = run_cli("run", REPO / "pipelines" / "sample.yaml", "--output-dir", tmp_path, "-q")
-    assert proc.returncode == 0, proc.stderr
-    opened = open_map(Path(proc.stdout.strip()) / "map.html")
+def test_sample_map_screenshot(open_map: Any, sample_run: Path) -> None:
+    opened = open_map(sample_run / "map.html")
     page = opened.page
     page.wait_for_selector(".leaflet-image-layer")
     page.wait_for_timeout(500)

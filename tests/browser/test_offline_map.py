@@ -76,6 +76,14 @@ def test_offline_sample_map_makes_no_request(open_map: Any, tmp_path: Path) -> N
     )
     assert page.locator(".leaflet-control-scale").count() == 1
     assert page.locator("path.leaflet-interactive").count() > 0  # hotspot outlines
+    # the scenarios' layers (images and shapes inside the page) fetch nothing either
+    for label in ("planned-road: change in risk", "planned-road: plan and changes"):
+        page.locator(".leaflet-control-layers-overlays label", has_text=label).locator(
+            "input"
+        ).click()
+    page.wait_for_timeout(500)
+    assert page.locator("img.leaflet-image-layer").count() == 2
+    assert opened.refused == [] and opened.page_errors == []
     shot = opened.screenshot("map-sample-district-offline.png")
     assert shot.stat().st_size > 10_000
 

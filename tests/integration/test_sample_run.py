@@ -13,11 +13,12 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 from scipy import stats
 
-from hwc_risk.export.outputs import always_written
+from hwc_risk.export.outputs import SCENARIO_OUTPUTS, always_written
 from hwc_risk.export.report import sha256
 from tests.conftest import REPO, run_cli
 
 SAMPLE = REPO / "pipelines" / "sample.yaml"
+SCENARIOS = ("planned-road", "farm-expansion")
 CONNECTIVITY = {
     "connectivity_current.tif",
     "connectivity_cost_distance.tif",
@@ -25,20 +26,10 @@ CONNECTIVITY = {
 }
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("out")
-    proc = run_cli("run", SAMPLE, "--output-dir", out)
-    assert proc.returncode == 0, proc.stderr
-    run_dir = Path(proc.stdout.strip().splitlines()[-1])
-    assert run_dir == out / "sample-district" / "2026-10"
-    return run_dir
-
-
 def test_run_folder_has_every_output(sample_run: Path) -> None:
     names = {p.name for p in sample_run.iterdir()}
     # every file of the registry's every-run set, and the sample's conditional ones
-    assert names == always_written() | {"risk_sd.tif", *CONNECTIVITY}
+    assert names == always_written() | {"risk_sd.tif", "bulletin.pdf", "scenarios", *CONNECTIVITY}
     assert "risk.tif" in names and "map.html" in names and "metrics.json" in names
     # nothing else was left beside the run folder (no staging or work folders)
     assert [p.name for p in sample_run.parent.iterdir() if not p.name.endswith(".lock")] == [
@@ -183,11 +174,19 @@ def test_manifest(sample_run: Path) -> None:
         "covariate:population",
         "covariate:connectivity",
         "model_recipe",
+        "scenario:planned-road",  # the GeoPackages of the plans, hashed
+        "scenario:farm-expansion",
     }
+    road = roles["scenario:planned-road"]
+    assert road["sha256"] == sha256(REPO / "sample_data" / "planned_road.gpkg")
     inc = roles["incidents"]
     assert inc["sha256"] == sha256(REPO / "sample_data" / "incidents.csv")
     outputs = {o["path"]: o for o in manifest["outputs"]}
-    assert set(outputs) == {
+    scenario_files = {f"scenarios/{n}/{s.filename}" for n in SCENARIOS for s in SCENARIO_OUTPUTS}
+    assert set(outputs) == scenario_files | {
+        "scenarios/summary.csv",
+        "bulletin.html",
+        "bulletin.pdf",
         "risk.tif",
         "risk_class.tif",
         "map.html",
@@ -207,7 +206,8 @@ def test_manifest(sample_run: Path) -> None:
     assert manifest["grid"]["epsg"] == 32736
     assert manifest["config"]["name"] == "sample-district"
     assert manifest["packages"]["rasterio"] and manifest["packages"]["hwc-risk"]
-    stages = {"plan", "features", "samples", "selection", "fit", "predict", "products"}
+    stages = {"plan", "features", "samples", "selection", "fit", "predict", "scenarios"}
+    stages |= {"products"}
     assert stages <= set(manifest["timings_s"])
     assert manifest["model"]["n_presence"] == counts["used"]
 
@@ -341,3 +341,23 @@ def test_stac_item(sample_run: Path) -> None:
     assert item.assets["risk"].media_type.startswith("image/tiff")
     bands = item.assets["risk"].extra_fields["raster:bands"]
     assert bands[0]["data_type"] == "float32"
+
+
+def test_bulletin(sample_run: Path) -> None:
+    """bulletin.html names the month and its incidents as the manifest counts them, with
+    the scenarios' table; bulletin.pdf prints on one or two pages."""
+    import pypdfium2 as pdfium
+
+    manifest = json.loads((sample_run / "manifest.json").read_text())
+    n = manifest["incidents"]["used_by_month"]["2026-10"]
+    html = (sample_run / "bulletin.html").read_text()
+    assert f"{n} incidents reported in October 2026" in html
+    assert "<h1>Human-wildlife conflict risk: sample-district</h1>" in html
+    assert "What the plans would change" in html
+    assert "<th>planned-road</th>" in html and "<th>farm-expansion</th>" in html
+    assert "nothing was refitted" in html
+    assert "<script" not in html and "http" not in html.split("<footer>")[0]
+    pages = len(pdfium.PdfDocument(sample_run / "bulletin.pdf"))
+    assert 1 <= pages <= 2
+    outputs = {o["path"] for o in manifest["outputs"]}
+    assert {"bulletin.html", "bulletin.pdf"} <= outputs

@@ -1,15 +1,15 @@
-"""Planted truth for scenarios: a model fitted on the unedited landscape, evaluated on an
-edited one, must rank the change the truth makes, and flag what it never saw.
+"""Planted truth for scenarios, through the run: the month's model, evaluated on an edited
+landscape, must rank the change the truth makes, and flag what it never saw.
 
 The landscape is a :class:`~hwc_risk.synthetic.SyntheticArea`; its intensity is a known
 function of land cover and elevation, so the truth under an edit is that function of the
-edited rasters. Edits go through the scenario modules as a run will use them: GeoPackages
-drawn in another CRS, edited covariates written chunk by chunk, features rebuilt by
-``build_feature_stack`` from the edited files, the fitted model's prediction, MESS.
+edited rasters. The real CLI runs the area's config with two scenarios (GeoPackages drawn
+in another CRS than the grid's); the scenarios' folders are read back.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,16 +19,9 @@ import rasterio
 from scipy import stats
 from shapely.geometry import box
 
-from hwc_risk.compute import Compute
-from hwc_risk.config import CovariateConfig, FeaturesConfig
-from hwc_risk.covariates import FeatureStack, build_feature_stack
-from hwc_risk.extrapolation import MessReference, mess_block
-from hwc_risk.grid import GridSpec
-from hwc_risk.models import build_estimator, load_recipe
-from hwc_risk.predict import predict_to_geotiff
-from hwc_risk.scenarios.config import check_scenarios, parse_scenarios
-from hwc_risk.scenarios.edits import prepare_scenario, write_edited_covariate
-from hwc_risk.synthetic import CLASS_NAMES, PASTURE, SyntheticArea
+from hwc_risk.scenarios.summary import OUTSIDE_RANGE
+from hwc_risk.synthetic import PASTURE, SyntheticArea
+from tests.conftest import edit_config, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -47,65 +40,48 @@ def _read(path: Path) -> np.ndarray:
         return ds.read(1)
 
 
+def _plan(path: Path, polygon: object) -> Path:
+    """A plan drawn in WGS 84 (another CRS than the grid's), saved as a GeoPackage."""
+    drawn = gpd.GeoDataFrame(geometry=[polygon], crs="EPSG:32633").to_crs("EPSG:4326")
+    drawn.to_file(path, layer="plan", driver="GPKG")
+    return path
+
+
 class Landscape:
-    """The area, its covariate configs and feature stack, and a model fitted on it."""
+    """The area run by the real CLI with two scenarios: a woodland block cleared for
+    pasture, and hills raised by 1.5 km."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
         self.area = SyntheticArea(size=80, cell_size=CELL, seed=11, origin=ORIGIN)
-        paths = self.area.write_rasters(folder / "data")
-        self.covs = {
-            "cover": CovariateConfig(
-                path=paths["cover"], type="categorical", classes=dict(CLASS_NAMES)
-            ),
-            "elevation": CovariateConfig(path=paths["elevation"], type="continuous"),
-        }
-        with rasterio.open(paths["cover"]) as ds:
-            self.grid = GridSpec.from_dataset(ds)
-        self.compute = Compute(chunk_size=64, workers=2)
-        self.stack = self.features(self.covs, "baseline")
-        rng = np.random.default_rng(0)
-        rows, cols = self.area.draw_cells(900, rng)
-        valid = np.flatnonzero(self.area.valid.ravel())
-        bg = rng.choice(valid, size=3000, replace=False)
-        rows = np.concatenate([rows, bg // self.area.size])
-        cols = np.concatenate([cols, bg % self.area.size])
-        self.X = self.stack.values_at(rows, cols)
-        y = np.r_[np.ones(900), np.zeros(3000)]
-        ok = np.isfinite(self.X).all(axis=1)
-        self.X = self.X[ok]
-        self.model = build_estimator(load_recipe("glm"), 0).fit(self.X, y[ok])
-        self.risk = _read(predict_to_geotiff(self.model, self.stack, folder / "base.tif"))
-
-    def features(self, covs: dict[str, CovariateConfig], tag: str) -> FeatureStack:
-        return build_feature_stack(
-            covs, self.grid, FeaturesConfig(), self.folder / tag, compute=self.compute
+        config = self.area.write(
+            folder,
+            n_incidents=900,
+            n_months=12,
+            model="glm",
+            extra_config={
+                "background": {"n_points": 3000},
+                "validation": {"folds": 3},
+                "features": {"history": False},
+            },
         )
+        _plan(folder / "clearing.gpkg", _box(23, 38, 19, 48))
+        _plan(folder / "raised.gpkg", _box(48, 57, 0, 30))
+        clearing = {"kind": "set_class", "covariate": "cover", "path": "clearing.gpkg"}
+        raised = {"kind": "adjust", "covariate": "elevation", "path": "raised.gpkg", "add": 1500}
+        edit_config(
+            config,
+            scenarios=[
+                {"name": "clearing", "edits": [{**clearing, "class": "pasture"}]},
+                {"name": "raised", "edits": [raised]},
+            ],
+        )
+        proc = run_cli("run", config, "-q")
+        assert proc.returncode == 0, proc.stderr
+        self.run_dir = Path(proc.stdout.strip())
+        self.risk = _read(self.run_dir / "risk.tif")
 
-    def scenario(self, name: str, edits: str, polygon: object) -> tuple[FeatureStack, np.ndarray]:
-        """Apply a scenario (its GeoPackage drawn in WGS 84) and predict on it."""
-        gpkg = self.folder / f"{name}.gpkg"
-        drawn = gpd.GeoDataFrame(geometry=[polygon], crs=self.area.crs).to_crs("EPSG:4326")
-        drawn.to_file(gpkg, layer="plan", driver="GPKG")
-        text = {"scenarios": [{"name": name, "edits": [{**e, "path": gpkg.name} for e in edits]}]}
-        parsed = parse_scenarios(text, self.folder / "S.yaml", self.folder)
-        scenario = check_scenarios(parsed, self.covs, has_connectivity=False).scenarios[0]
-        prepared = prepare_scenario(scenario, self.grid)
-        covs = dict(self.covs)
-        for key, cov_edits in prepared.covariates.items():
-            aligned = self.folder / "baseline" / "aligned" / f"{key}.tif"
-            out = write_edited_covariate(
-                aligned, cov_edits, self.covs[key].type == "categorical", self.grid,
-                self.folder / f"{name}-{key}.tif", self.compute,
-            )  # fmt: skip
-            # the baseline's transform, pinned: features mean the same in both stacks
-            applied = next(lay.transform for lay in self.stack.layers if lay.covariate == key)
-            pinned = "none" if self.covs[key].type == "categorical" else applied
-            covs[key] = self.covs[key].model_copy(update={"path": out, "transform": pinned})
-        stack = self.features(covs, name)
-        assert stack.names == self.stack.names
-        risk = _read(predict_to_geotiff(self.model, stack, self.folder / f"{name}-risk.tif"))
-        return stack, risk
+    def scenario(self, name: str, file: str = "risk.tif") -> np.ndarray:
+        return _read(self.run_dir / "scenarios" / name / file)
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +91,8 @@ def land(tmp_path_factory: pytest.TempPathFactory) -> Landscape:
 
 def test_the_delta_ranks_the_truths_delta(land: Landscape) -> None:
     # a woodland block cleared for pasture (rows 24-36, cols 20-46 hold a whole patch)
-    block = _box(23, 38, 19, 48)
-    _, risk = land.scenario(
-        "clearing", [{"kind": "set_class", "covariate": "cover", "class": "pasture"}], block
-    )
+    risk = land.scenario("clearing")
+    np.testing.assert_array_equal(land.scenario("clearing", "risk_delta.tif"), risk - land.risk)
     cover = land.area.cover.copy()
     cover[23:38, 19:48] = np.where(cover[23:38, 19:48] > 0, PASTURE, 0)
     truth_delta = land.area.intensity(cover, land.area.elevation) - land.area.intensity(
@@ -140,19 +114,18 @@ def test_the_delta_ranks_the_truths_delta(land: Landscape) -> None:
 
 def test_extrapolation_flags_cells_outside_the_training_range(land: Landscape) -> None:
     # the hills raised by 1.5 km in the south-west: far above any elevation the model saw
-    stack, _ = land.scenario(
-        "raised", [{"kind": "adjust", "covariate": "elevation", "add": 1500}], _box(48, 57, 0, 30)
-    )
-    keep = [lay.name for lay in stack.layers if lay.kind != "is"]  # 0/1 indicators: no range
-    ref = MessReference.from_samples(land.X, land.stack.names).subset(keep)
-    block = np.stack([_read(lay.path) for lay in stack.layers if lay.name in keep])
-    value, variable = mess_block(ref, block)
+    value = land.scenario("raised", "extrapolation.tif")
+    variable = land.scenario("raised", "extrapolation_variable.tif")
+    with rasterio.open(land.run_dir / "scenarios" / "raised" / "extrapolation_variable.tif") as ds:
+        names = {int(k.split("_")[1]): v for k, v in ds.tags().items() if k.startswith("variable_")}
     edited = np.zeros(land.area.shape, dtype=bool)
     edited[48:57, 0:30] = True
     edited &= land.area.valid
     assert (value[edited] < 0).all()
-    elevation = 1 + keep.index(next(n for n in keep if n.startswith("elevation")))
-    assert (variable[edited] == elevation).all()
+    assert {names[int(v)] for v in np.unique(variable[edited])} == {"elevation"}
     # elsewhere the landscape is the training landscape: hardly anything is flagged
     rest = land.area.valid & ~edited
     assert (value[rest] < 0).mean() < 0.02
+    summary = json.loads((land.run_dir / "scenarios" / "raised" / "summary.json").read_text())
+    assert summary["extrapolation_features"] == ["elevation"]  # what the plan changed
+    assert summary[OUTSIDE_RANGE] > 50  # most of the changed area is a guess, and says so

@@ -1,0 +1,156 @@
+"""The planners' comparison on the map, in real headless Chromium.
+
+On the shared sample run (the planned road and the farm expansion): every scenario
+layer switches on and off, the whole-area images replace one another as radio buttons
+would and sit on their bounds, the legend names what the hatching and the outlines
+mean, and the table opens. On a small area whose scenario description and GeoPackage
+``name`` carry HTML and JavaScript, nothing runs and the text shows as text.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import box
+
+from tests.browser.test_map import FIND_MAP, JS_BREAKOUTS, OVERLAY_GAP, XSS, _unexpected
+from tests.conftest import edit_config, run_cli
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCENARIOS = ("planned-road", "farm-expansion")
+LAYERS = ("risk class", "change in risk", "plan and changes")
+
+CHECKED = """() => [...document.querySelectorAll('.leaflet-control-layers-overlays label')]
+  .filter(l => l.querySelector('input').checked).map(l => l.textContent.trim())"""
+
+
+def _click(page: Any, label: str) -> None:
+    page.locator(".leaflet-control-layers-overlays label", has_text=label).locator("input").click()
+    page.wait_for_timeout(150)
+
+
+def _settled_gap(page: Any, name: str) -> float:
+    gap = None
+    for _ in range(20):
+        page.wait_for_timeout(200)
+        if page.evaluate("(name) => window[name]._animatingZoom === true", name):
+            continue
+        now = page.evaluate(OVERLAY_GAP, name)
+        if gap is not None and abs(now - gap) < 0.01:
+            break
+        gap = now
+    assert gap is not None
+    return gap
+
+
+def test_every_scenario_layer_toggles(open_map: Any, sample_run: Path) -> None:
+    opened = open_map(sample_run / "map.html")
+    page = opened.page
+    page.wait_for_selector(".leaflet-image-layer")
+    name = page.evaluate(FIND_MAP)
+    assert page.evaluate(CHECKED)[0] == "Risk class"  # scenarios start hidden
+    assert not any(s in " ".join(page.evaluate(CHECKED)) for s in SCENARIOS)
+    for scenario in SCENARIOS:
+        for layer in LAYERS:
+            label = f"{scenario}: {layer}"
+            _click(page, label)
+            assert label in page.evaluate(CHECKED)
+            _click(page, label)
+            assert label not in page.evaluate(CHECKED)
+    # the whole-area images replace one another; the baseline comes back the same way
+    _click(page, "planned-road: change in risk")
+    page.wait_for_timeout(300)
+    checked = page.evaluate(CHECKED)
+    assert "planned-road: change in risk" in checked and "Risk class" not in checked
+    assert page.locator("img.leaflet-image-layer").count() == 1
+    assert _settled_gap(page, name) < 1.5  # the change sits on its bounds
+    _click(page, "farm-expansion: risk class")
+    page.wait_for_timeout(300)
+    checked = page.evaluate(CHECKED)
+    assert "farm-expansion: risk class" in checked
+    assert "planned-road: change in risk" not in checked
+    _click(page, "Risk class")
+    page.wait_for_timeout(300)
+    assert "farm-expansion: risk class" not in page.evaluate(CHECKED)
+    # the plan drawn, with its hatching (an image of its own) and hotspot outlines
+    _click(page, "planned-road: plan and changes")
+    page.wait_for_timeout(300)
+    assert page.locator("img.leaflet-image-layer").count() == 2
+    assert page.locator('path.leaflet-interactive[stroke-dasharray="6 4"]').count() >= 1
+    opened.screenshot("map-sample-scenario-road.png")
+    assert opened.page_errors == [] and _unexpected(opened.console_errors) == []
+
+
+def test_the_scenario_legend_and_table(open_map: Any, sample_run: Path) -> None:
+    opened = open_map(sample_run / "map.html")
+    page = opened.page
+    page.wait_for_selector("#hwc-scenarios")
+    legend = page.locator("#hwc-scenarios")
+    assert legend.is_visible()
+    text = legend.inner_text()
+    for words in (
+        "nothing refitted",
+        "change in risk: blue falls, red rises",
+        "outside what the model was trained on: a guess",
+        "new hotspot",
+        "vanished hotspot",
+        "the plan as drawn",
+        *SCENARIOS,
+    ):
+        assert words in text, words
+    table = page.locator("#hwc-scenario-table")
+    assert not table.is_visible()  # folded until asked for
+    page.locator("#hwc-scenario-details summary").click()
+    assert table.is_visible()
+    assert page.locator("#hwc-scenario-table thead th").count() == 1 + len(SCENARIOS)
+    assert "current cut by the line (%)" in table.inner_text()
+    opened.screenshot("map-sample-scenario-table.png")
+
+
+def test_scenario_text_runs_nothing(
+    open_map: Any, small_area_template: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "area"
+    shutil.copytree(small_area_template, folder)
+    payload = f"Farms {XSS} " + " ".join(JS_BREAKOUTS)
+    block = box(501_250, 5_192_500, 507_500, 5_197_500)  # EPSG:32633, inside the area
+    gpd.GeoDataFrame({"name": [payload]}, geometry=[block], crs="EPSG:32633").to_file(
+        folder / "plan.gpkg", layer="plan", driver="GPKG"
+    )
+    edit = {"kind": "set_class", "covariate": "cover", "path": "plan.gpkg", "class": "pasture"}
+    config = edit_config(
+        folder / "config.yaml",
+        name="xss-plans",
+        scenarios=[{"name": "xss", "description": payload, "edits": [edit]}],
+    )
+    proc = run_cli("run", config, "-q")
+    assert proc.returncode == 0, proc.stderr
+    opened = open_map(Path(proc.stdout.strip()) / "map.html")
+    page = opened.page
+    page.wait_for_selector("#hwc-scenarios")
+    assert XSS in page.locator("#hwc-scenarios").inner_text()  # shown as text
+    _click(page, "xss: plan and changes")
+    page.wait_for_timeout(300)
+    shown = page.evaluate(
+        """(name) => {
+      const map = window[name];
+      const texts = [];
+      map.eachLayer(l => {
+        if (l.getTooltip && l.getTooltip() && l.feature) {
+          l.openTooltip(l.getBounds ? l.getBounds().getCenter() : l.getLatLng());
+          texts.push(l.getTooltip().getElement().textContent);
+        }
+      });
+      return texts;
+    }""",
+        page.evaluate(FIND_MAP),
+    )
+    assert any(XSS in t for t in shown)  # the GeoPackage's name, as text
+    assert all(p in " ".join(shown) for p in JS_BREAKOUTS)
+    assert page.locator('img[src="x"]').count() == 0
+    assert opened.dialogs == [] and opened.page_errors == []
