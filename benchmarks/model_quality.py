@@ -9,20 +9,22 @@ Usage::
 (``hwc_risk.synthetic.SyntheticSeries``, seeds 100-129), every combination of five
 truth shapes (``refuge``, ``edge``, ``threshold``, ``interaction``, ``latent``: see
 ``hwc_risk.synthetic.TRUTH_SHAPES``), sparse and rich reports (about 150 and 600
-over 24 months, fewer where repeats start up) and three kinds of reporting: none,
-moderate and strong repeat reporting (each event triggers 0.3 or 0.6 later events at
-the same address or a cell or two away, in the following months, and is reported
-again within the week half the time on average). hwc-risk (``model: auto``) runs for
-the last month; its map is scored against the exact probability of where the next
-month's reports fall given everything before it (``SyntheticSeries.truth_for``):
-"capture / truth" is the expected share of that month's reports in the map's top 10 %
-of the valid cells (ties by the share that fits) divided by the truth's own, and
-Spearman is the rank correlation with that truth. Beside it, on the same feature
-layers (hwc-risk's, from ``build_feature_stack``), the same presences (the run's
-accepted incidents) and 10,000 uniform background cells: a plain spline GLM
-(scikit-learn ``SplineTransformer`` defaults + ``LogisticRegression``) and a
-regularised MaxEnt (elapid ``MaxentModel()`` defaults); and the kernel density
-(Silverman) and past-count baselines. Prints a table per landscape and a summary.
+over 24 months, fewer where repeats start up) and three kinds of reporting, in this
+order: none (0-9), strong (10-19) and moderate (20-29) repeat reporting (each event
+triggers 0.6 or 0.3 later events at the same address or a cell or two away, in the
+following months, and is reported again within the week half the time on average).
+hwc-risk (``model: auto``) runs for the last month; its map is scored against the
+exact probability of where the next month's reports fall given everything before it
+(``SyntheticSeries.truth_for``): "capture / truth" is the expected share of that
+month's reports in the map's top 10 % of the valid cells (ties by the share that
+fits) divided by the truth's own, and Spearman is the rank correlation with that
+truth. Beside it, on the same feature layers (hwc-risk's, from
+``build_feature_stack``), the same presences (the run's accepted incidents) and
+10,000 uniform background cells: a plain spline GLM (scikit-learn
+``SplineTransformer`` defaults + ``LogisticRegression``) and a regularised MaxEnt
+(elapid ``MaxentModel()`` defaults); and the kernel density (Silverman) and
+past-count baselines. Prints a table per landscape and a summary. Results are
+cached per landscape in ``--work`` under a hash of hwc-risk's source and recipes.
 
 **Per recipe** (``--per-recipe``): each recipe on one area (seed 3, 120 x 120
 cells) with 150 (sparse) and 600 (rich) incidents over 24 months. "capture / truth"
@@ -35,6 +37,8 @@ columns are rolling-origin top-10 % capture of the model and of past counts.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -55,9 +59,11 @@ from hwc_risk.synthetic import TRUTH_SHAPES, RepeatReporting, SyntheticArea, Syn
 
 REPEATS = {
     "none": None,
-    "moderate": RepeatReporting(branching=0.3),
     "strong": RepeatReporting(branching=0.6),
+    "moderate": RepeatReporting(branching=0.3),
 }
+FAMILY_VERSION = "1"  # bump when the family, the references or the scoring change
+DEFAULT_WORK = Path.home() / ".cache" / "hwc-risk" / "model_quality"
 METHODS = ("default", "spline GLM (ref)", "MaxEnt (ref)", "kernel density", "past counts")
 REFERENCES = ("spline GLM (ref)", "MaxEnt (ref)")
 
@@ -199,20 +205,50 @@ def _print_family(results: list[dict[str, object]]) -> None:
         )
 
 
-def run_family(size: int, jobs: int, only: list[int] | None) -> None:
+def code_key() -> str:
+    """A hash of hwc-risk's source and recipes: cached results are only reused for
+    the same code."""
+    repo = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(FAMILY_VERSION.encode())
+    for path in sorted((repo / "hwc_risk").rglob("*.py")) + sorted(repo.glob("models/*.yaml")):
+        digest.update(str(path.relative_to(repo)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def evaluate_cached(landscape: Landscape, size: int, folder: str) -> dict[str, object]:
+    """:func:`evaluate`, or its result saved in ``folder`` by an earlier run."""
+    path = Path(folder) / f"{size}-{landscape.index:02d}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+    else:
+        saved = evaluate(landscape, size)
+        saved.pop("landscape")
+        path.write_text(json.dumps(saved))
+    return {**saved, "landscape": landscape}
+
+
+def run_family(size: int, jobs: int, only: list[int] | None, work: Path) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"  # inherited by the workers: one core each
     members = [m for m in family() if only is None or m.index in only]
+    folder = work / code_key()
+    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         results = []
-        for r in pool.map(evaluate, members, [size] * len(members)):
+        n = len(members)
+        for r in pool.map(evaluate_cached, members, [size] * n, [str(folder)] * n):
             print(f"{r['landscape'].label}: {r['seconds']:.0f} s", file=sys.stderr, flush=True)  # type: ignore[attr-defined]
             results.append(r)
     _print_family(results)
     took = time.perf_counter() - started
-    print(f"\n{len(members)} landscapes of {size} x {size} cells; wall time {took / 60:.1f} min")
+    run_s = sum(float(r["seconds"]) for r in results)  # type: ignore[arg-type]
+    print(
+        f"\n{n} landscapes of {size} x {size} cells; wall time {took / 60:.1f} min "
+        f"(hwc-risk runs: {run_s / 60:.1f} min; results cached in {folder})"
+    )
 
 
 def planted(model: str, n: int) -> dict[str, float]:
@@ -281,11 +317,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100, help="family: cells a side")
     parser.add_argument("--jobs", type=int, default=2, help="family: parallel processes")
     parser.add_argument("--only", type=int, nargs="+", help="family: these landscapes only")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="family: result cache")
     args = parser.parse_args()
     if args.per_recipe is not None:
         per_recipe(args.per_recipe or ["glm", "maxent", "gbm", "rf", "ensemble", "auto"])
     else:
-        run_family(args.size, args.jobs, args.only)
+        run_family(args.size, args.jobs, args.only, args.work)
 
 
 if __name__ == "__main__":

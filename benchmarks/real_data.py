@@ -587,7 +587,8 @@ def main(argv: list[str] | None = None) -> None:
     keys = {s.name: k for s, _, _, k in plans}
     records = run_jobs(jobs, args.data, args.work, keys, args.jobs, run=not args.cached_only)
     out = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d} at commit {commit_measured()}; ",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} at commit {commit_measured()} "
+        f"(run cache keys {', '.join(sorted(set(keys.values())))}); ",
     ]
     for s, variants, months, key in plans:
         reports = Reports.read(args.data / s.folder / s.table, s.date_format)
