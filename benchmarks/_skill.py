@@ -68,7 +68,9 @@ class MonthScore:
     auc_sum: float
 
     @classmethod
-    def of(cls, surface: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+    def of(
+        cls, surface: np.ndarray, valid: np.ndarray, rows: np.ndarray, cols: np.ndarray
+    ) -> MonthScore:
         """Score the incidents at ``rows, cols`` (cells of ``valid``) on ``surface``."""
         values = surface[valid]
         scores = surface[rows, cols]
