@@ -270,6 +270,16 @@ class ValidationSettings(_Section):
     rolling_months: int = Field(
         3, ge=1, le=24, description="Last months evaluated by rolling origin (model: auto too)."
     )
+    map_choice: bool = Field(
+        True,
+        description=(
+            "model: auto only: choose the shipped map on held-out months among the model, "
+            "history alone (past counts, last 12 months, a kernel density) and blends"
+        ),
+    )
+    map_months: int = Field(
+        12, ge=1, le=36, description="Held-out months the map choice pools (as many as exist)."
+    )
 
 
 ConnectivityLayer = Literal[

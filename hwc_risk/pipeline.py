@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,9 @@ def _run_stages(
         cfg.config_path,
     )
     with timer.stage("samples", "sampling background and reading features at samples"):
-        samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)
+        samples = draw_samples(
+            stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work, plan.month
+        )
     with timer.stage("selection", "choosing and validating the model on held-out months"):
         design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
         options = SelectionOptions.of(cfg)
@@ -119,7 +122,8 @@ def _run_stages(
     ):
         fitted = fit_final(selection.design, selection.recipe, plan.month)
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
-        risk = map_risk(fitted.model, fitted.stack, work, compute)
+        ship = partial(selection.shipped_surface, month=plan.month)
+        risk = map_risk(fitted.model, fitted.stack, work, compute, ship)
     stages = RunStages(
         stack=stack,
         incidents=incidents,
