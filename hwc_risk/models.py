@@ -231,13 +231,8 @@ def risk_scores(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
     """
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
-    from .compiled import compiled_scores
+    from .compiled import compiled_scores, own_scores
 
     fast = compiled_scores(model, X)
-    if fast is not None:
-        scores = fast
-    elif type(model).__name__ == "MaxentModel":
-        scores = np.asarray(model.predict(X), dtype=np.float64).ravel()
-    else:
-        scores = np.asarray(model.predict_proba(X))[:, 1]
+    scores = fast if fast is not None else own_scores(model, X)
     return np.clip(scores, 0.0, 1.0).astype(np.float32)
