@@ -17,6 +17,7 @@ Recipe format::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -190,8 +191,11 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
         candidates = [d / f"{name}.yaml" for d in dirs]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
+        known = _available(dirs)
+        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+        guess = f"did you mean '{close[0]}'? " if close else ""
         raise ModelRecipeError(
-            f"model '{name}' not found; use one of {', '.join(_available(dirs))} "
+            f"model '{name}' not found; {guess}use one of {', '.join(known)} "
             "or a path to a recipe YAML file"
         )
     path = found
