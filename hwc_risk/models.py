@@ -17,6 +17,7 @@ Recipe format::
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -193,8 +194,11 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
         candidates = [d / f"{name}.yaml" for d in dirs]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
+        known = _available(dirs)
+        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+        guess = f"did you mean '{close[0]}'? " if close else ""
         raise ModelRecipeError(
-            f"model '{name}' not found; use one of {', '.join(_available(dirs))} "
+            f"model '{name}' not found; {guess}use one of {', '.join(known)} "
             "or a path to a recipe YAML file"
         )
     path = found
@@ -252,13 +256,8 @@ def risk_scores(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
     """
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
-    from .compiled import compiled_scores
+    from .compiled import compiled_scores, own_scores
 
     fast = compiled_scores(model, X)
-    if fast is not None:
-        scores = fast
-    elif type(model).__name__ == "MaxentModel":
-        scores = np.asarray(model.predict(X), dtype=np.float64).ravel()
-    else:
-        scores = np.asarray(model.predict_proba(X))[:, 1]
+    scores = fast if fast is not None else own_scores(model, X)
     return np.clip(scores, 0.0, 1.0).astype(np.float32)

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,9 @@ def _run_stages(
         cfg.config_path,
     )
     with timer.stage("samples", "sampling background and reading features at samples"):
-        samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)
+        samples = draw_samples(
+            stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work, plan.month
+        )
     with timer.stage("selection", "choosing and validating the model on held-out months"):
         design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
         options = SelectionOptions.of(cfg)
@@ -124,9 +127,12 @@ def _run_stages(
     ):
         fitted = fit_final(selection.design, selection.recipe, plan.month)
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
-        risk = map_risk(fitted.model, fitted.stack, work, compute)
+        ship = partial(selection.shipped_surface, month=plan.month)
+        risk = map_risk(fitted.model, fitted.stack, work, compute, ship)
     with timer.stage("scenarios", f"evaluating {len(cfg.scenarios)} what-if scenario(s)"):
-        scenarios = scenarios_stage(plan, stack, incidents, fitted, risk, staging, compute)
+        scenarios = scenarios_stage(
+            plan, stack, incidents, selection, fitted, risk, staging, compute
+        )
     stages = RunStages(
         stack=stack,
         incidents=incidents,

@@ -31,9 +31,8 @@ from ..incidents import MonthIncidents
 from ..plan import Plan
 from ..predict import RiskMap
 from ..rasters import RasterSource, align_file, source_cell_area
-from ..selection import Selection, verdict
+from ..selection import Selection, map_sentence, verdict
 from ..stages import RunStages
-from ..validation import MonthEvaluation
 from .change import compare_with_previous
 from .geotiff import class_colormap, write_cog
 from .hotspots import hotspot_polygons, write_hotspots
@@ -94,8 +93,7 @@ def people_per_cell(
 
 
 def _captures(selection: Selection) -> dict[str, float] | None:
-    temporal = selection.temporal
-    return temporal.class_capture if isinstance(temporal, MonthEvaluation) else None
+    return selection.class_captures()
 
 
 def _rasters(
@@ -149,7 +147,8 @@ def _metrics(
         "month": label,
         "model": selection.recipe.name,
         "top_fraction": top,
-        "summary": verdict(selection.temporal, selection.rolling, top),
+        "summary": verdict(selection.temporal, selection.rolling, top)
+        + map_sentence(selection.map_choice),
         **validation,
         "explanation": explanation,
         "connectivity_ablation": (
@@ -217,7 +216,7 @@ def write_products(
     """The products stage (see the module's docstring)."""
     config, month, selection, risk = plan.config, plan.month.label, stages.selection, stages.risk
     work, grid, used = staging / "_work", plan.grid, stages.incidents.used
-    tags = run_tags(config.name, month, selection.recipe.name)
+    tags = run_tags(config.name, month, selection.recipe.name) | {"map": selection.shipped}
     fitted = stages.fitted
     explanation = explain(fitted.model, fitted.X, fitted.y, fitted.names, staging, config.seed)
     outputs: list[Path] = list(explanation.pop("figures"))

@@ -24,6 +24,7 @@ from .. import __version__
 from ..compute import Compute
 from ..covariates import FeatureStack
 from ..grid import GridSpec
+from ..history import HistorySettings
 from ..incidents import MonthIncidents
 from ..models import ModelRecipe
 from ..plan import Plan
@@ -214,18 +215,23 @@ def _spec(path: Path, stack: FeatureStack, run_dir: Path) -> OutputSpec:
 def final_fit_record(stages: RunStages) -> dict[str, Any]:
     """How the month's model was fitted, exactly enough to fit it again (``hwc-risk
     scenario`` refits it on an existing run folder and checks the map is the same):
-    the recipe, the features in the model's order and the history settings."""
-    history = stages.selection.design.history
+    the recipe, the features in the model's order and the history settings; and the
+    map shipped (:mod:`hwc_risk.map_choice`) with the history settings it uses."""
+    selection = stages.selection
     return {
         "recipe": stages.fitted.recipe.name,
         "features": list(stages.fitted.names),
-        "history": None
-        if history is None
-        else {
-            "tau_months": history.tau_months if np.isfinite(history.tau_months) else None,
-            "bandwidth": history.bandwidth,
-        },
+        "history": _history_record(selection.design.history),
+        "shipped": selection.shipped,
+        "shipped_history": _history_record(selection.history_settings),
     }
+
+
+def _history_record(history: HistorySettings | None) -> dict[str, Any] | None:
+    if history is None:
+        return None
+    tau = history.tau_months if np.isfinite(history.tau_months) else None
+    return {"tau_months": tau, "bandwidth": history.bandwidth}
 
 
 def _scenario_records(

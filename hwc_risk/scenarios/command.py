@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from ..bands import FileStore
+from ..bands import FileBand, FileStore, file_of
 from ..compute import GDAL_CACHE_MB, Compute, open_compute
 from ..config import PipelineConfig
 from ..covariates import FeatureStack, build_feature_stack
@@ -51,6 +51,7 @@ from ..export.scenario_map import ScenarioLayers, ScenarioMap
 from ..export.stac import write_stac_item
 from ..history import HistorySettings
 from ..incidents import MonthIncidents, incidents_for_month
+from ..map_choice import MapChoice, chosen_surface, model_share
 from ..modelling import MIN_TRAINING_INCIDENTS, Design, FittedModel, fit_final
 from ..models import load_recipe
 from ..months import Month
@@ -109,20 +110,20 @@ def refit_final(
     record: dict[str, Any],
     work: Path,
     compute: Compute,
-) -> FittedModel:
+) -> tuple[FittedModel, Design]:
     """The run's final model fitted again from what ``manifest.json`` ``final_fit``
     records: the recipe, the static features kept and the history settings (no
-    selection: it would choose the same, at many times the cost)."""
+    selection: it would choose the same, at many times the cost), and its design."""
     cfg = plan.config
-    samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)
+    samples = draw_samples(
+        stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work, plan.month
+    )
     design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
     wanted = list(record["features"])
     keep = [k for k, layer in enumerate(stack.layers) if layer.name in wanted]
     design = replace(design, keep=keep)
-    history = record.get("history")
-    if history is not None:
-        tau = history["tau_months"]
-        settings = HistorySettings(np.inf if tau is None else float(tau), history["bandwidth"])
+    settings = _history_settings(record.get("history"))
+    if settings is not None:
         design = design.with_history(settings)
     if design.names != wanted:
         raise RuntimeError(
@@ -132,7 +133,30 @@ def refit_final(
     recipe = plan.recipe
     if recipe.estimator == "auto":
         recipe = load_recipe(str(record["recipe"]), plan.config_dir)
-    return fit_final(design, recipe, plan.month)
+    return fit_final(design, recipe, plan.month), design
+
+
+def _history_settings(record: dict[str, Any] | None) -> HistorySettings | None:
+    if record is None:
+        return None
+    tau = record["tau_months"]
+    return HistorySettings(np.inf if tau is None else float(tau), record["bandwidth"])
+
+
+def _shipped(
+    plan: Plan, design: Design, model: Path, record: dict[str, Any]
+) -> tuple[Path, str, float]:
+    """The map the run shipped, made again from the refitted model's surface as the
+    predict stage made it (:mod:`hwc_risk.map_choice`), the candidate and the model's
+    share of it."""
+    chosen = str(record.get("shipped", "model"))
+    settings = _history_settings(record.get("shipped_history"))
+    if chosen == "model" or settings is None:
+        return model, "model", 1.0
+    choice = MapChoice(chosen=chosen, reason="recorded", months=[], pooled={})
+    shipped = chosen_surface(choice, design, FileBand(model), plan.month, settings)
+    share = model_share(chosen, design, FileBand(model), plan.month, settings)
+    return file_of(shipped), chosen, share
 
 
 def _differences(a_path: Path, b_path: Path, compute: Compute) -> tuple[int, float]:
@@ -182,15 +206,21 @@ def _basis(
         plan.incidents, grid, stack.valid, plan.month, MIN_TRAINING_INCIDENTS, cfg.incidents,
         cfg.config_path,
     )  # fmt: skip
-    fitted = refit_final(plan, stack, incidents, manifest["final_fit"], work, compute)
-    risk = predict_to_geotiff(fitted.model, fitted.stack, work / "risk_tiled.tif", compute)
+    record = manifest["final_fit"]
+    fitted, design = refit_final(plan, stack, incidents, record, work, compute)
+    model = predict_to_geotiff(fitted.model, fitted.stack, work / "risk_tiled.tif", compute)
+    risk, chosen, share = _shipped(plan, design, model, record)
     _check_reproduced(risk, run_dir, manifest, compute)
     log.info("the refitted model reproduces %s exactly", run_dir / "risk.tif")
-    classes = run_dir / "risk_class.tif"
     baseline = RiskMap(
-        risk=risk, classes=classes, thresholds=read_thresholds(run_dir / "metrics.json")
+        risk=risk,
+        classes=run_dir / "risk_class.tif",
+        thresholds=read_thresholds(run_dir / "metrics.json"),
+        model=model,
     )
-    return baseline_of(plan, stack, incidents.used, fitted, baseline, work, compute, str(source))
+    return baseline_of(
+        plan, stack, incidents.used, fitted, baseline, work, compute, str(source), (chosen, share)
+    )
 
 
 def _link_run_folder(run_dir: Path, staging: Path, replaced: set[str]) -> None:

@@ -85,6 +85,26 @@ class ScenarioMeasures:
     current_files: tuple[Path, Path] | None  # the baseline's and scenario's current (grid)
     summary: ScenarioSummary
     changed_features: tuple[str, ...]
+    shipped: str = "model"  # the map the run ships (hwc_risk.map_choice)
+    model_share: float = 1.0  # how much it moves per unit of the model's surface
+
+
+def _shipped_note(shipped: str, share: float) -> dict[str, object]:
+    """What the scenario's map is, given the map the run ships."""
+    if shipped == "model":
+        note = "the run ships the model's map: the scenario's map is the model's on its inputs"
+    elif share == 0.0:
+        note = (
+            f"the run ships '{shipped}', history alone: a plan changes covariates, not past "
+            "reports, so the scenario leaves the map as it is"
+        )
+    else:
+        note = (
+            f"the run ships '{shipped}', a blend of the model and history: the scenario's map "
+            "is the baseline's plus the model's share of the change in the model's map "
+            "(history and scaling held)"
+        )
+    return {"chosen": shipped, "model_share": share, "note": note}
 
 
 def edits_frame(scenario: ScenarioConfig, prepared: PreparedScenario, crs: CRS) -> gpd.GeoDataFrame:
@@ -254,6 +274,7 @@ def write_scenario_files(
         "changed_features": list(m.changed_features),
         "extrapolation_features": list(m.mess_features),
         "delta_limit": m.comparison.delta_limit(),
+        "map_shipped": _shipped_note(m.shipped, m.model_share),
     }
     out.append(write_json(folder / "summary.json", record))
     return out

@@ -29,10 +29,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.windows import Window
 
-from ..compute import Compute
+from ..bands import FileBand, read_band
+from ..compute import Compute, run_windows
 from ..config import ConnectivityConfig, FeaturesConfig
-from ..covariates import FeatureStack
+from ..covariates import FeatureStack, create_band
 from ..export.hotspots import hotspot_polygons
 from ..export.products import people_per_cell, run_tags
 from ..extrapolation import MessReference, write_extrapolation
@@ -41,6 +43,7 @@ from ..incidents import MonthIncidents
 from ..modelling import FittedModel
 from ..plan import Plan
 from ..predict import RiskMap, predict_to_geotiff
+from ..selection import Selection
 from .config import BurnLinesEdit, ResistanceEdit, ScenarioConfig
 from .edits import PreparedScenario, prepare_scenario
 from .files import ScenarioMeasures, edits_frame, write_scenario_files
@@ -59,11 +62,13 @@ from .summary import (
 
 __all__ = [
     "ScenarioBasis",
+    "ShiftJob",
     "baseline_of",
     "connectivity_change",
     "evaluate_scenarios",
     "run_scenario",
     "scenarios_stage",
+    "shift_window",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,8 +93,10 @@ class ScenarioBasis:
     people: Path | None  # people per cell x people_factor (outputs.population_covariate)
     people_factor: float
     population: str | None  # the covariate people come from
-    tags: dict[str, str]  # the run's GeoTIFF tags (month, model, version, name)
+    tags: dict[str, str]  # the run's GeoTIFF tags (month, model, map, version, name)
     source: str  # the file the scenarios come from, for messages
+    shipped: str = "model"  # the map the run ships (hwc_risk.map_choice)
+    model_share: float = 1.0  # how much the shipped map moves per unit of the model's
 
     @property
     def grid(self) -> GridSpec:
@@ -177,6 +184,42 @@ def _current_files(
     return None if base is None else (base.file, built.rebuilt[network.layer].file)
 
 
+@dataclass(frozen=True)
+class ShiftJob:
+    """The baseline's shipped map moved by a share of the change in the model's surface."""
+
+    shipped: FileBand
+    before: FileBand  # the model's surface on the baseline's inputs
+    after: FileBand  # the model's surface on the scenario's
+    share: float
+
+
+def shift_window(job: ShiftJob, window: Window) -> list[np.ndarray]:
+    """``shipped + share * (after - before)`` in a window (NaN where any is NaN)."""
+    base = read_band(job.shipped, window).astype(np.float64)
+    change = read_band(job.after, window) - read_band(job.before, window).astype(np.float64)
+    return [(base + job.share * change).astype(np.float32)]
+
+
+def _scenario_map(basis: ScenarioBasis, model_risk: Path, work: Path, compute: Compute) -> Path:
+    """The scenario's map as the run ships it: the model's surface itself when the run
+    ships the model, else the baseline's shipped map moved by the model's share of it
+    (history and scaling held: a plan changes the covariates, not the past reports)."""
+    before = basis.risk.model or basis.risk.risk
+    if basis.model_share == 1.0 and before == basis.risk.risk:
+        return model_risk
+    grid = basis.grid
+    out = create_band(work / "shipped_tiled.tif", grid, "relative conflict risk", compute.block)
+    job = ShiftJob(
+        shipped=FileBand(basis.risk.risk),
+        before=FileBand(before),
+        after=FileBand(model_risk),
+        share=basis.model_share,
+    )
+    run_windows(shift_window, job, [out], compute, grid.shape, "scenario map")
+    return out
+
+
 def _measure(
     basis: ScenarioBasis,
     scenario: ScenarioConfig,
@@ -187,7 +230,8 @@ def _measure(
 ) -> ScenarioMeasures:
     """Predict the scenario and measure it against the baseline (work files)."""
     grid, fitted = basis.grid, basis.fitted
-    risk = predict_to_geotiff(fitted.model, built.stack, work / "risk_tiled.tif", compute)
+    model_risk = predict_to_geotiff(fitted.model, built.stack, work / "model_tiled.tif", compute)
+    risk = _scenario_map(basis, model_risk, work, compute)
     mess, variable, mess_names = _extrapolation(basis, built, work, compute)
     people = built.edited.get(basis.population) if basis.population else None
     comparison = compare_surfaces(
@@ -218,7 +262,7 @@ def _measure(
         risk=risk, comparison=comparison, mess=mess, mess_variable=variable,
         mess_features=tuple(mess_names), hotspots=hotspots, changes=changes, network=network,
         current_files=_current_files(basis, built, network), summary=summary,
-        changed_features=built.changed,
+        changed_features=built.changed, shipped=basis.shipped, model_share=basis.model_share,
     )  # fmt: skip
 
 
@@ -289,9 +333,11 @@ def baseline_of(
     work: Path,
     compute: Compute,
     source: str,
+    shipped: tuple[str, float] = ("model", 1.0),
 ) -> ScenarioBasis:
     """The baseline of a run's month as scenarios need it: its stages' results, the
-    people per cell and the baseline's hotspots (as the products stage draws them)."""
+    people per cell and the baseline's hotspots (as the products stage draws them);
+    ``shipped`` the map the run ships and the model's share of it."""
     config = plan.config
     work.mkdir(parents=True, exist_ok=True)
     people, factor = people_per_cell(config.outputs, config, plan.grid, work)
@@ -310,15 +356,28 @@ def baseline_of(
         people=people,
         people_factor=factor,
         population=config.outputs.population_covariate,
-        tags=run_tags(config.name, plan.month.label, fitted.recipe.name),
+        tags=run_tags(config.name, plan.month.label, fitted.recipe.name) | {"map": shipped[0]},
         source=source,
+        shipped=shipped[0],
+        model_share=shipped[1],
     )
+
+
+def _warn_history(shipped: str, share: float) -> None:
+    if share == 0.0:
+        log.warning(
+            "the run ships '%s' (history alone, chosen on held-out months): a plan changes "
+            "the covariates, not the past reports, so the scenarios change nothing on the "
+            "map (each scenario's summary.json says so)",
+            shipped,
+        )
 
 
 def scenarios_stage(
     plan: Plan,
     stack: FeatureStack,
     incidents: MonthIncidents,
+    selection: Selection,
     fitted: FittedModel,
     risk: RiskMap,
     staging: Path,
@@ -331,5 +390,10 @@ def scenarios_stage(
         return ScenarioResults()
     work = staging / "_work" / "scenarios"
     source = str(config.config_path or "the config")
-    basis = baseline_of(plan, stack, incidents.used, fitted, risk, work, compute, source)
+    share = selection.model_share(FileBand(risk.model or risk.risk), plan.month)
+    _warn_history(selection.shipped, share)
+    basis = baseline_of(
+        plan, stack, incidents.used, fitted, risk, work, compute, source,
+        (selection.shipped, share),
+    )  # fmt: skip
     return evaluate_scenarios(config.scenarios, basis, staging / "scenarios", work, compute)

@@ -44,7 +44,10 @@ def test_recipe_beside_the_config_wins(tmp_path: Path) -> None:
 
 
 def test_unknown_model_lists_the_choices() -> None:
-    with pytest.raises(ModelRecipeError, match=r"model 'maxnet' not found; use one of .*maxent"):
+    with pytest.raises(
+        ModelRecipeError,
+        match=r"model 'maxnet' not found; did you mean 'maxent'\? use one of .*glm.*maxent",
+    ):
         load_recipe("maxnet")
 
 
