@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,16 +20,18 @@ import pytest
 import rasterio
 from shapely.geometry import LineString, box
 
-from hwc_risk.bands import FileStore
+from hwc_risk.bands import FileBand, FileStore, file_of
 from hwc_risk.compute import Compute
 from hwc_risk.config import load_config
 from hwc_risk.covariates import build_feature_stack
 from hwc_risk.errors import InputError
+from hwc_risk.history import HistorySettings
 from hwc_risk.incidents import incidents_for_month
+from hwc_risk.map_choice import MapChoice, chosen_surface, model_share
 from hwc_risk.modelling import Design, fit_final
 from hwc_risk.models import load_recipe
 from hwc_risk.plan import plan_run
-from hwc_risk.predict import map_risk
+from hwc_risk.predict import RiskMap, map_risk
 from hwc_risk.sampling import draw_samples
 from hwc_risk.scenarios.config import check_scenarios, parse_scenarios
 from hwc_risk.scenarios.edits import prepare_scenario
@@ -74,8 +77,10 @@ class Run:
         )
         samples = draw_samples(self.stack, incidents.used, cfg.background, seed=cfg.seed)
         design = Design.of(samples, self.stack, cfg.seed, FileStore(work), self.compute)
+        self.design = design
         self.fitted = fit_final(design, load_recipe("glm"), self.plan.month)
         risk = map_risk(self.fitted.model, self.fitted.stack, work, self.compute)
+        self.risk = risk
         self.basis: ScenarioBasis = baseline_of(
             self.plan, self.stack, incidents.used, self.fitted, risk, work / "s", self.compute,
             "S.yaml",
@@ -185,3 +190,52 @@ def test_errors_name_the_scenario(run: Run) -> None:
     with pytest.raises(InputError, match=r"scenarios\.0\.edits\.0 \(fence, resistance\): .* "
                        "holds lines; set width"):  # fmt: skip
         run.evaluate(scenarios, "fence")
+
+
+def _shipped(run: Run, chosen: str, settings: HistorySettings) -> np.ndarray:
+    choice = MapChoice(chosen=chosen, reason="test", months=[], pooled={})
+    model = FileBand(run.risk.model or run.risk.risk)
+    return _read(file_of(chosen_surface(choice, run.design, model, run.plan.month, settings)))
+
+
+def test_a_blended_map_moves_by_the_models_share(run: Run) -> None:
+    """When the run ships a blend of the model and history, the share is the model's
+    coefficient in the shipped map (the rest is the history density, scaled), and a
+    scenario's map moves by that share of the change in the model's map; history
+    alone does not move at all."""
+    settings = HistorySettings(tau_months=6.0, bandwidth=500.0)
+    month, model_file = run.plan.month, run.risk.model or run.risk.risk
+    model = _read(model_file)
+    blend = _shipped(run, "blend_50", settings)
+    history = _shipped(run, "history_density", settings)  # density / its top
+    share = model_share("blend_50", run.design, FileBand(model_file), month, settings)
+    assert model_share("model", run.design, FileBand(model_file), month, settings) == 1.0
+    assert model_share("past_counts", run.design, FileBand(model_file), month, settings) == 0.0
+    valid = run.stack.valid.to_array()
+    rest, dense = (blend - share * model)[valid], history[valid] > 0.01
+    factor = float(np.median(rest[dense] / history[valid][dense]))
+    np.testing.assert_allclose(rest, factor * history[valid], rtol=1e-4, atol=1e-6)
+    assert 0 < share * model[valid].max() < 1
+    scenarios = run.scenarios("blended", [{"kind": "adjust", "covariate": "elevation",
+                                           "add": 300}], _cells(10, 30, 5, 40))  # fmt: skip
+    for chosen, value, expected in (("blend_50", blend, share), ("history_density", history, 0)):
+        risk_file = run.folder / f"{chosen}.tif"
+        with rasterio.open(model_file) as src:
+            profile = src.profile
+        with rasterio.open(risk_file, "w", **profile) as dst:
+            dst.write(value, 1)
+        shipped = RiskMap(
+            risk=risk_file, classes=run.risk.classes, thresholds=run.risk.thresholds,
+            model=model_file,
+        )  # fmt: skip
+        basis = replace(run.basis, risk=shipped, shipped=chosen, model_share=expected)
+        out = run.folder / f"moved-{chosen}"
+        evaluate_scenarios(scenarios, basis, out / "scenarios", out / "work", run.compute)
+        after = _read(out / "work" / "blended" / "model_tiled.tif")
+        delta = _read(out / "scenarios" / "blended" / "risk_delta.tif")
+        np.testing.assert_allclose(
+            delta[valid], expected * (after - model)[valid], rtol=1e-5, atol=1e-7
+        )
+        summary = json.loads((out / "scenarios" / "blended" / "summary.json").read_text())
+        assert summary["map_shipped"]["chosen"] == chosen
+    assert np.abs(after - model)[valid].max() > 0.01  # the plan did change the model's map
