@@ -30,7 +30,7 @@ CHECKED = """() => [...document.querySelectorAll('.leaflet-control-layers-overla
 
 
 def _click(page: Any, label: str) -> None:
-    page.locator(".leaflet-control-layers-overlays label", has_text=label).locator("input").click()
+    page.get_by_role("checkbox", name=label, exact=True).click()
     page.wait_for_timeout(150)
 
 
@@ -69,6 +69,7 @@ def test_every_scenario_layer_toggles(open_map: Any, sample_run: Path) -> None:
     assert "planned-road: change in risk" in checked and "Risk class" not in checked
     assert page.locator("img.leaflet-image-layer").count() == 1
     assert _settled_gap(page, name) < 1.5  # the change sits on its bounds
+    opened.screenshot("map-sample-scenario-change.png")
     _click(page, "farm-expansion: risk class")
     page.wait_for_timeout(300)
     checked = page.evaluate(CHECKED)
@@ -140,11 +141,16 @@ def test_scenario_text_runs_nothing(
         """(name) => {
       const map = window[name];
       const texts = [];
+      // hover every feature of every GeoJSON layer with a tooltip, as a planner would
       map.eachLayer(l => {
-        if (l.getTooltip && l.getTooltip() && l.feature) {
-          l.openTooltip(l.getBounds ? l.getBounds().getCenter() : l.getLatLng());
-          texts.push(l.getTooltip().getElement().textContent);
-        }
+        if (!(l.getLayers && l.getTooltip && l.getTooltip())) { return; }
+        l.getLayers().forEach(c => {
+          if (!c.feature) { return; }
+          const at = c.getBounds ? c.getBounds().getCenter() : c.getLatLng();
+          c.fire('mouseover', {latlng: at}, true);
+          const el = l.getTooltip().getElement();
+          if (el) { texts.push(el.textContent); }
+        });
       });
       return texts;
     }""",
