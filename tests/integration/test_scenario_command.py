@@ -195,3 +195,30 @@ def test_a_run_folder_missing_or_made_from_other_inputs(area_run: Path) -> None:
     code, errors, _ = _invoke("scenario", str(other), str(plan), "--month", run_dir.name)
     assert code == 2 and "fingerprint differs" in errors[0] and "first" in errors[0]
     assert _state(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("case", "needles"),
+    [
+        ("no-overlap", ["scenarios.0.edits.0 (s, set_class)", "does not overlap the analysis"]),
+        ("layer-missing", ["scenarios.0.edits.0 (s, set_class)", "has no layer 'roads'"]),
+        ("lines-for-polygons", ["holds lines", "polygons"]),
+    ],
+)
+def test_a_run_with_a_bad_plan_stops_before_its_long_steps(
+    area_run: Path, case: str, needles: list[str]
+) -> None:
+    """The config's scenarios are read in the plan stage: one line naming the config and
+    the edit, exit 2, and no run folder (nor a half-written scenarios/ folder)."""
+    edit = ERRORS[case][0][0]  # type: ignore[index]
+    config = area_run.with_name(f"run-{case}.yaml")
+    config.write_text(area_run.read_text())
+    edit_config(config, name=f"bad-{case}", scenarios=[{"name": "s", "edits": [edit]}])
+    code, errors, stderr = _invoke("run", str(config), "-q")
+    assert code == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr
+    assert str(config) in errors[0]
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    assert not (area_run.parent / "out" / f"bad-{case}").exists()
+    code, errors, _ = _invoke("validate", str(config))
+    assert code == 2 and all(n in errors[0] for n in needles)
