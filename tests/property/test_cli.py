@@ -60,8 +60,12 @@ def invoke(*args: str) -> Result:
     assert result.exit_code in (0, 2), (result.exit_code, result.stderr)
     if result.exit_code == 2:
         lines = result.stderr.splitlines()
-        assert len(lines) == 1, result.stderr
         assert lines[0].startswith("hwc-risk: error: "), lines[0]
+        # one line, or a config's several problems: a line counting them, one line each
+        if len(lines) > 1:
+            count = re.search(r": (\d+) problems in the config:$", lines[0])
+            assert count is not None and int(count.group(1)) == len(lines) - 1, result.stderr
+            assert all(line.startswith("  ") for line in lines[1:]), result.stderr
         note(f"exit 2: {_kind(lines[0])}")
     else:
         note("exit 0")
