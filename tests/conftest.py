@@ -160,6 +160,11 @@ class CliResult:
     stderr: str
     exception: BaseException | None
 
+    @property
+    def returncode(self) -> int:
+        """The exit code, named as :func:`run_cli`'s result names it."""
+        return self.exit_code
+
 
 def cli(*args: str | Path) -> CliResult:
     """Run the ``hwc-risk`` command in this process (its typer ``app`` with ``args``).

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from tests.conftest import run_cli, write_raster
+from tests.conftest import cli, run_cli, write_raster
 
 
 def make_case(folder: Path, extra: str = "") -> Path:
@@ -59,7 +59,7 @@ def test_writes_omniscapes_files_beside_the_ini(tmp_path: Path) -> None:
 )
 def test_bad_settings_stop_with_one_line(tmp_path: Path, extra: str, needle: str) -> None:
     ini = make_case(tmp_path, extra)
-    proc = run_cli("omniscape", ini)
+    proc = cli("omniscape", ini)  # in-process: the same command, without a new interpreter
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr

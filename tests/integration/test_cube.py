@@ -65,6 +65,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return name_dir
 
 
+@pytest.mark.slow  # reads the module's runs
 def test_cube_command_writes_cf_netcdf_and_csv(runs: Path) -> None:
     done = run_cli("cube", runs)
     assert done.returncode == 0, done.stderr
@@ -103,6 +104,7 @@ def test_cube_command_writes_cf_netcdf_and_csv(runs: Path) -> None:
         )
 
 
+@pytest.mark.slow  # reads the module's runs
 def test_monthly_figures(runs: Path) -> None:
     done = run_cli("cube", runs)
     assert done.returncode == 0, done.stderr
@@ -145,6 +147,7 @@ def test_cube_bad_folders(tmp_path: Path) -> None:
     assert not (tmp_path / "empty" / "risk_cube.nc").exists()
 
 
+@pytest.mark.slow  # reads the module's runs
 def test_forecast_tif_round_trip(runs: Path) -> None:
     bands = forecast_bands(runs / "2025-02" / "forecast.tif")
     assert {month_label(m): b for m, b in bands.items()} == {"2025-03": 1, "2025-04": 2}
