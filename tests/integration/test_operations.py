@@ -15,7 +15,7 @@ import rasterio
 
 from hwc_risk.export.report import sha256
 from hwc_risk.runfolder import RunFolders
-from tests.conftest import HWC_RISK, run_cli
+from tests.conftest import HWC_RISK, cli, run_cli
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -161,7 +161,7 @@ def test_month_over_month_change(small_area: Path) -> None:
 
 
 def test_validate_reports_what_a_run_would_use(small_area: Path) -> None:
-    proc = run_cli("validate", small_area, "--month", "2025-03")
+    proc = cli("validate", small_area, "--month", "2025-03")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "is valid" in out and "EPSG:32633" in out
