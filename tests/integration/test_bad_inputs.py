@@ -321,6 +321,7 @@ def test_the_corpus_is_large_enough() -> None:
 # The installed console script, in a subprocess: exit codes as a shell sees them.
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 @pytest.mark.parametrize("command", ["run", "validate"])
 def test_installed_command_exits_2_with_one_line(small_area: Path, command: str) -> None:
     small_area.write_text(small_area.read_text().replace("model:", "modle:"))

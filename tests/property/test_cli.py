@@ -115,6 +115,7 @@ def _month(month: str | None) -> list[str]:
 # --- validate ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 @given(data=st.data())
 @settings(max_examples=EXAMPLES)
 def test_validate_on_generated_tables(
