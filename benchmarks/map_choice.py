@@ -53,10 +53,11 @@ def wrong(kind: str, chosen: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--kinds", nargs="+", default=["history", "covariates"])
     args = parser.parse_args()
     print("| series | seeds | shipped | wrong | pooled top-10 %: shipped | model | best history |")
     print("|---|---|---|---|---|---|---|")
-    for kind in ("history", "covariates"):
+    for kind in args.kinds:
         shipped: Counter[str] = Counter()
         n_wrong, caps = 0, []
         start = time.perf_counter()

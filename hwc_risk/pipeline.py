@@ -45,6 +45,7 @@ from .export.products import write_products
 from .export.records import LogCollector, RunRecord, write_records
 from .incidents import incidents_for_month
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_final
+from .models import fit_processes
 from .months import Month
 from .plan import Plan, plan_run
 from .predict import map_risk
@@ -188,6 +189,7 @@ def _run_in_staging(
             # every band a step keeps open: one budget for the whole run
             rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
             open_compute(plan.config.compute) as compute,
+            fit_processes(compute.workers if compute.client is None else 1),
         ):
             record = RunRecord(
                 started=record_start, timings=timings, compute=compute, log=collector
