@@ -500,11 +500,7 @@ def select_and_validate(
     else:
         job = RollingMonths(design, recipe, tuple(origins), fractions)
         rolling = run_jobs(design.compute, [job], "rolling-origin months")[0]
-    temporal = (
-        rolling.month(run_month)
-        if isinstance(rolling, RollingOrigin)
-        else Skipped(f"no incidents in {run_month.label} to test on")
-    )
+    temporal = rolling.month(run_month) if isinstance(rolling, RollingOrigin) else rolling
     map_job = None
     if choice is not None and settings.map_choice and history_settings is not None:
         months = tuple(map_months(p_months, run_month, settings.map_months))
