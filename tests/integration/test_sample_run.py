@@ -15,9 +15,11 @@ from scipy import stats
 
 from hwc_risk.export.outputs import SCENARIO_OUTPUTS, always_written
 from hwc_risk.export.report import sha256
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, SAMPLE, run_cli
 
-SAMPLE = REPO / "pipelines" / "sample.yaml"
+# every test reads the session's shared sample run (tests/conftest.py) or makes its own
+pytestmark = pytest.mark.slow
+
 SCENARIOS = ("planned-road", "farm-expansion")
 CONNECTIVITY = {
     "connectivity_current.tif",

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from hwc_risk.cli import app
 from hwc_risk.export.outputs import SCENARIO_OUTPUTS
 from hwc_risk.export.report import sha256
-from tests.conftest import REPO, SAMPLE_CONFIG, edit_config, run_cli
+from tests.conftest import REPO, SAMPLE, edit_config, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def sample_copy(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     shutil.copytree(sample_run, run_dir)
     before = {p: sha256(run_dir / p) for p in ("risk.tif", "risk_class.tif", "metrics.json")}
     proc = run_cli(
-        "scenario", SAMPLE_CONFIG, REPO / "pipelines" / "sample-scenarios.yaml",
+        "scenario", SAMPLE, REPO / "pipelines" / "sample-scenarios.yaml",
         "--month", "2026-10", "--output-dir", out,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -66,7 +66,7 @@ def sample_copy(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     edit = {"kind": "resistance", "path": str(road), "width": 30, "barrier": True}
     scenario = {"name": "fenced-road", "description": "The road, fenced", "edits": [edit]}
     fence.write_text(yaml.safe_dump({"scenarios": [scenario]}))
-    proc = run_cli("scenario", SAMPLE_CONFIG, fence, "--month", "2026-10", "--output-dir", out)
+    proc = run_cli("scenario", SAMPLE, fence, "--month", "2026-10", "--output-dir", out)
     assert proc.returncode == 0, proc.stderr
     return run_dir
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
@@ -28,6 +29,9 @@ from hwc_risk.temporal import (
     values_at_samples,
     write_month_layers,
 )
+
+# runs pipelines or fits models on whole areas: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 TRAIN = 24  # months with greenness published; the next 12 are mapped from its climatology
 
