@@ -42,6 +42,7 @@ from rasterio.enums import Resampling
 from .. import __version__
 from ..classes import RISK_CLASSES
 from ..errors import InputError
+from ..map_choice import blend_weight
 from ..scenarios.summary import AREA_CHANGED, OUTSIDE_RANGE
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "bulletin_html",
     "forecast_next",
     "render_class_map",
+    "shipped_words",
     "write_bulletin",
     "write_bulletin_pdf",
     "write_run_bulletin",
@@ -105,7 +107,7 @@ class Bulletin:
     expected_range: tuple[float, float] | None = None  # the forecast's interval
     scenario_names: tuple[str, ...] = ()
     scenario_rows: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    model: str = ""
+    model: str = ""  # what the map is: "model: glm", or the history or blend shipped
     made_on: str = ""
 
 
@@ -133,20 +135,58 @@ def headline(b: Bulletin) -> str:
     return text
 
 
+#: the history candidates of the map choice, in words (``map_choice.chosen``)
+_HISTORY_WORDS = {
+    "past_counts": "all past incidents per cell",
+    "recent_counts": "the last 12 months' incidents per cell",
+    "history_density": "a density of past incidents",
+}
+
+
+def shipped_words(metrics: dict[str, Any]) -> str:
+    """What the shipped map is (the map choice of ``metrics.json``), for the footer."""
+    model = str(metrics.get("model", ""))
+    chosen = str((metrics.get("map_choice") or {}).get("chosen", "model"))
+    weight = blend_weight(chosen)
+    if weight is not None:
+        return f"map: {weight:.0%} model ({model}), {1 - weight:.0%} a density of past incidents"
+    if chosen in _HISTORY_WORDS:
+        return f"map: {_HISTORY_WORDS[chosen]} (it did better than the model, {model})"
+    return f"model: {model}"
+
+
+def _shipped_capture(metrics: dict[str, Any], month: str, key: str) -> float | None:
+    """The shipped map's capture in the run's month when the map choice shipped
+    something other than the model (its own held-out figure), else None."""
+    choice = metrics.get("map_choice") or {}
+    chosen = choice.get("chosen")
+    if not chosen or chosen == "model":
+        return None
+    found: dict[str, Any] = next(
+        (m for m in choice.get("per_month", []) if m.get("month") == month), {}
+    )
+    value = found.get(chosen, {}).get(key)
+    return None if value is None else float(value)
+
+
 def quality_sentence(metrics: dict[str, Any]) -> str:
-    """How good the map is, in one plain sentence, from ``metrics.json``."""
+    """How good the shipped map is, in one plain sentence, from ``metrics.json``."""
     temporal = metrics.get("temporal_holdout", {})
     top = float(metrics.get("top_fraction", 0.10))
     if "skipped" in temporal or "model" not in temporal:
         return "There were too few incidents this month to check the map against them."
     key = f"capture_rate_{round(top * 100)}"
-    model = temporal["model"].get(key)
-    rivals = {n: temporal.get(n, {}).get(key) for n in _BASELINE_WORDS}
+    test_month = str(temporal.get("test_month", metrics.get("month", "")))
+    shipped = _shipped_capture(metrics, test_month, key)
+    model = temporal["model"].get(key) if shipped is None else shipped
+    chosen = (metrics.get("map_choice") or {}).get("chosen")
+    # a map of past incidents is not its own rival
+    rivals = {n: temporal.get(n, {}).get(key) for n in _BASELINE_WORDS if n != chosen}
     rivals = {n: v for n, v in rivals.items() if v is not None and math.isfinite(v)}
     if model is None or not rivals:
         return "The map could not be checked against this month's incidents."
     best = max(rivals, key=lambda n: rivals[n])
-    month = _month_words(temporal.get("test_month", metrics.get("month", "")))
+    month = _month_words(test_month)
     n = temporal.get("n_test_incidents", temporal["model"].get("n_incidents", 0))
     lead = (
         f"Checked against the {n} incidents of {month}, which it had not seen, the "
@@ -326,7 +366,7 @@ risk, largest first.</figcaption></figure>
 {_scenario_table(b)}
 <h2>How good is this map?</h2>
 <p class="quality">{esc(b.quality)}</p>
-<footer>Made by hwc-risk {esc(__version__)} on {esc(b.made_on)}; model: {esc(b.model)}.
+<footer>Made by hwc-risk {esc(__version__)} on {esc(b.made_on)}; {esc(b.model)}.
 The GeoTIFFs, the interactive map and the full validation are in the same folder.</footer>
 </body></html>
 """
@@ -414,7 +454,7 @@ def bulletin_from_records(
         expected_next=expected_next,
         scenario_names=names,
         scenario_rows=rows,
-        model=str(metrics.get("model", "")),
+        model=shipped_words(metrics),
         made_on=str(manifest.get("finished", date.today().isoformat()))[:10],
     )
 

@@ -24,6 +24,7 @@ from hwc_risk.export.bulletin import (
     headline,
     quality_sentence,
     render_class_map,
+    shipped_words,
     write_bulletin,
 )
 from hwc_risk.grid import GridSpec
@@ -54,6 +55,28 @@ def test_quality_sentence_says_plainly_when_the_map_is_no_better() -> None:
     assert "no better than a map of where incidents happened before (31%)" in poor
     assert "with care" in poor
     assert "too few incidents" in quality_sentence(_metrics(0, 0, skipped=True))
+
+
+def test_quality_and_footer_describe_the_shipped_map_not_the_model() -> None:
+    """When the map choice ships history or a blend, the bulletin scores and names that
+    map (its capture in the run's month), not the model it did not ship."""
+    metrics = _metrics(0.20, 0.31)
+    month = {"month": "2026-10", "past_counts": {"capture_rate_10": 0.45},
+             "blend_25": {"capture_rate_10": 0.38}}  # fmt: skip
+    history = {**metrics, "map_choice": {"chosen": "past_counts", "per_month": [month]}}
+    assert quality_sentence(history).endswith(
+        "the highest-risk 10% of the area held 45% of them, against 31% for a map of where "
+        "incidents happened before."
+    )  # past_counts is what was shipped, so not its own rival
+    assert shipped_words(history) == (
+        "map: all past incidents per cell (it did better than the model, glm)"
+    )
+    blend = {**metrics, "map_choice": {"chosen": "blend_25", "per_month": [month]}}
+    assert "held 38% of them" in quality_sentence(blend)
+    assert shipped_words(blend) == "map: 25% model (glm), 75% a density of past incidents"
+    model = {**metrics, "map_choice": {"chosen": "model", "per_month": [month]}}
+    assert "held 20% of them, no better than" in quality_sentence(model)
+    assert shipped_words(model) == shipped_words(metrics) == "model: glm"
 
 
 def _bulletin(**changes: object) -> Bulletin:
@@ -141,7 +164,7 @@ def test_bulletin_from_a_run_folder(tmp_path: Path) -> None:
     assert (b.area, b.month, b.incidents, b.previous_incidents) == ("test-area", "2026-10", 13, 33)
     assert b.hotspot_count == 2 and b.hotspots[0] == HotspotRow(1, 6.0, 300.0, 9)
     assert b.change == "Since 2026-09: 3.4% of the area moved up."
-    assert b.model == "glm" and b.made_on == "2026-11-02"
+    assert b.model == "model: glm" and b.made_on == "2026-11-02"
     assert b.scenario_names == ("road", "farms")
     rows = dict(b.scenario_rows)
     assert rows[AREA_CHANGED] == ("12", "3")
