@@ -96,7 +96,7 @@ def step(folder: Path, side: int, what: str, chunk: int) -> dict[str, float]:
     from hwc_risk.compute import Compute
     from hwc_risk.grid import GridSpec
     from hwc_risk.temporal import (
-        MonthlyCovariateConfig,
+        CovariateConfig,
         as_month,
         open_source,
         temporal_features,
@@ -107,8 +107,8 @@ def step(folder: Path, side: int, what: str, chunk: int) -> dict[str, float]:
     grid = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 500_000, 0, -100, 9_500_000), side, side)
     common = {"type": "continuous", "lags": [0, 1], "aggregate": {"statistic": "mean", "months": 3}}
     configs = {
-        "rain": MonthlyCovariateConfig(path=folder / "rain.nc", anomaly=True, **common),
-        "ndvi": MonthlyCovariateConfig(path=folder / "ndvi" / "ndvi_{month}.tif", **common),
+        "rain": CovariateConfig(path=folder / "rain.nc", anomaly=True, **common),
+        "ndvi": CovariateConfig(path=folder / "ndvi" / "ndvi_{month}.tif", **common),
     }
     rng = np.random.default_rng(1)
     n = 10_900

@@ -156,6 +156,8 @@ def validate(
             f"covariate {key}: {cov['type']}, band {cov['band']}, "
             f"{cov['valid_share_of_grid']:.0%} of the grid covered ({cov['path']})"
         )
+    for key, text in report.get("monthly_covariates", {}).items():
+        typer.echo(f"covariate {key}: {text}")
     rejected = ", ".join(f"{k} {v}" for k, v in inc["rejected_by_reason"].items()) or "none"
     typer.echo(
         f"incidents: {inc['read']} read from {len(inc['files'])} file(s): {inc['accepted']} "

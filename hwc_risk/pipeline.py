@@ -42,6 +42,7 @@ from .config import PipelineConfig
 from .covariates import build_feature_stack
 from .export.products import write_products
 from .export.records import LogCollector, RunRecord, write_records
+from .forecast_stage import forecast_stage
 from .incidents import incidents_for_month
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_final
 from .months import Month
@@ -51,6 +52,7 @@ from .runfolder import RunFolders, read_manifest
 from .sampling import draw_samples
 from .selection import SelectionOptions, select_and_validate
 from .stages import RunStages
+from .temporal.stack import add_time_features
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run"]
 
@@ -99,6 +101,9 @@ def _run_stages(
         stack = build_feature_stack(
             cfg.covariates, plan.grid, cfg.features, work / "features", cfg.connectivity, compute
         )
+        stack = add_time_features(
+            stack, plan.monthly, cfg.features.season, plan.month, work / "monthly", compute
+        )
     incidents = incidents_for_month(
         plan.incidents,
         plan.grid,
@@ -109,7 +114,9 @@ def _run_stages(
         cfg.config_path,
     )
     with timer.stage("samples", "sampling background and reading features at samples"):
-        samples = draw_samples(stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work)
+        samples = draw_samples(
+            stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work, plan.month
+        )
     with timer.stage("selection", "choosing and validating the model on held-out months"):
         design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
         options = SelectionOptions.of(cfg)
@@ -120,6 +127,10 @@ def _run_stages(
         fitted = fit_final(selection.design, selection.recipe, plan.month)
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
         risk = map_risk(fitted.model, fitted.stack, work, compute)
+    with timer.stage("forecast", f"forecasting {cfg.forecast.horizon} month(s) ahead"):
+        forecast = forecast_stage(
+            cfg.forecast, incidents, selection, fitted, risk, work, compute, cfg.seed
+        )
     stages = RunStages(
         stack=stack,
         incidents=incidents,
@@ -127,6 +138,7 @@ def _run_stages(
         selection=selection,
         fitted=fitted,
         risk=risk,
+        forecast=forecast,
     )
     with timer.stage("products", "writing GeoTIFFs, styles, hotspots, map and metrics"):
         products = write_products(staging, plan, stages, compute, previous)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .covariates import FeatureStack
+from .forecast_stage import NextMonths
 from .incidents import MonthIncidents
 from .modelling import FittedModel
 from .predict import RiskMap
@@ -29,3 +30,4 @@ class RunStages:
     selection: Selection
     fitted: FittedModel
     risk: RiskMap
+    forecast: NextMonths | None = None  # forecast.horizon > 0

@@ -34,6 +34,7 @@ from ..selection import Selection, verdict
 from ..stages import RunStages
 from ..validation import MonthEvaluation
 from .change import compare_with_previous
+from .forecast import ForecastProducts, forecast_products, time_metrics
 from .geotiff import class_colormap, write_cog
 from .hotspots import hotspot_polygons, write_hotspots
 from .outputs import OutputSpec, layer_output, output_spec
@@ -168,6 +169,23 @@ def _incident_tables(staging: Path, incidents: MonthIncidents) -> list[Path]:
     return out
 
 
+def _forecast(
+    staging: Path, plan: Plan, stages: RunStages, hotspots: gpd.GeoDataFrame, compute: Compute
+) -> ForecastProducts | None:
+    """The forecast's files and metrics (issue 14), when the run made a forecast."""
+    if stages.forecast is None:
+        return None
+    return forecast_products(
+        staging,
+        plan.grid,
+        stages.forecast,
+        stages.selection,
+        stages.risk.classes,
+        hotspots,
+        compute.chunk_size,
+    )
+
+
 def write_products(
     staging: Path, plan: Plan, stages: RunStages, compute: Compute, previous: Path | None
 ) -> Products:
@@ -189,6 +207,8 @@ def write_products(
         previous, grid, risk.risk, risk.classes, hotspots, work, staging, tags, compute
     )
     outputs += change_files
+    forecast = _forecast(staging, plan, stages, hotspots, compute)
+    outputs += forecast.files if forecast is not None else []
     outputs.append(
         write_map(
             staging / "map.html",
@@ -202,9 +222,11 @@ def write_products(
             offline=plan.offline,
             generalise=config.outputs.generalise_incidents,
             change_note=change.get("summary"),
+            forecast=forecast.layer if forecast is not None else None,
         )
     )
     outputs += _incident_tables(staging, stages.incidents)
     metrics = _metrics(config, month, selection, risk, explanation)
+    metrics = time_metrics(metrics, config, selection, forecast)
     outputs.append(write_json(staging / "metrics.json", metrics))
     return Products(outputs=outputs, hotspots=hotspots, change=change, metrics=metrics)

@@ -27,9 +27,10 @@ from ..grid import GridSpec
 from ..incidents import MonthIncidents
 from ..models import ModelRecipe
 from ..plan import Plan
-from ..sampling import Samples
+from ..sampling import Samples, time_record
 from ..selection import Selection
 from ..stages import RunStages
+from ..temporal.inputs import input_records
 from ..validation import MonthEvaluation
 from .outputs import OutputSpec, layer_output, output_spec
 from .products import Products
@@ -105,7 +106,9 @@ def _inputs(plan: Plan) -> list[dict[str, Any]]:
     for path in plan.incidents.files:
         inputs.append({"role": "incidents", **file_record(path)})
     for key, cov in config.covariates.items():
-        inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
+        if not cov.is_monthly:
+            inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
+    inputs += input_records(plan.monthly, file_record)
     if plan.recipe.path is not None:
         inputs.append({"role": "model_recipe", **file_record(plan.recipe.path)})
     return inputs
@@ -203,6 +206,15 @@ def _manifest(
     }
 
 
+def _time_record(plan: Plan, stages: RunStages) -> dict[str, Any]:
+    """The monthly covariates (their months, and how the months the run read were filled)
+    and the samples' months (issue 14)."""
+    return {
+        "monthly_covariates": {m.key: m.to_json() for m in plan.monthly},
+        "samples": time_record(stages.samples),
+    }
+
+
 def _spec(path: Path, stack: FeatureStack) -> OutputSpec:
     layer = next((x for x in stack.layers if f"{x.name}.tif" == path.name), None)
     return layer_output(layer.name, layer.units) if layer else output_spec(path.name)
@@ -224,6 +236,7 @@ def write_records(
         "incident_generalisation": plan.config.outputs.generalise_incidents,
     }
     manifest["stac_item"] = "item.json"
+    manifest |= _time_record(plan, stages)
     log.info("run complete: %s", products.metrics["summary"])
     outputs.append(record.log.write(staging / "run.log.jsonl"))
     manifest["outputs"].append(file_record(staging / "run.log.jsonl", staging))
