@@ -41,15 +41,33 @@ def _main(
     """hwc-risk: human-wildlife conflict risk maps."""
 
 
-def _setup_logging(quiet: bool) -> None:
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    A handler bound to the stream of its creation breaks when one process runs
+    several commands with swapped streams (a notebook, a test's CliRunner): the
+    old stream is closed by then and logging prints a traceback instead.
+    """
+
+    @property
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def _setup_logging(quiet: bool, *, terminal: int | None = None) -> None:
+    """Progress bars and log lines on stderr; ``terminal`` overrides the level shown."""
     from .progress import enable
 
     enable(not quiet)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s hwc-risk: %(message)s", "%H:%M:%S"))
     # the logger passes everything from INFO on (the run's run.log.jsonl keeps it);
     # the terminal shows only warnings and errors with --quiet
-    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    handler.setLevel(terminal or (logging.WARNING if quiet else logging.INFO))
     root = logging.getLogger("hwc_risk")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -139,6 +157,8 @@ def validate(
     """
     from .checks import validate_config
 
+    # the report below says everything, warnings included; the log would repeat it
+    _setup_logging(quiet=True, terminal=logging.ERROR)
     try:
         report = validate_config(load_config(config), month=month, offline=offline)
     except InputError as exc:

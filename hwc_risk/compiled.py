@@ -36,20 +36,51 @@ covariate the weighted sum of its B-spline basis is itself one B-spline with
 coefficients ``w_j``, and its linear extrapolation beyond the training range
 is the weighted sum of the bases' extrapolations. :class:`CompiledSplineGLM`
 evaluates one spline per covariate instead of ``n_splines`` basis functions
-and a matrix product.
+and a matrix product. A covariate that was constant in the training data has
+a spline whose knots all coincide, which has no piecewise-polynomial form; it
+is evaluated as a B-spline, as scikit-learn does.
+
+Never wrong, never a crash
+--------------------------
+Compiling is an optimisation, so it must not change a result or stop a run.
+:func:`compile_model` gives ``None`` (the model is then scored by its own
+``predict``) for anything it cannot compile, whatever the reason, and checks
+every compiled scorer against the model's own predictions on probe points
+spanning each covariate's training range and beyond it before using it.
 """
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.interpolate import BSpline, PPoly
 from scipy.special import expit
 
-__all__ = ["CompiledMaxent", "CompiledSplineGLM", "compile_model", "compiled_scores"]
+__all__ = [
+    "CompiledMaxent",
+    "CompiledSplineGLM",
+    "compile_model",
+    "compiled_scores",
+    "own_scores",
+    "probe_points",
+]
+
+log = logging.getLogger(__name__)
+
+#: Agreement a compiled scorer must show with the model's own predictions.
+RTOL, ATOL = 1e-4, 1e-6
+
+
+class Compiled(Protocol):
+    """A compiled scorer: the model's output for ``(n_cells, n_covariates)`` values."""
+
+    ranges: tuple[np.ndarray, np.ndarray]  # per covariate: lowest and highest training value
+
+    def __call__(self, X: np.ndarray) -> np.ndarray: ...
 
 
 def _scaler(est: Any) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -62,6 +93,19 @@ def _scaler(est: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         np.asarray(est.min_, dtype=np.float64),
         bool(est.clip),
     )
+
+
+def _maxent_ranges(estimators: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Each covariate's training range, from whichever MaxEnt transformer kept it."""
+    lin, hinge, threshold = (estimators.get(k) for k in ("linear", "hinge", "threshold"))
+    if lin is not None:
+        return np.asarray(lin.data_min_, float), np.asarray(lin.data_max_, float)
+    if hinge is not None:
+        return np.asarray(hinge.mins_, float), np.asarray(hinge.maxs_, float)
+    if threshold is not None:
+        cuts = np.asarray(threshold.threshold_indices_, float)
+        return cuts.min(axis=0), cuts.max(axis=0)
+    raise NotImplementedError("no transformer records the covariates' range")
 
 
 class CompiledMaxent:
@@ -134,6 +178,7 @@ class CompiledMaxent:
         if pos != beta.size:
             raise NotImplementedError("feature layout not understood")
         self.n_cols = n_cols
+        self.ranges = _maxent_ranges(est)
 
     @staticmethod
     def _scaled(x: np.ndarray, scale: np.ndarray, mn: np.ndarray, clip: bool) -> np.ndarray:
@@ -182,6 +227,19 @@ class CompiledMaxent:
         return 1 - np.exp(-np.exp(eta) * np.exp(self.entropy))
 
 
+def _weighted_spline(spl: BSpline, w: np.ndarray) -> PPoly | BSpline:
+    """The weighted sum of a covariate's B-spline bases as one spline.
+
+    As a piecewise polynomial where it has one (evaluated twice as fast as
+    the B-spline form); a covariate that was constant in training has every
+    knot at one value and no such form, so it stays a B-spline, evaluated like
+    scikit-learn evaluates its bases.
+    """
+    if np.unique(spl.t[spl.k : spl.t.size - spl.k]).size >= 2:
+        return PPoly.from_spline(BSpline(spl.t, spl.c @ w, spl.k))
+    return BSpline.construct_fast(spl.t, spl.c @ w, spl.k)
+
+
 class CompiledSplineGLM:
     """``predict_proba(X)[:, 1]`` of the fitted spline GLM pipeline, one spline per covariate."""
 
@@ -214,12 +272,14 @@ class CompiledSplineGLM:
         degree = int(splines.degree)
         n_splines = splines.bsplines_[0].c.shape[1]
         ends = degree  # the bases sklearn continues linearly beyond each end
-        self.parts: list[tuple[PPoly, float, float, float, float, float, float]] = []
+        self.parts: list[tuple[PPoly | BSpline, float, float, float, float, float, float]] = []
+        lo, hi = [], []
         for j, spl in enumerate(splines.bsplines_):
             w = coef[j * n_splines : (j + 1) * n_splines]
-            # as piecewise polynomials: evaluated twice as fast as the B-spline form
-            combined = PPoly.from_spline(BSpline(spl.t, spl.c @ w, spl.k))
+            combined = _weighted_spline(spl, w)
             xmin, xmax = float(spl.t[degree]), float(spl.t[-degree - 1])
+            lo.append(self._unscaled(xmin, j))
+            hi.append(self._unscaled(xmax, j))
             f_min, f_max = spl(xmin), spl(xmax)
             fp_min, fp_max = spl(xmin, nu=1), spl(xmax, nu=1)
             low = list(range(ends))
@@ -235,6 +295,13 @@ class CompiledSplineGLM:
                     float(w[high] @ fp_max[high]),
                 )
             )
+        self.ranges = (np.array(lo), np.array(hi))
+
+    def _unscaled(self, z: float, j: int) -> float:
+        """A standardised value of covariate ``j`` in the covariate's own units."""
+        scale = 1.0 if self.scale is None else float(self.scale[j])
+        mean = 0.0 if self.mean is None else float(self.mean[j])
+        return z * scale + mean
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)  # column-major input reads fastest
@@ -260,7 +327,50 @@ class CompiledSplineGLM:
 _compiled: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 
 
-def _compiler(model: Any) -> tuple[Callable[[Any], Any], Any] | None:
+def own_scores(model: Any, X: np.ndarray) -> np.ndarray:
+    """The model's own score of the incident class (MaxEnt's output, else ``predict_proba``)."""
+    if type(model).__name__ == "MaxentModel":
+        return np.asarray(model.predict(X), dtype=np.float64).ravel()
+    return np.asarray(model.predict_proba(X), dtype=np.float64)[:, 1]
+
+
+def probe_points(lo: np.ndarray, hi: np.ndarray, n: int = 256, seed: int = 0) -> np.ndarray:
+    """``n`` float32 rows spanning each covariate's range ``[lo, hi]`` and half as far beyond.
+
+    The first rows hold every covariate at its lowest, then its highest value;
+    a covariate that was constant is probed one unit (or half its value) around it.
+    """
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    span = np.where(hi > lo, hi - lo, np.maximum(1.0, np.abs(lo)))
+    rng = np.random.default_rng(seed)
+    X = lo + span * rng.uniform(-0.5, 1.5, size=(n, lo.size))
+    X[0], X[1] = lo, hi
+    return X.astype(np.float32)
+
+
+def _agrees(compiled: Compiled, model: Any) -> bool:
+    """Whether ``compiled`` gives the model's own predictions on probe points."""
+    X = probe_points(*compiled.ranges)
+    expected = own_scores(model, X)
+    got = np.asarray(compiled(X), dtype=np.float64)
+    scale = max(1.0, float(np.nanmax(np.abs(expected), initial=0.0)))
+    return bool(np.allclose(got, expected, rtol=RTOL, atol=ATOL * scale, equal_nan=True))
+
+
+def _compile(make: Callable[[Any], Compiled], model: Any) -> Compiled | None:
+    """The compiled scorer of ``model``, or None where it cannot be made or disagrees."""
+    try:
+        compiled = make(model)
+        if _agrees(compiled, model):
+            return compiled
+        reason = "differs from the model's own predictions"
+    except Exception as exc:  # an optimisation: whatever fails, the model's predict remains
+        reason = f"{type(exc).__name__}: {exc}"
+    log.debug("%s is scored by its own predict (compiled form: %s)", type(model).__name__, reason)
+    return None
+
+
+def _compiler(model: Any) -> tuple[Callable[[Any], Compiled], Any] | None:
     """The compiler for a model and the fitted state that marks a refit."""
     name = type(model).__name__
     if name == "MaxentModel":
@@ -272,7 +382,12 @@ def _compiler(model: Any) -> tuple[Callable[[Any], Any], Any] | None:
 
 
 def compile_model(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The compiled scorer of a fitted model (cached), or None if not covered."""
+    """The compiled scorer of a fitted model (cached), or None if not covered.
+
+    None also when the model is of a covered kind but compiling it fails or
+    the compiled form disagrees with the model on probe points: the model is
+    then scored by its own ``predict``, with the same results.
+    """
     found = _compiler(model)
     if found is None or found[1] is None:
         return None
@@ -280,10 +395,7 @@ def compile_model(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     cached = _compiled.get(model)
     if cached is not None and cached[0] is state:  # not refitted since
         return cached[1]
-    try:
-        compiled = make(model)
-    except (NotImplementedError, AttributeError, TypeError, IndexError):
-        compiled = None
+    compiled = _compile(make, model)
     _compiled[model] = (state, compiled)
     return compiled
 

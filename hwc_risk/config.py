@@ -14,9 +14,11 @@ Example
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -405,6 +407,16 @@ class ValidationSettings(_Section):
     rolling_months: int = Field(
         3, ge=1, le=24, description="Last months evaluated by rolling origin (model: auto too)."
     )
+    map_choice: bool = Field(
+        True,
+        description=(
+            "model: auto only: choose the shipped map on held-out months among the model, "
+            "history alone (past counts, last 12 months, a kernel density) and blends"
+        ),
+    )
+    map_months: int = Field(
+        12, ge=1, le=36, description="Held-out months the map choice pools (as many as exist)."
+    )
 
 
 ConnectivityLayer = Literal[
@@ -665,22 +677,120 @@ def _describe_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) if loc else "(top level)"
 
 
+def _unwrap(annotation: Any) -> list[Any]:
+    """The types an annotation allows, without ``None`` and ``Annotated``."""
+    if get_origin(annotation) is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return [t for arg in get_args(annotation) for t in _unwrap(arg) if t is not type(None)]
+    return [annotation]
+
+
+def _key_path(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """The config keys of an error location, and the section holding the last one.
+
+    Pydantic adds parts that are no keys (a union member such as ``'float'``, a
+    validator such as ``'function-after[...]'``); they end the path. The section is
+    None when the last key is not a field of a section (a list item, a dict key).
+    """
+    allowed: list[Any] = [PipelineConfig]
+    keys: list[Any] = []
+    section: type[BaseModel] | None = None
+    for part in loc:
+        if len(allowed) != 1:  # a union: the next part names its member
+            break
+        target = allowed[0]
+        if isinstance(target, type) and issubclass(target, BaseModel):
+            section = target
+            keys.append(part)
+            field = target.model_fields.get(str(part))
+            if field is None:  # an unknown key: nothing below it
+                break
+            allowed = _unwrap(field.annotation)
+            continue
+        section = None
+        origin = get_origin(target)
+        if origin is dict or (origin in (list, tuple) and isinstance(part, int)):
+            keys.append(part)
+            allowed = _unwrap(get_args(target)[-1 if origin is dict else 0])
+            continue
+        break
+    return tuple(keys), section
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of the value a user wrote, for scalars only."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = repr(value)
+        return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+    return ""
+
+
+_SHOULD = "Input should be "
+
+
+def _unknown_key(
+    keys: tuple[Any, ...], section: type[BaseModel] | None
+) -> tuple[str, tuple[Any, ...] | None]:
+    """The problem line of an unknown key, and the known key it is probably a typo of."""
+    name = _describe_loc(keys)
+    valid = [k for k in (section.model_fields if section else {}) if k != "config_path"]
+    close = difflib.get_close_matches(str(keys[-1]).lower(), valid, n=1, cutoff=0.6)
+    if close:
+        guess = (*keys[:-1], close[0])
+        return f"unknown key '{name}'; did you mean '{_describe_loc(guess)}'?", guess
+    if valid:
+        return f"unknown key '{name}'; remove it or use one of: {', '.join(valid)}", None
+    return f"unknown key '{name}'; remove it (see pipelines/template.yaml)", None
+
+
+def _invalid_value(name: str, errors: list[Any]) -> str:
+    """The problem line of a key with a bad value (a union's members each say what they want)."""
+    messages = [err["msg"].removeprefix("Value error, ") for err in errors]
+    wants = [m.removeprefix(_SHOULD) for m in messages if m.startswith(_SHOULD)]
+    msg = f"{_SHOULD}{' or '.join(wants)}" if len(wants) > 1 else messages[0]
+    return f"key '{name}': {msg}{_shown(errors[0].get('input'))}"
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """One line per problem of a config: unknown keys first, then in pydantic's order.
+
+    A misspelt required key (``incidnets:``) is one problem, named by the
+    typo with the key it should be, not also as a missing ``incidents``.
+    """
+    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    sections: dict[tuple[Any, ...], type[BaseModel] | None] = {}
+    for err in exc.errors():
+        keys, sections[keys] = _key_path(tuple(p for p in err["loc"] if p != "__root__"))
+        by_key.setdefault(keys, []).append(err)
+    found: dict[tuple[Any, ...], str] = {}
+    guessed: set[tuple[Any, ...]] = set()
+    for keys, errors in by_key.items():
+        if errors[0]["type"] == "extra_forbidden":
+            found[keys], guess = _unknown_key(keys, sections[keys])
+            guessed.update([guess] if guess else [])
+    for keys, errors in by_key.items():
+        if keys in found or (errors[0]["type"] == "missing" and keys in guessed):
+            continue
+        name = _describe_loc(keys)
+        if errors[0]["type"] == "missing":
+            found[keys] = f"key '{name}' is missing; add it (see pipelines/template.yaml)"
+        else:
+            found[keys] = _invalid_value(name, errors)
+    return list(found.values())
+
+
 def _format_validation_error(path: Path, exc: ValidationError) -> str:
-    """Turn pydantic's first error into one line that names the key and the fix."""
-    err = exc.errors()[0]
-    loc = _describe_loc(tuple(p for p in err["loc"] if p != "__root__"))
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return (
-            f"{path}: unknown key '{loc}'; remove it or fix its spelling "
-            "(see pipelines/template.yaml for the keys)"
-        )
-    if kind == "missing":
-        return f"{path}: key '{loc}' is missing; add it (see pipelines/template.yaml)"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{path}: key '{loc}': {msg}"
+    """Every problem pydantic found, one line each, naming the key and the fix.
+
+    One problem gives one line, ``<path>: <problem>``; several give a line that
+    counts them, then one indented line per problem.
+    """
+    problems = _problems(exc)
+    if len(problems) == 1:
+        return f"{path}: {problems[0]}"
+    lines = [f"{path}: {len(problems)} problems in the config:"]
+    return "\n".join(lines + [f"  {problem}" for problem in problems])
 
 
 def load_config(path: str | Path) -> PipelineConfig:

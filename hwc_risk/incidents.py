@@ -652,15 +652,48 @@ def _move_to_rejected(
     )
 
 
+def _near_pairs(
+    accepted: pd.DataFrame, time_hours: float, distance_m: float
+) -> list[tuple[int, int]]:
+    """Pairs of rows of the same ``type`` and ``species`` (where present) within
+    ``time_hours`` and ``distance_m`` of each other."""
+    n = len(accepted)
+    if n < 2 or not (time_hours > 0 or distance_m > 0):
+        return []
+    lat0 = np.deg2rad(np.nanmean(accepted["lat"]))
+    xm = np.deg2rad(accepted["lon"].to_numpy()) * 6_371_000 * np.cos(lat0)
+    ym = np.deg2rad(accepted["lat"].to_numpy()) * 6_371_000
+    hours = accepted["date"].to_numpy(dtype="datetime64[s]").astype(np.int64) / 3600.0
+    d, t = max(distance_m, 1e-6), max(time_hours, 1e-6)
+    points = np.column_stack([xm / d, ym / d, hours / t])
+    keys = [
+        accepted[c].fillna("").astype(str).str.lower().to_numpy()
+        if c in accepted
+        else np.full(n, "")
+        for c in ("type", "species")
+    ]
+    return [
+        (int(a), int(b))
+        for a, b in sorted(cKDTree(points).query_pairs(r=1.0 + 1e-9, p=np.inf))
+        if keys[0][a] == keys[0][b]
+        and keys[1][a] == keys[1][b]
+        and np.hypot(xm[a] - xm[b], ym[a] - ym[b]) <= distance_m + 1e-6
+    ]
+
+
 def find_duplicates(accepted: pd.DataFrame, time_hours: float, distance_m: float) -> np.ndarray:
     """For each row, the index of the row it duplicates (-1 for none), keeping the first.
 
-    Same non-empty ``id`` means the same report. Otherwise rows with the same
+    Same non-empty ``id`` means the same report, and different ids different
+    reports (a repeat call about the same animal is a report of its own: where
+    reports repeat is a signal). Rows without an id are merged with the same
     ``type`` and ``species`` (where present) within ``time_hours`` and
-    ``distance_m`` of each other are one incident.
+    ``distance_m`` of each other, into a report with an id or not, but never
+    joining two reports of different ids.
     """
     n = len(accepted)
     parent = np.arange(n)
+    label: dict[int, str] = {}  # the id of a group, kept at its root
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -670,34 +703,24 @@ def find_duplicates(accepted: pd.DataFrame, time_hours: float, distance_m: float
 
     def union(a: int, b: int) -> None:
         ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+        la, lb = label.get(ra), label.get(rb)
+        if ra == rb or (la is not None and lb is not None and la != lb):
+            return
+        keep, gone = min(ra, rb), max(ra, rb)
+        parent[gone] = keep
+        if la is not None or lb is not None:
+            label[keep] = la if la is not None else str(lb)
 
     if "id" in accepted:
         ids = accepted["id"].astype("string").str.strip()
-        for _, idx in ids[ids.notna() & (ids != "")].groupby(ids).groups.items():
+        has_id = (ids.notna() & (ids != "")).to_numpy(dtype=bool)
+        for value, idx in ids[has_id].groupby(ids[has_id]).groups.items():
             members = sorted(idx)
+            label[members[0]] = str(value)
             for other in members[1:]:
                 union(members[0], other)
-    if n > 1 and (time_hours > 0 or distance_m > 0):
-        lat0 = np.deg2rad(np.nanmean(accepted["lat"]))
-        xm = np.deg2rad(accepted["lon"].to_numpy()) * 6_371_000 * np.cos(lat0)
-        ym = np.deg2rad(accepted["lat"].to_numpy()) * 6_371_000
-        hours = accepted["date"].to_numpy(dtype="datetime64[s]").astype(np.int64) / 3600.0
-        d = max(distance_m, 1e-6)
-        t = max(time_hours, 1e-6)
-        points = np.column_stack([xm / d, ym / d, hours / t])
-        keys = [
-            accepted[c].fillna("").astype(str).str.lower().to_numpy()
-            if c in accepted
-            else np.full(n, "")
-            for c in ("type", "species")
-        ]
-        for a, b in cKDTree(points).query_pairs(r=1.0 + 1e-9, p=np.inf):
-            if keys[0][a] != keys[0][b] or keys[1][a] != keys[1][b]:
-                continue
-            if np.hypot(xm[a] - xm[b], ym[a] - ym[b]) <= distance_m + 1e-6:
-                union(int(a), int(b))
+    for a, b in _near_pairs(accepted, time_hours, distance_m):
+        union(a, b)
     roots = np.array([root(i) for i in range(n)], dtype=np.int64)
     return np.where(roots == np.arange(n), -1, roots)
 

@@ -59,11 +59,17 @@ __all__ = [
     "Design",
     "DesignCache",
     "FittedModel",
+    "HeldOut",
     "RollingMonths",
     "SpatialFolds",
+    "baseline_bands",
+    "baseline_metrics",
     "evaluate_month",
     "fit_final",
+    "fit_held_out",
     "fit_model",
+    "predicted_surface",
+    "remove_surfaces",
     "rolling_origin",
     "run_jobs",
     "spatial_cv",
@@ -251,7 +257,7 @@ class Design:
 def fit_model(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
     """A recipe's estimator fitted on ``X, y``."""
     model = build_estimator(recipe, seed)
-    fit_estimator(model, X, y)
+    model = fit_estimator(model, X, y)
     return model
 
 
@@ -285,7 +291,7 @@ def fit_final(design: Design, recipe: ModelRecipe, month: Month) -> FittedModel:
     return FittedModel(model=model, recipe=recipe, X=X, y=design.y, names=design.names, stack=stack)
 
 
-def _predicted(
+def predicted_surface(
     design: Design, model: BaseEstimator, incidents: np.ndarray, target: Month, tag: str
 ) -> Band:
     """Predict month ``target`` from the ``incidents`` rows into a surface band."""
@@ -297,7 +303,7 @@ def _predicted(
     return out
 
 
-def _baselines(design: Design, rows: np.ndarray, cols: np.ndarray, tag: str) -> dict[str, Band]:
+def baseline_bands(design: Design, rows: np.ndarray, cols: np.ndarray, tag: str) -> dict[str, Band]:
     """Baseline surfaces from past incidents at ``rows, cols``: :data:`BASELINES`."""
     grid = design.stack.grid
     store = design.store.child("surfaces")
@@ -307,11 +313,11 @@ def _baselines(design: Design, rows: np.ndarray, cols: np.ndarray, tag: str) -> 
     return bands
 
 
-def _remove(design: Design, *bands: Band) -> None:
+def remove_surfaces(design: Design, *bands: Band) -> None:
     design.store.child("surfaces").remove(*bands)
 
 
-def _baseline_metrics(
+def baseline_metrics(
     design: Design,
     train: np.ndarray,
     area: Area,
@@ -328,12 +334,12 @@ def _baseline_metrics(
         if cached:
             return cached
         chunk = design.compute.chunk_size
-        bases = _baselines(design, design.rows[train], design.cols[train], tag)
+        bases = baseline_bands(design, design.rows[train], design.cols[train], tag)
         te_r, te_c = design.rows[test], design.cols[test]
         for name, path in bases.items():
             ranked = RankedSurface.for_incidents(path, area, te_r, te_c, chunk)
             cached[name] = ranked.evaluate(fractions)
-        _remove(design, *bases.values())
+        remove_surfaces(design, *bases.values())
         return cached
 
 
@@ -370,8 +376,40 @@ def _forecast_baseline_metrics(
                 band, area, design.rows[test], design.cols[test], design.compute.chunk_size
             )
             cached[name] = ranked.evaluate(fractions)
-            _remove(design, band)
+            remove_surfaces(design, band)
         return cached
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldOut:
+    """A model of the months before ``month`` and the incidents it is tested on."""
+
+    month: Month
+    model: BaseEstimator
+    before: np.ndarray  # the presences it was trained on
+    test: np.ndarray  # the month's presences
+    surface: Band  # its prediction of the month
+
+    @property
+    def tag(self) -> str:
+        return f"origin-{self.month.index}"
+
+
+def fit_held_out(design: Design, recipe: ModelRecipe, origin: Month) -> HeldOut | Skipped:
+    """Train on everything before month ``origin`` and predict the month's surface."""
+    p = design.is_presence
+    before = p & (design.months < origin.index)
+    test = p & (design.months == origin.index)
+    if test.sum() == 0:
+        return Skipped(f"no incidents in {origin.label} to test on")
+    if before.sum() < MIN_TRAINING_INCIDENTS:
+        return Skipped(f"only {int(before.sum())} incidents before {origin.label} to train on")
+    train = design.training_rows(origin)
+    months = design.months_before(origin)
+    model = fit_model(recipe, design.seed, design.features(train, before, months), design.y[train])
+    tag = f"origin-{origin.index}-{recipe.name}-{id(model)}"
+    surface = predicted_surface(design, model, before, origin, tag)
+    return HeldOut(month=origin, model=model, before=before, test=test, surface=surface)
 
 
 def evaluate_month(
@@ -386,40 +424,33 @@ def evaluate_month(
     Every surface (the model's and the baselines') is written to a file and
     evaluated chunk by chunk (:class:`~hwc_risk.surfaces.RankedSurface`).
     """
-    p = design.is_presence
-    before = p & (design.months < origin.index)
-    test = p & (design.months == origin.index)
-    if test.sum() == 0:
-        return Skipped(f"no incidents in {origin.label} to test on")
-    if before.sum() < MIN_TRAINING_INCIDENTS:
-        return Skipped(f"only {int(before.sum())} incidents before {origin.label} to train on")
-    train = design.training_rows(origin)
-    months = design.months_before(origin)
-    model = fit_model(recipe, design.seed, design.features(train, before, months), design.y[train])
-    tag = f"origin-{origin.index}"
-    surface = _predicted(design, model, before, origin, f"{tag}-{recipe.name}-{id(model)}")
+    held = fit_held_out(design, recipe, origin)
+    if isinstance(held, Skipped):
+        return held
     area = Area(design.stack.valid)
-    te_r, te_c = design.rows[test], design.cols[test]
-    ranked = RankedSurface.for_incidents(surface, area, te_r, te_c, design.compute.chunk_size)
+    te_r, te_c = design.rows[held.test], design.cols[held.test]
+    chunk = design.compute.chunk_size
+    ranked = RankedSurface.for_incidents(held.surface, area, te_r, te_c, chunk)
     result = MonthEvaluation(
         month=origin,
-        n_train=int(before.sum()),
-        n_test=int(test.sum()),
+        n_train=int(held.before.sum()),
+        n_test=int(held.test.sum()),
         model=ranked.evaluate(fractions),
     )
     if with_baselines:
+        before = held.before
         result = replace(
             result,
-            baselines=_baseline_metrics(design, before, area, test, fractions, tag),
+            baselines=baseline_metrics(design, before, area, held.test, fractions, held.tag),
             kde_bandwidth_cells=kde_bandwidth(
                 design.rows[before], design.cols[before], design.stack.grid.shape
             ),
             class_capture=class_captures(ranked.classes(), te_r, te_c),
         )
     if with_baselines and design.forecast_baselines:
-        extra = _forecast_baseline_metrics(design, origin, area, test, fractions, tag)
+        extra = _forecast_baseline_metrics(design, origin, area, held.test, fractions, held.tag)
         result = replace(result, forecast_baselines=extra)
-    _remove(design, surface)
+    remove_surfaces(design, held.surface)
     return result
 
 
@@ -508,7 +539,7 @@ class SpatialFolds:
         spread = None
         if self.with_spread and len(surfaces) >= 2:
             spread = _spread(self.design, surfaces, f"spread-{self.recipe.name}-{id(summary)}")
-        _remove(self.design, *surfaces)
+        remove_surfaces(self.design, *surfaces)
         return summary, spread
 
 
@@ -568,13 +599,13 @@ def _evaluate_fold(
         recipe, design.seed, design.features(train, train_p, design.months), design.y[train]
     )
     tag = f"fold-{fold}-of-{folds.fold_of_block.max() + 1}-{folds.block_cells}"
-    surface = _predicted(design, model, train_p, target, f"{tag}-{recipe.name}-{id(model)}")
+    surface = predicted_surface(design, model, train_p, target, f"{tag}-{recipe.name}-{id(model)}")
     area = Area(design.stack.valid, folds, fold)
     te_r, te_c = design.rows[test_p], design.cols[test_p]
     ranked = RankedSurface.for_incidents(surface, area, te_r, te_c, design.compute.chunk_size)
     result = FoldEvaluation(fold=fold, model=ranked.evaluate(fractions))
     if with_baselines:
-        bases = _baseline_metrics(design, train_p, area, test_p, fractions, tag)
+        bases = baseline_metrics(design, train_p, area, test_p, fractions, tag)
         result = replace(result, baselines=bases)
     return result, surface
 

@@ -17,8 +17,11 @@ Recipe format::
 
 from __future__ import annotations
 
+import difflib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .errors import ModelRecipeError
 
@@ -38,6 +42,7 @@ __all__ = [
     "ModelRecipe",
     "build_estimator",
     "fit_estimator",
+    "fit_processes",
     "load_recipe",
     "recipe_dirs",
     "risk_scores",
@@ -121,7 +126,7 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         for train, test in folds.split(X, y):
             for j, recipe in enumerate(recipes):
                 est = build_estimator(recipe, self.random_state)
-                fit_estimator(est, X[train], y[train])
+                est = fit_estimator(est, X[train], y[train])
                 oof[test, j] = risk_scores(est, X[test])
         weights, _ = nnls(oof, y.astype(float))
         if weights.sum() <= 0:
@@ -130,7 +135,7 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         self.members_ = []
         for recipe in recipes:
             est = build_estimator(recipe, self.random_state)
-            fit_estimator(est, X, y)
+            est = fit_estimator(est, X, y)
             self.members_.append(est)
         self.classes_ = np.array([0, 1])
         return self
@@ -193,8 +198,11 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
         candidates = [d / f"{name}.yaml" for d in dirs]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
+        known = _available(dirs)
+        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+        guess = f"did you mean '{close[0]}'? " if close else ""
         raise ModelRecipeError(
-            f"model '{name}' not found; use one of {', '.join(_available(dirs))} "
+            f"model '{name}' not found; {guess}use one of {', '.join(known)} "
             "or a path to a recipe YAML file"
         )
     path = found
@@ -215,18 +223,83 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
 
 
 #: scikit-learn's liblinear (elapid's MaxEnt solver) draws from one process-wide random
-#: generator: two fits at once would take each other's draws. They take turns.
+#: generator: two fits at once in one process would take each other's draws. They take
+#: turns, or run side by side in processes of their own (:func:`fit_processes`).
 _LIBLINEAR = threading.Lock()
 
 
-def fit_estimator(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-    """``estimator.fit(X, y)``, safe to call from several threads at once.
+class _FitProcesses:
+    """Processes for MaxEnt fits, started at the first fit (none when no MaxEnt runs)."""
 
-    Fits that share process-wide state (MaxEnt through liblinear) take turns;
-    the others run side by side. Either way a fit's result does not depend on
-    what else runs.
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.lock = threading.Lock()
+
+    def fit(self, estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+        with self.lock:
+            if self.pool is None:
+                import multiprocessing
+
+                self.pool = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),  # no fork of threads
+                    initializer=_one_thread,
+                )
+                for _ in range(self.workers):  # start them all now, not one per fit
+                    self.pool.submit(_one_thread)
+        fitted: BaseEstimator = self.pool.submit(_fit_here, estimator, X, y).result()
+        return fitted
+
+
+_PROCESSES: _FitProcesses | None = None
+
+
+def _one_thread() -> None:
+    threadpool_limits(limits=1)  # as every fit of a run: results do not depend on cores
+
+
+def _fit_here(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    estimator.fit(X, y)
+    return estimator
+
+
+@contextmanager
+def fit_processes(workers: int) -> Iterator[None]:
+    """While open, MaxEnt fits run side by side in up to ``workers`` processes.
+
+    In one process MaxEnt fits take turns (liblinear's random generator is
+    process-wide), which made them the longest part of ``model: auto`` on two
+    cores. In processes of their own each fit still computes exactly what it
+    computes alone. The processes start at the first MaxEnt fit and stop when
+    the block ends; with one worker nothing starts.
+    """
+    global _PROCESSES
+    if workers < 2 or _PROCESSES is not None:
+        yield
+        return
+    processes = _PROCESSES = _FitProcesses(workers)
+    try:
+        yield
+    finally:
+        _PROCESSES = None
+        if processes.pool is not None:
+            processes.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def fit_estimator(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
+    """``estimator`` fitted on ``X, y``, safe to call from several threads at once.
+
+    Fits that share process-wide state (MaxEnt through liblinear) run in
+    processes of their own inside :func:`fit_processes`, else take turns; the
+    others run side by side. Either way a fit's result does not depend on
+    what else runs. Use the estimator returned: a fit in another process
+    comes back as a copy.
     """
     if type(estimator).__name__ == "MaxentModel":
+        processes = _PROCESSES
+        if processes is not None:
+            return processes.fit(estimator, X, y)
         with _LIBLINEAR:
             return estimator.fit(X, y)
     return estimator.fit(X, y)
@@ -252,13 +325,8 @@ def risk_scores(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
     """
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
-    from .compiled import compiled_scores
+    from .compiled import compiled_scores, own_scores
 
     fast = compiled_scores(model, X)
-    if fast is not None:
-        scores = fast
-    elif type(model).__name__ == "MaxentModel":
-        scores = np.asarray(model.predict(X), dtype=np.float64).ravel()
-    else:
-        scores = np.asarray(model.predict_proba(X))[:, 1]
+    scores = fast if fast is not None else own_scores(model, X)
     return np.clip(scores, 0.0, 1.0).astype(np.float32)

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from .export.records import LogCollector, RunRecord, write_records
 from .forecast_stage import forecast_stage
 from .incidents import incidents_for_month
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_final
+from .models import fit_processes
 from .months import Month
 from .plan import Plan, plan_run
 from .predict import map_risk
@@ -126,7 +128,8 @@ def _run_stages(
     ):
         fitted = fit_final(selection.design, selection.recipe, plan.month)
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
-        risk = map_risk(fitted.model, fitted.stack, work, compute)
+        ship = partial(selection.shipped_surface, month=plan.month)
+        risk = map_risk(fitted.model, fitted.stack, work, compute, ship)
     with timer.stage("forecast", f"forecasting {cfg.forecast.horizon} month(s) ahead"):
         forecast = forecast_stage(
             cfg.forecast, incidents, selection, fitted, risk, work, compute, cfg.seed
@@ -196,6 +199,7 @@ def _run_in_staging(
             # every band a step keeps open: one budget for the whole run
             rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
             open_compute(plan.config.compute) as compute,
+            fit_processes(compute.workers if compute.client is None else 1),
         ):
             record = RunRecord(
                 started=record_start, timings=timings, compute=compute, log=collector

@@ -10,6 +10,7 @@ size, never on the grid.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 
-from .bands import Band, FileBand, read_band
+from .bands import Band, FileBand, file_of, read_band
 from .compiled import compile_model
 from .compute import Compute, run_windows
 from .covariates import FeatureStack, create_band
@@ -117,13 +118,20 @@ class RiskMap:
 
 
 def map_risk(
-    model: BaseEstimator, stack: FeatureStack, work: Path, compute: Compute | None = None
+    model: BaseEstimator,
+    stack: FeatureStack,
+    work: Path,
+    compute: Compute | None = None,
+    ship: Callable[[Band], Band] | None = None,
 ) -> RiskMap:
-    """The predict stage: the fitted model over the grid, then the surface cut into risk
-    classes by share of the valid area (:meth:`~hwc_risk.surfaces.RankedSurface.classes`),
-    both chunk by chunk."""
+    """The predict stage: the fitted model over the grid, the surface to ship (``ship``
+    of the model's surface: the model's itself by default, or a history surface or a
+    blend chosen on held-out months, see :mod:`hwc_risk.map_choice`), and that surface
+    cut into risk classes by share of the valid area
+    (:meth:`~hwc_risk.surfaces.RankedSurface.classes`), all chunk by chunk."""
     compute = compute or Compute()
-    risk = predict_to_geotiff(model, stack, work / "risk_tiled.tif", compute)
+    predicted = FileBand(predict_to_geotiff(model, stack, work / "risk_tiled.tif", compute))
+    risk = file_of(ship(predicted) if ship is not None else predicted)
     cut = RankedSurface(risk, Area(stack.valid), chunk=compute.chunk_size).classes()
     classes = create_band(
         work / "class_tiled.tif", stack.grid, "risk class", compute.block, dtype="uint8", nodata=0

@@ -131,10 +131,15 @@ class Samples:
         )
 
 
-def _target_group_cells(incidents: IncidentsConfig, grid: GridSpec, valid: ValidMask) -> np.ndarray:
-    """Flat indices of the cells where any report (any species or type) was made."""
+def _target_group_cells(
+    incidents: IncidentsConfig, grid: GridSpec, valid: ValidMask, month: Month | None
+) -> np.ndarray:
+    """Flat indices of the cells where any report (any species or type) was made, up to
+    the end of ``month`` (later reports are not known to a run of the month)."""
     everyone = read_incidents(incidents.model_copy(update={"filters": None}))
     located = locate_incidents(everyone, grid, valid).accepted
+    if month is not None:
+        located = located.loc[(located["date"] < month.end).to_numpy()]
     return np.unique(located["row"].to_numpy() * grid.width + located["col"].to_numpy())
 
 
@@ -145,10 +150,12 @@ def background_cells(
     valid: ValidMask,
     rng: np.random.Generator,
     work: Path | None = None,
+    month: Month | None = None,
 ) -> np.ndarray:
     """Flat indices of background cells by ``settings.method``: ``uniform`` over the
     valid cells, ``bias`` in proportion to a raster (reporting or patrol effort), or
-    ``target_group``: the cells where any report of the incident files was made."""
+    ``target_group``: the cells where any report of the incident files was made (up to
+    the end of ``month``)."""
     if settings.method == "uniform":
         return sample_background(valid, settings.n_points, rng)
     if settings.method == "bias":
@@ -166,7 +173,7 @@ def background_cells(
         return cells
     if incidents is None:
         raise InputError("background.method target_group needs the incidents section")
-    cells = _target_group_cells(incidents, grid, valid)
+    cells = _target_group_cells(incidents, grid, valid, month)
     if cells.size < 50:
         raise InputError(
             f"background.method target_group: only {cells.size} distinct report cells in "
@@ -247,12 +254,13 @@ def draw_samples(
 ) -> Samples:
     """The samples stage: the month's incidents (``used``: ``row``, ``col`` and
     ``date`` on the grid) and background cells, with their months and their
-    features read at their cells. ``incidents`` (the config section) is needed
-    by the target-group background and effort months, ``work`` (a folder) by a
-    bias raster; ``month`` is the run's month (the study period's end)."""
+    features read at their cells. ``incidents`` (the config section) is needed by
+    the target-group background and effort months, ``work`` (a folder) by a bias
+    raster; ``month`` is the run's (target-group reports after it are not known to
+    the run; the study period of background months ends with it)."""
     grid = stack.grid
     rng = np.random.default_rng(seed)
-    bg = background_cells(settings, incidents, grid, stack.valid, rng, work)
+    bg = background_cells(settings, incidents, grid, stack.valid, rng, work, month)
     bg_rows, bg_cols = np.unravel_index(bg, grid.shape)
     rows = np.concatenate([used["row"].to_numpy(), bg_rows]).astype(np.int64)
     cols = np.concatenate([used["col"].to_numpy(), bg_cols]).astype(np.int64)

@@ -31,7 +31,8 @@ import numpy as np
 
 from .bands import Band
 from .config import PipelineConfig, ValidationSettings
-from .history import choose_history
+from .history import HistorySettings, choose_history
+from .map_choice import MapChoice, MapMonths, blend_weight, chosen_surface, map_months
 from .modelling import Design, RollingMonths, SpatialFolds, run_jobs
 from .models import ModelRecipe, load_recipe
 from .months import Month
@@ -52,7 +53,9 @@ __all__ = [
     "SelectionOptions",
     "TimeAblation",
     "Toggle",
+    "describe_candidate",
     "held_out_months",
+    "map_sentence",
     "month_verdict",
     "one_se_choice",
     "select_and_validate",
@@ -255,6 +258,37 @@ def verdict(
     )
 
 
+_CANDIDATE_WORDS = {
+    "past_counts": "all past reports per cell",
+    "recent_counts": "the last 12 months' reports per cell",
+    "history_density": "a kernel density of past reports",
+    "model": "the model",
+}
+
+
+def describe_candidate(name: str) -> str:
+    """A map candidate in words."""
+    weight = blend_weight(name)
+    if weight is not None:
+        return f"a blend of the model ({weight:.0%}) and a kernel density of past reports"
+    return _CANDIDATE_WORDS[name]
+
+
+def map_sentence(choice: MapChoice | Skipped | None, fraction: float = 0.10) -> str:
+    """One sentence on the shipped map (empty without a map choice)."""
+    if not isinstance(choice, MapChoice):
+        return ""
+    n = sum(m.n_test for m in choice.months)
+    history = max(("past_counts", "recent_counts", "history_density"), key=choice.capture)
+    return (
+        f" The map shipped is {describe_candidate(choice.chosen)}: over {len(choice.months)} "
+        f"held-out months ({n} incidents) its top {fraction:.0%} held "
+        f"{choice.capture(choice.chosen, fraction):.0%}; the model's "
+        f"{choice.capture('model', fraction):.0%}, the best history alone "
+        f"({describe_candidate(history)}) {choice.capture(history, fraction):.0%}."
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SelectionOptions:
     """What the selection stage takes from the config."""
@@ -290,8 +324,32 @@ class Selection:
     block_size: float
     choice: Choice | None = None
     history: dict[str, Any] | None = None
+    history_settings: HistorySettings | None = None  # chosen, used as a feature or not
     ablation: Ablation | None = None
     time_ablation: TimeAblation | None = None
+    map_choice: MapChoice | Skipped | None = None  # which surface is shipped (model: auto)
+
+    @property
+    def shipped(self) -> str:
+        """The candidate the run ships (:mod:`hwc_risk.map_choice`): ``model`` unless
+        the map choice picked history or a blend."""
+        return self.map_choice.chosen if isinstance(self.map_choice, MapChoice) else "model"
+
+    def shipped_surface(self, model_surface: Band, month: Month) -> Band:
+        """The surface to ship for the month after ``month``, from the model's."""
+        if not isinstance(self.map_choice, MapChoice) or self.history_settings is None:
+            return model_surface
+        return chosen_surface(
+            self.map_choice, self.design, model_surface, month, self.history_settings
+        )
+
+    def class_captures(self) -> dict[str, float] | None:
+        """The shipped surface's share of the run month's incidents in each risk class."""
+        if isinstance(self.map_choice, MapChoice) and self.shipped != "model":
+            last = self.map_choice.months[-1]
+            run_month = self.origins[-1] if self.origins else None
+            return last.class_capture.get(self.shipped) if last.month == run_month else None
+        return self.temporal.class_capture if isinstance(self.temporal, MonthEvaluation) else None
 
     def metrics_json(self) -> dict[str, Any]:
         """The validation sections of ``metrics.json``."""
@@ -301,6 +359,7 @@ class Selection:
             "rolling_origin": self.rolling.to_json(),
             "temporal_holdout": self.temporal.to_json(),
             "spatial_block_cv": self.spatial.to_json(),
+            "map_choice": self.map_choice.to_json() if self.map_choice is not None else None,
         }
 
 
@@ -423,7 +482,7 @@ def _time_ablation(
     return design, rolling, ablation
 
 
-def _spatial_and_ablation(
+def _final_validation(
     design: Design,
     recipe: ModelRecipe,
     origins: list[Month],
@@ -433,11 +492,13 @@ def _spatial_and_ablation(
     run_month: Month,
     rolling: RollingOrigin | Skipped,
     ablate: bool,
-) -> tuple[SpatialCV | Skipped, Band | None, Ablation | None]:
-    """Spatial block cross-validation, and the connectivity ablation, side by side."""
+    map_job: MapMonths | None,
+) -> tuple[SpatialCV | Skipped, Band | None, Ablation | None, MapChoice | Skipped | None]:
+    """Spatial block cross-validation, the connectivity ablation and the map choice's
+    months, their fits side by side."""
     target = run_month + 1
     spatial = SpatialFolds(design, recipe, settings.folds, block_size, fractions, target)
-    jobs: list[Any] = [spatial]
+    jobs: list[Any] = [spatial, *([map_job] if map_job is not None else [])]
     if ablate:
         reduced = design.without("connectivity")
         jobs.append(RollingMonths(reduced, recipe, tuple(origins), fractions, with_baselines=False))
@@ -453,19 +514,20 @@ def _spatial_and_ablation(
                 with_baselines=False,
             )
         )
-    results = run_jobs(design.compute, jobs, "spatial cross-validation")
-    (summary, spread) = results[0]
+    results = run_jobs(design.compute, jobs, "spatial cross-validation and the map choice")
+    (summary, spread), rest = results[0], results[1:]
+    map_choice = rest.pop(0) if map_job is not None else None
     if not ablate:
-        return summary, spread, None
+        return summary, spread, None, map_choice
     layers = [layer.name for layer in design.stack.layers if layer.kind == "connectivity"]
     ablation = Ablation(
         layers=layers,
         with_temporal=rolling,
         with_spatial=summary,
-        without_temporal=results[1],
-        without_spatial=results[2][0],
+        without_temporal=rest[0],
+        without_spatial=rest[1][0],
     )
-    return summary, spread, ablation
+    return summary, spread, ablation, map_choice
 
 
 def select_and_validate(
@@ -488,6 +550,7 @@ def select_and_validate(
     origins = held_out_months(p_months, run_month, settings.rolling_months)
     design, history = _choose_history(design, origins, run_month, use_history)
     design = replace(design, forecast_baselines=options.forecast)
+    history_settings = design.history
     grid = design.stack.grid
     block_size = settings.block_size or default_block_size(
         grid.shape, grid.cell_size, neighbourhood
@@ -511,7 +574,11 @@ def select_and_validate(
         if isinstance(rolling, RollingOrigin)
         else Skipped(f"no incidents in {run_month.label} to test on")
     )
-    spatial, spread, ablation = _spatial_and_ablation(
+    map_job = None
+    if choice is not None and settings.map_choice and history_settings is not None:
+        months = tuple(map_months(p_months, run_month, settings.map_months))
+        map_job = MapMonths(design, recipe, months, history_settings, fractions)
+    spatial, spread, ablation, map_choice = _final_validation(
         design,
         recipe,
         origins,
@@ -521,6 +588,7 @@ def select_and_validate(
         run_month,
         rolling,
         ablate_connectivity,
+        map_job,
     )
     return Selection(
         recipe=recipe,
@@ -533,6 +601,8 @@ def select_and_validate(
         block_size=block_size,
         choice=choice,
         history=history,
+        history_settings=history_settings,
         ablation=ablation,
         time_ablation=time_ablation,
+        map_choice=map_choice,
     )

@@ -49,6 +49,7 @@ __all__ = [
     "class_window",
     "classify",
     "evaluate_surface",
+    "kernel_density_window",
     "spread_window",
     "values_at",
 ]
@@ -371,13 +372,42 @@ class BaselineJob:
 _KDE_TRUNCATE = 4.0
 
 
+def kernel_density_window(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray | None,
+    sigma: float,
+    window: Window,
+    truncate: float = _KDE_TRUNCATE,
+) -> np.ndarray:
+    """Weighted Gaussian kernel sums of points at cells ``rows, cols`` over a window.
+
+    ``K_rows @ diag(weights) @ K_cols`` over the points within the kernel's reach:
+    a sum of separable, truncated, normalised Gaussians (scipy.ndimage's), equal
+    to filtering the grid of weighted counts, with no halo to read.
+    """
+    r0, c0 = int(window.row_off), int(window.col_off)
+    h, w = int(window.height), int(window.width)
+    radius, phi = gaussian_kernel(sigma, truncate)
+    near = (rows >= r0 - radius) & (rows < r0 + h + radius)
+    near &= (cols >= c0 - radius) & (cols < c0 + w + radius)
+    dens = np.zeros((h, w))
+    rr, cc = rows[near], cols[near]
+    ww = np.ones(rr.size) if weights is None else np.asarray(weights, dtype=float)[near]
+    for start in range(0, rr.size, 2048):
+        dr = np.arange(r0, r0 + h)[:, None] - rr[None, start : start + 2048]
+        dc = np.arange(c0, c0 + w)[:, None] - cc[None, start : start + 2048]
+        a = np.where(np.abs(dr) <= radius, phi[np.clip(dr + radius, 0, 2 * radius)], 0.0)
+        b = np.where(np.abs(dc) <= radius, phi[np.clip(dc + radius, 0, 2 * radius)], 0.0)
+        if weights is not None:
+            a = a * ww[None, start : start + 2048]
+        dens += a @ b.T
+    return dens
+
+
 def baseline_window(job: BaselineJob, window: Window) -> list[np.ndarray]:
     """Uniform, past-counts and kernel-density baselines of a window (NaN outside the
-    valid cells).
-
-    The density is ``K_rows @ K_cols`` over the incidents within the kernel's
-    reach: a sum of separable Gaussians, equal to the filtered grid of counts.
-    """
+    valid cells); the density is :func:`kernel_density_window` of the incidents."""
     valid = job.valid.window(window)
     r0, c0 = int(window.row_off), int(window.col_off)
     h, w = valid.shape
@@ -386,22 +416,7 @@ def baseline_window(job: BaselineJob, window: Window) -> list[np.ndarray]:
     inside = (job.rows >= r0) & (job.rows < r0 + h) & (job.cols >= c0) & (job.cols < c0 + w)
     counts = np.zeros((h, w), dtype=np.float32)
     np.add.at(counts, (job.rows[inside] - r0, job.cols[inside] - c0), 1.0)
-    radius, phi = gaussian_kernel(job.sigma, _KDE_TRUNCATE)
-    near = (
-        (job.rows >= r0 - radius)
-        & (job.rows < r0 + h + radius)
-        & (job.cols >= c0 - radius)
-        & (job.cols < c0 + w + radius)
-    )
-    dens = np.zeros((h, w))
-    rr, cc = job.rows[near], job.cols[near]
-    for start in range(0, rr.size, 2048):
-        dr = np.arange(r0, r0 + h)[:, None] - rr[None, start : start + 2048]
-        dc = np.arange(c0, c0 + w)[:, None] - cc[None, start : start + 2048]
-        a = np.where(np.abs(dr) <= radius, phi[np.clip(dr + radius, 0, 2 * radius)], 0.0)
-        b = np.where(np.abs(dc) <= radius, phi[np.clip(dc + radius, 0, 2 * radius)], 0.0)
-        dens += a @ b.T
-    kde = dens.astype(np.float32)
+    kde = kernel_density_window(job.rows, job.cols, None, job.sigma, window).astype(np.float32)
     counts[~valid] = nan
     kde[~valid] = nan
     return [uniform, counts, kde]

@@ -14,6 +14,7 @@ Example
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from scipy import ndimage
 
-__all__ = ["SpaceTimeArea", "SyntheticArea"]
+__all__ = ["TRUTH_SHAPES", "RepeatReporting", "SpaceTimeArea", "SyntheticArea", "SyntheticSeries"]
 
 WOODLAND, PASTURE, CROPLAND, WETLAND = 1, 2, 3, 4
 CLASS_NAMES = {WOODLAND: "woodland", PASTURE: "pasture", CROPLAND: "cropland", WETLAND: "wetland"}
@@ -37,6 +38,63 @@ def _smooth(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> n
     return (f - f.mean()) / f.std()
 
 
+def _refuge(cover: np.ndarray, elev: np.ndarray, d_wood: np.ndarray, rng: Any) -> np.ndarray:
+    """Nearness to woodland, pasture and cropland, a mid-elevation optimum."""
+    return np.asarray(
+        1.8 * np.exp(-d_wood / 1500.0)
+        + 0.9 * (cover == PASTURE)
+        + 0.5 * (cover == CROPLAND)
+        - 1.5 * (cover == WETLAND)
+        - 0.6 * (cover == WOODLAND)
+        - 1.2 * ((elev - 950.0) / 200.0) ** 2
+    )
+
+
+def _edge(cover: np.ndarray, elev: np.ndarray, d_wood: np.ndarray, rng: Any) -> np.ndarray:
+    """A band 300-1200 m outside the woodland edge (unimodal in the distance)."""
+    return np.asarray(
+        2.0 * np.exp(-(((d_wood - 700.0) / 500.0) ** 2))
+        + 0.6 * (cover == CROPLAND)
+        - 1.5 * (cover == WETLAND)
+        - 1.0 * (cover == WOODLAND)
+        - 0.5 * ((elev - 950.0) / 200.0) ** 2
+    )
+
+
+def _threshold(cover: np.ndarray, elev: np.ndarray, d_wood: np.ndarray, rng: Any) -> np.ndarray:
+    """Steps: above 1000 m, cropland, within 1 km of woodland (no smooth response)."""
+    return np.asarray(
+        1.6 * (elev > 1000.0)
+        + 1.0 * (cover == CROPLAND)
+        - 1.0 * (cover == WETLAND)
+        + 0.8 * (d_wood < 1000.0)
+    )
+
+
+def _interaction(cover: np.ndarray, elev: np.ndarray, d_wood: np.ndarray, rng: Any) -> np.ndarray:
+    """Crop raiding: cropland near woodland only (an interaction of two drivers)."""
+    return np.asarray(
+        2.2 * (cover == CROPLAND) * np.exp(-d_wood / 1000.0)
+        + 0.4 * (cover == PASTURE) * np.exp(-d_wood / 2000.0)
+        - 1.0 * (cover == WETLAND)
+    )
+
+
+def _latent(cover: np.ndarray, elev: np.ndarray, d_wood: np.ndarray, rng: Any) -> np.ndarray:
+    """Mostly a smooth field that no covariate shows (where history is what predicts)."""
+    field_ = _smooth(rng, cover.shape, cover.shape[0] / 10)
+    return 0.5 * _refuge(cover, elev, d_wood, rng) + 1.4 * field_
+
+
+TRUTH_SHAPES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, Any], np.ndarray]] = {
+    "refuge": _refuge,
+    "edge": _edge,
+    "threshold": _threshold,
+    "interaction": _interaction,
+    "latent": _latent,
+}
+
+
 @dataclass
 class SyntheticArea:
     """A square landscape in UTM zone 33N with a known conflict intensity.
@@ -45,6 +103,11 @@ class SyntheticArea:
     pasture and cropland, and a mid-elevation optimum (a unimodal response
     that a linear model cannot fit). ``truth`` is the probability that an
     incident falls in each cell (it sums to one; 0 on nodata).
+
+    ``truth_shape`` picks other risk functions of the same landscape (see
+    :data:`TRUTH_SHAPES`): ``edge`` (a band outside the woodland edge),
+    ``threshold`` (step responses), ``interaction`` (cropland near woodland)
+    and ``latent`` (mostly a smooth field no covariate shows).
     """
 
     size: int = 120
@@ -52,6 +115,7 @@ class SyntheticArea:
     seed: int = 0
     crs: CRS = field(default_factory=lambda: CRS.from_epsg(32633))
     origin: tuple[float, float] = (500_000.0, 5_200_000.0)
+    truth_shape: str = "refuge"
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -69,6 +133,7 @@ class SyntheticArea:
         # a nodata strip along the southern edge (outside the mapped area)
         self.valid = np.ones(shape, dtype=bool)
         self.valid[-max(1, self.size // 20) :, :] = False
+        self._shape_state = rng.bit_generator.state
         lam = self.intensity(cover, self.elevation)
         self.truth = lam / lam.sum()
         self.transform = Affine(
@@ -83,14 +148,12 @@ class SyntheticArea:
         edit (what a scenario's delta should rank like).
         """
         d_wood = ndimage.distance_transform_edt(cover != WOODLAND) * self.cell_size
-        eta = (
-            1.8 * np.exp(-d_wood / 1500.0)
-            + 0.9 * (cover == PASTURE)
-            + 0.5 * (cover == CROPLAND)
-            - 1.5 * (cover == WETLAND)
-            - 0.6 * (cover == WOODLAND)
-            - 1.2 * ((elevation - 950.0) / 200.0) ** 2
-        )
+        if self.truth_shape not in TRUTH_SHAPES:
+            raise ValueError(f"truth_shape must be one of {', '.join(TRUTH_SHAPES)}")
+        # a shape's own random field (``latent``) is the same for every call
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self._shape_state
+        eta = TRUTH_SHAPES[self.truth_shape](cover, elevation, d_wood, rng)
         lam = np.exp(eta)
         lam[~self.valid] = 0.0
         return lam
@@ -135,6 +198,33 @@ class SyntheticArea:
             "ratio": capture_rate(risk[ok], risk[rows, cols], 0.10) / truth,
             "kde_ratio": capture_rate(kde[ok], kde[rows, cols], 0.10) / truth,
             "spearman": float(stats.spearmanr(risk[ok], self.truth[ok]).statistic),
+        }
+
+    def config(self, paths: dict[str, Path], model: str) -> dict[str, Any]:
+        """The pipeline config of rasters written by :meth:`write_rasters` and an
+        ``incidents.csv`` beside them."""
+        return {
+            "name": "synthetic",
+            "incidents": {
+                "path": "incidents.csv",
+                "x": "lon",
+                "y": "lat",
+                "crs": "EPSG:4326",
+                "date": "date",
+                "id": "id",
+                "species": "species",
+                "type": "kind",
+            },
+            "covariates": {
+                "cover": {
+                    "path": paths["cover"].name,
+                    "type": "categorical",
+                    "classes": {int(k): v for k, v in CLASS_NAMES.items()},
+                },
+                "elevation": {"path": paths["elevation"].name, "type": "continuous"},
+            },
+            "model": model,
+            "output_dir": "out",
         }
 
     def write_rasters(self, folder: Path) -> dict[str, Path]:
@@ -213,29 +303,7 @@ class SyntheticArea:
                         "livestock depredation",
                     ]
                 )
-        config: dict[str, Any] = {
-            "name": "synthetic",
-            "incidents": {
-                "path": "incidents.csv",
-                "x": "lon",
-                "y": "lat",
-                "crs": "EPSG:4326",
-                "date": "date",
-                "id": "id",
-                "species": "species",
-                "type": "kind",
-            },
-            "covariates": {
-                "cover": {
-                    "path": paths["cover"].name,
-                    "type": "categorical",
-                    "classes": {int(k): v for k, v in CLASS_NAMES.items()},
-                },
-                "elevation": {"path": paths["elevation"].name, "type": "continuous"},
-            },
-            "model": model,
-            "output_dir": "out",
-        }
+        config = self.config(paths, model)
         config.update(extra_config or {})
         config_path = folder / "config.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -390,3 +458,174 @@ class SpaceTimeArea:
                     ]
                 )
         return config_path
+
+
+@dataclass(frozen=True)
+class RepeatReporting:
+    """Repeat and near-repeat reports, as 311 and agency data have them.
+
+    Every incident (an *event*) triggers ``branching`` later events on average
+    (Poisson), each ``lag`` months later with ``P(lag = l) = (1 - decay) *
+    decay ** (l - 1)``, ``l >= 1``: at the same address with probability
+    ``same_address``, else at a Gaussian distance of ``near_cells`` cells.
+    Triggered events trigger in turn (a self-exciting, Hawkes-type process).
+    Each event is also reported ``1 + Poisson(burst)`` times within a week at
+    its address (callers who ring again), which does not change where next
+    month's reports are expected.
+    """
+
+    branching: float = 0.5
+    decay: float = 0.4
+    same_address: float = 0.7
+    near_cells: float = 1.0
+    burst: float = 0.5
+
+    def lag_weight(self, lag: np.ndarray) -> np.ndarray:
+        """Probability that a triggered event comes ``lag`` months later."""
+        lag = np.asarray(lag)
+        return np.where(lag >= 1, (1 - self.decay) * self.decay ** (lag - 1.0), 0.0)
+
+
+@dataclass
+class SyntheticSeries:
+    """Monthly reports from a :class:`SyntheticArea`, with optional repeat reporting,
+    and the exact probability of where the month after them will be reported.
+
+    Events arrive each month from ``area.truth`` (Poisson) plus the events that
+    earlier ones trigger (``repeat``); ``n_incidents`` is the expected number of
+    reports over the ``n_months`` written. :meth:`truth_for` gives, for any month
+    up to ``n_months`` (the held-out month after the written ones), the
+    probability of each cell given every event before it: with no repeats, the
+    area's truth.
+
+    Example
+    -------
+    >>> series = SyntheticSeries(SyntheticArea(size=60, seed=1), n_incidents=300,
+    ...                          repeat=RepeatReporting())  # doctest: +SKIP
+    >>> config = series.write(tmp_path)  # doctest: +SKIP
+    >>> truth = series.truth_for(series.n_months)  # doctest: +SKIP
+    """
+
+    area: SyntheticArea
+    n_incidents: int = 600
+    n_months: int = 24
+    repeat: RepeatReporting | None = None
+    seed: int = 0
+    start: tuple[int, int] = (2024, 1)
+    events: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.events = self._simulate(np.random.default_rng(self.seed))
+
+    @property
+    def per_month(self) -> float:
+        """Expected events a month that come from the truth (not triggered)."""
+        alpha = self.repeat.branching if self.repeat else 0.0
+        burst = self.repeat.burst if self.repeat else 0.0
+        return self.n_incidents * (1 - alpha) / (self.n_months * (1 + burst))
+
+    def _simulate(self, rng: np.random.Generator) -> np.ndarray:
+        """Events as rows ``(month, row, col)`` with ``row, col`` continuous (cell units)."""
+        pending: list[list[tuple[float, float]]] = [[] for _ in range(self.n_months)]
+        out = []
+        for month in range(self.n_months):
+            n = int(rng.poisson(self.per_month))
+            r, c = self.area.draw_cells(n, rng)
+            here = np.column_stack([r + rng.uniform(size=n), c + rng.uniform(size=n)])
+            if pending[month]:
+                here = np.vstack([here, np.asarray(pending[month])])
+            out += [(month, y, x) for y, x in here]
+            if self.repeat is not None:
+                for y, x in here:
+                    self._trigger(rng, month, y, x, pending)
+        return np.asarray(out, dtype=float).reshape(-1, 3)
+
+    def _trigger(
+        self,
+        rng: np.random.Generator,
+        month: int,
+        y: float,
+        x: float,
+        pending: list[list[tuple[float, float]]],
+    ) -> None:
+        """Add the events one event triggers to the later months they fall in."""
+        rep = self.repeat
+        assert rep is not None
+        for _ in range(int(rng.poisson(rep.branching))):
+            later = month + int(rng.geometric(1 - rep.decay))
+            if rng.uniform() < rep.same_address:
+                ny, nx = y, x
+            else:
+                ny, nx = y + rng.normal(0, rep.near_cells), x + rng.normal(0, rep.near_cells)
+            r, c = int(np.floor(ny)), int(np.floor(nx))
+            inside = 0 <= r < self.area.size and 0 <= c < self.area.size
+            if later < self.n_months and inside and self.area.valid[r, c]:
+                pending[later].append((ny, nx))
+
+    def truth_for(self, month: int) -> np.ndarray:
+        """Probability of each cell for a report in ``month`` given all events before it
+        (sums to one over the valid cells; 0 elsewhere)."""
+        from scipy.special import ndtr
+
+        lam = self.per_month * self.area.truth.copy()
+        rep = self.repeat
+        if rep is not None:
+            before = self.events[self.events[:, 0] < month]
+            weights = rep.branching * rep.lag_weight(month - before[:, 0])
+            reach = int(np.ceil(4 * rep.near_cells)) + 1
+            for (_, y, x), w in zip(before, weights, strict=True):
+                r, c = int(np.floor(y)), int(np.floor(x))
+                lam[r, c] += w * rep.same_address
+                r0, r1 = max(0, r - reach), min(self.area.size, r + reach + 1)
+                c0, c1 = max(0, c - reach), min(self.area.size, c + reach + 1)
+                rows, cols = np.arange(r0, r1 + 1.0), np.arange(c0, c1 + 1.0)
+                py = np.diff(ndtr((rows - y) / rep.near_cells))
+                px = np.diff(ndtr((cols - x) / rep.near_cells))
+                lam[r0:r1, c0:c1] += w * (1 - rep.same_address) * np.outer(py, px)
+        lam[~self.area.valid] = 0.0
+        return lam / lam.sum()
+
+    def reports(self, rng: np.random.Generator) -> list[tuple[int, int, float, float]]:
+        """Every report of the written months: ``(month, day, row, col)``, the events'
+        repeated calls within a week at the same address included."""
+        burst = self.repeat.burst if self.repeat else 0.0
+        out = []
+        for month, y, x in self.events:
+            day = int(rng.integers(1, 29))
+            out.append((int(month), day, y, x))
+            for _ in range(int(rng.poisson(burst))):
+                out.append((int(month), min(28, day + int(rng.integers(0, 7))), y, x))
+        return out
+
+    def write(
+        self, folder: Path, model: str = "auto", extra_config: dict[str, object] | None = None
+    ) -> Path:
+        """Write rasters, the reports of the ``n_months`` months and a config; return
+        the config path. A run for the last written month maps month ``n_months``."""
+        paths = self.area.write_rasters(folder)
+        reports = self.reports(np.random.default_rng(self.seed + 1))
+        a = self.area
+        ys = np.array([r[2] for r in reports])
+        xs = np.array([r[3] for r in reports])
+        x = a.origin[0] + xs * a.cell_size
+        y = a.origin[1] - ys * a.cell_size
+        lon, lat = Transformer.from_crs(a.crs, "EPSG:4326", always_xy=True).transform(x, y)
+        with open(folder / "incidents.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "date", "lon", "lat", "species", "kind"])
+            for i, (month, day, _, _) in enumerate(reports):
+                y0, m0 = divmod(self.start[1] - 1 + month, 12)
+                date = f"{self.start[0] + y0}-{m0 + 1:02d}-{day:02d}"
+                w.writerow(
+                    [f"S{i:05d}", date, f"{lon[i]:.7f}", f"{lat[i]:.7f}", "wolf", "depredation"]
+                )
+        config = a.config(paths, model)
+        config.update(extra_config or {})
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        return path
+
+    def last_month(self) -> str:
+        """``YYYY-MM`` of the last written month (the month a run maps from)."""
+        y0, m0 = divmod(self.start[1] - 1 + self.n_months - 1, 12)
+        return f"{self.start[0] + y0}-{m0 + 1:02d}"

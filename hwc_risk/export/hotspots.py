@@ -1,13 +1,23 @@
-"""Hotspots: the "very high" risk class as polygons, with area and people inside."""
+"""Hotspots: the "very high" risk class as polygons, with area and people inside.
+
+``hotspots.gpkg`` is written for QGIS: as GeoPackage 1.2, which every GDAL
+that a QGIS LTR release ships reads without a warning (GDAL 3.6, the GDAL of
+QGIS 3.22 on Debian 12, warns on every open of the 1.4 files that newer GDAL
+writes by default), and with its default style in the ``layer_styles`` table
+that QGIS reads when it opens the layer: an outline in the colour of the very
+high class, no fill, so the risk classes under a hotspot stay visible.
+"""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import rasterio
 from rasterio.features import shapes
 from rasterio.windows import Window
@@ -182,7 +192,95 @@ def _add_pieces(
     pieces.geoms.extend(geoms)
 
 
+#: GeoPackage version written: 1.2 is read without warnings by GDAL 2.2 and later.
+GPKG_VERSION = "1.2"
+LAYER = "hotspots"
+
+
+def hotspot_style_qml(colour: str = TOP.colour, width_mm: float = 0.8) -> str:
+    """A QGIS vector style (QML) drawing polygons as an outline only, in ``colour``.
+
+    Symbol layer properties are written as ``<prop k v>`` elements, the form
+    that every QGIS 3 release reads.
+    """
+    rgb = ",".join(str(int(colour.lstrip("#")[i : i + 2], 16)) for i in (0, 2, 4))
+    root = ET.Element("qgis", {"version": "3.22.0-Białowieża", "styleCategories": "Symbology"})
+    renderer = ET.SubElement(
+        root,
+        "renderer-v2",
+        {"type": "singleSymbol", "forceraster": "0", "symbollevels": "0", "enableorderby": "0"},
+    )
+    symbols = ET.SubElement(renderer, "symbols")
+    symbol = ET.SubElement(
+        symbols,
+        "symbol",
+        {"type": "fill", "name": "0", "alpha": "1", "clip_to_extent": "1", "force_rhr": "0"},
+    )
+    layer = ET.SubElement(
+        symbol, "layer", {"class": "SimpleFill", "enabled": "1", "locked": "0", "pass": "0"}
+    )
+    props = {
+        "color": f"{rgb},0",
+        "style": "no",  # no fill: the risk classes show through
+        "outline_color": f"{rgb},255",
+        "outline_style": "solid",
+        "outline_width": f"{width_mm:g}",
+        "outline_width_unit": "MM",
+        "joinstyle": "miter",
+    }
+    for key, value in props.items():
+        ET.SubElement(layer, "prop", {"k": key, "v": value})
+    ET.SubElement(renderer, "rotation")
+    ET.SubElement(renderer, "sizescale")
+    ET.SubElement(root, "layerGeometryType").text = "2"  # polygons
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n{body}\n"
+
+
+def _layer_styles(geometry_column: str) -> pd.DataFrame:
+    """The ``layer_styles`` row that makes the hotspot style the layer's default in QGIS.
+
+    Columns as QGIS creates the table (``QgsOgrProviderMetadata::saveStyle``);
+    QGIS loads the row with an empty ``f_table_schema`` whose ``f_table_name``
+    and ``f_geometry_column`` match the layer, preferring ``useAsDefault``.
+    """
+    return pd.DataFrame(
+        {
+            "f_table_catalog": [""],
+            "f_table_schema": [""],
+            "f_table_name": [LAYER],
+            "f_geometry_column": [geometry_column],
+            "styleName": [LAYER],
+            "styleQML": [hotspot_style_qml()],
+            "styleSLD": [""],
+            "useAsDefault": [True],
+            "description": ["hwc-risk: very high risk hotspots, outline only"],
+            "owner": [""],
+            "ui": [None],
+            "update_time": pd.Series([pd.NaT], dtype="datetime64[ms, UTC]"),
+        }
+    )
+
+
 def write_hotspots(path: Path, hotspots: gpd.GeoDataFrame) -> Path:
-    """Write the hotspots as a GeoPackage layer named ``hotspots``."""
-    hotspots.to_file(path, layer="hotspots", driver="GPKG")
+    """Write the hotspots as GeoPackage 1.2 layer ``hotspots``, with its QGIS style.
+
+    The style's ``update_time`` is left empty, so a rerun writes the same table.
+    """
+    pyogrio.write_dataframe(
+        hotspots,
+        path,
+        layer=LAYER,
+        driver="GPKG",
+        dataset_options={"VERSION": GPKG_VERSION},
+    )
+    geometry_column = pyogrio.read_info(path, layer=LAYER)["geometry_name"] or "geom"
+    pyogrio.write_dataframe(
+        _layer_styles(geometry_column),
+        path,
+        layer="layer_styles",
+        driver="GPKG",
+        layer_options={"FID": "id"},
+    )
     return path

@@ -8,17 +8,20 @@ stylesheets reference become data URIs. Any external script or stylesheet left
 over is an error, so an "offline" map never silently depends on the internet.
 
 The assets are looked up in ``$HWC_RISK_WEB_ASSETS`` (a ``node_modules``
-folder), then ``<prefix>/share/hwc-risk/web/node_modules``, then the source
-checkout's ``web/node_modules``.
+folder; it overrides the others), then in the installed package
+(``hwc_risk/_web/node_modules``: a wheel carries them, put there from the npm
+registry by the build hook ``hatch_build.py``), then in the source checkout's
+``web/node_modules`` (``make web-assets``). ``web_assets.json`` beside this
+module lists the files, for this module and for the build hook alike.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
 import os
 import re
-import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -26,16 +29,9 @@ from ..errors import InputError
 __all__ = ["ASSETS", "find_web_assets", "inline_assets", "require_web_assets"]
 
 #: File name in folium's CDN URL -> path inside node_modules.
-ASSETS: dict[str, str] = {
-    "leaflet.js": "leaflet/dist/leaflet.js",
-    "leaflet.css": "leaflet/dist/leaflet.css",
-    "leaflet.markercluster.js": "leaflet.markercluster/dist/leaflet.markercluster.js",
-    "MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
-    "MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
-    "Control.FullScreen.min.js": "leaflet.fullscreen/Control.FullScreen.js",
-    "Control.FullScreen.js": "leaflet.fullscreen/Control.FullScreen.js",
-    "Control.FullScreen.css": "leaflet.fullscreen/Control.FullScreen.css",
-}
+ASSETS: dict[str, str] = json.loads(
+    (Path(__file__).with_name("web_assets.json")).read_text(encoding="utf-8")
+)
 
 _SCRIPT = re.compile(r'<script src="(https?://[^"]+)"></script>')
 _LINK = re.compile(r'<link rel="stylesheet" href="(https?://[^"]+)"\s*/?>')
@@ -47,17 +43,26 @@ def _candidates() -> list[Path]:
     env = os.environ.get("HWC_RISK_WEB_ASSETS")
     if env:
         out.append(Path(env))
-    out.append(Path(sys.prefix) / "share" / "hwc-risk" / "web" / "node_modules")
-    out.append(Path(__file__).resolve().parents[2] / "web" / "node_modules")
+    package = Path(__file__).resolve().parents[1]
+    out.append(package / "_web" / "node_modules")  # an installed wheel
+    out.append(package.parent / "web" / "node_modules")  # a source checkout
     return out
 
 
+def _missing(folder: Path) -> list[str]:
+    return [rel for rel in dict.fromkeys(ASSETS.values()) if not (folder / rel).is_file()]
+
+
 def find_web_assets() -> Path | None:
-    """The first ``node_modules`` folder that holds every asset, or None."""
-    for folder in _candidates():
-        if all((folder / rel).is_file() for rel in ASSETS.values()):
-            return folder
-    return None
+    """The ``node_modules`` folder to inline from, or None.
+
+    ``$HWC_RISK_WEB_ASSETS`` when set (None if it lacks a file), else the first
+    folder that holds every asset.
+    """
+    candidates = _candidates()
+    if os.environ.get("HWC_RISK_WEB_ASSETS"):
+        candidates = candidates[:1]
+    return next((folder for folder in candidates if not _missing(folder)), None)
 
 
 def _data_uri(path: Path) -> str:
@@ -104,10 +109,17 @@ def inline_assets(html: str, assets: Path) -> str:
 def require_web_assets() -> Path:
     """The assets folder, or an input error that says how to install it."""
     found = find_web_assets()
+    given = os.environ.get("HWC_RISK_WEB_ASSETS")
+    if found is None and given:
+        raise InputError(
+            f"HWC_RISK_WEB_ASSETS={given}: {_missing(Path(given))[0]} not found; point it to a "
+            "node_modules folder with the packages in web/package.json, or unset it"
+        )
     if found is None:
         raise InputError(
-            "an offline map needs local copies of Leaflet and its plugins; run "
-            "`make web-assets` (needs npm) or set HWC_RISK_WEB_ASSETS to a node_modules "
-            "folder with the packages in web/package.json"
+            "an offline map needs local copies of Leaflet and its plugins, which an installed "
+            "hwc-risk wheel carries; in a source checkout run `make web-assets` (needs npm), "
+            "or set HWC_RISK_WEB_ASSETS to a node_modules folder with the packages in "
+            "web/package.json"
         )
     return found

@@ -30,9 +30,8 @@ from ..incidents import MonthIncidents
 from ..plan import Plan
 from ..predict import RiskMap
 from ..rasters import RasterSource, align_file, source_cell_area
-from ..selection import Selection, verdict
+from ..selection import Selection, map_sentence, verdict
 from ..stages import RunStages
-from ..validation import MonthEvaluation
 from .change import compare_with_previous
 from .forecast import ForecastProducts, forecast_products, time_metrics
 from .geotiff import class_colormap, write_cog
@@ -81,8 +80,7 @@ def people_per_cell(
 
 
 def _captures(selection: Selection) -> dict[str, float] | None:
-    temporal = selection.temporal
-    return temporal.class_capture if isinstance(temporal, MonthEvaluation) else None
+    return selection.class_captures()
 
 
 def _rasters(
@@ -136,7 +134,8 @@ def _metrics(
         "month": label,
         "model": selection.recipe.name,
         "top_fraction": top,
-        "summary": verdict(selection.temporal, selection.rolling, top),
+        "summary": verdict(selection.temporal, selection.rolling, top)
+        + map_sentence(selection.map_choice),
         **validation,
         "explanation": explanation,
         "connectivity_ablation": (
@@ -192,7 +191,7 @@ def write_products(
     """The products stage (see the module's docstring)."""
     config, month, selection, risk = plan.config, plan.month.label, stages.selection, stages.risk
     work, grid, used = staging / "_work", plan.grid, stages.incidents.used
-    tags = {"month": month, "model": selection.recipe.name}
+    tags = {"month": month, "model": selection.recipe.name, "map": selection.shipped}
     tags |= {"hwc_risk_version": __version__, "run_name": config.name}
     fitted = stages.fitted
     explanation = explain(fitted.model, fitted.X, fitted.y, fitted.names, staging, config.seed)

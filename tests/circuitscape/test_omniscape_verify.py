@@ -17,6 +17,9 @@ import numpy as np
 import pytest
 import rasterio
 
+from hwc_risk.omniscape.ini import OmniscapeIni, read_options
+from hwc_risk.omniscape.run import landscape_of
+from hwc_risk.omniscape.window import find_targets
 from tests.circuitscape.shared import case_names, need, shared_folder
 from tests.conftest import run_cli
 
@@ -63,13 +66,12 @@ def test_all_five_cases_are_there() -> None:
     assert CASES == ["test1", "test2", "test3", "test4a", "test_reclass"]
 
 
-#: Expected outputs hwc-risk does not reproduce. test4a's expected flow potential has,
-#: beside every target, a cell carrying up to 1 161 A where all the targets whose
-#: windows reach it inject 74 A together (440 A over the whole grid); everywhere else it
-#: agrees with hwc-risk to 1e-3, and the case's current map (same sources, windows and
-#: correction) matches. Left visible as an expected failure rather than imitated.
+#: Expected outputs hwc-risk does not reproduce. test4a's expected flow potential carries,
+#: on one cell beside each target (see :func:`artefact_cells`), 13 to 1 176 A more than
+#: the windows can put there; every other cell matches (checked below). Left visible as
+#: an expected failure rather than imitated.
 KNOWN = {
-    ("test4a", "flow_potential.tif"): "expected map: 1 161 A where the windows inject 74 A",
+    ("test4a", "flow_potential.tif"): "13-1 176 A extra on one cell beside each target",
     ("test4a", "normalized_cum_currmap.tif"): "divides by that flow potential",
 }
 OUTPUTS = [
@@ -103,3 +105,44 @@ def test_output_matches_omniscape(name: str, output: str, runs: dict[str, Path])
     assert a.shape == b.shape
     assert np.array_equal(a == -9999, b == -9999), f"{output}: nodata cells differ"
     assert omniscape_isapprox(a, b), f"{output}: differs beyond rtol 1e-6"
+
+
+def artefact_cells(ini: Path) -> np.ndarray:
+    """The cells where test4a's expected maps carry current no window can put there.
+
+    One cell beside each target: the next cell to the right when the target's
+    window is not cut at the left edge (target column >= radius + buffer), the next
+    cell below when it is not cut at the top. A cell whose neighbours carry no
+    extra current cannot carry any itself (the current through a cell flows on
+    through its neighbours), so no solve of Omniscape's windows gives these values.
+    """
+    opts = read_options(OmniscapeIni(ini))
+    land, _, strength = landscape_of(OmniscapeIni(ini), opts)
+    h, w = land.shape
+    reach = opts.window.reach
+    mask = np.zeros((h, w), dtype=bool)
+    for row, col, _amps in find_targets(strength, opts.window).astype(int):
+        if col >= reach and col + 1 < w:
+            mask[row, col + 1] = True
+        if row >= reach and row + 1 < h:
+            mask[row + 1, col] = True
+    return mask
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "output", ["flow_potential.tif", "normalized_cum_currmap.tif", "cum_currmap.tif"]
+)
+def test_test4a_matches_omniscape_off_its_artefact_cells(
+    output: str, runs: dict[str, Path]
+) -> None:
+    """Everywhere but the artefact cells, test4a's maps are Omniscape's (its criterion)."""
+    mask = artefact_cells(runs["test4a"].parent / "config.ini")
+    a = read(VERIFY / "test4a" / f"expected_{output}")
+    b = read(runs["test4a"] / output)
+    valid = a != -9999
+    assert mask.sum() == 160  # right of 80 of its 100 targets, below 80
+    assert omniscape_isapprox(a[~mask], b[~mask]), f"{output}: differs off the artefact cells"
+    if output == "flow_potential.tif":
+        extra = a[mask & valid] - b[mask & valid]
+        assert extra.min() > 10.0, "the expected map's extra current is where it was"

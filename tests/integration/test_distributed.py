@@ -150,8 +150,8 @@ def test_chunk_size_changes_no_result(area: Path, local_run: RunResult, tmp_path
     assert "auc" in small.metrics["spatial_block_cv"]["model"]
     for name in ("risk.tif", "risk_class.tif", "risk_sd.tif"):
         np.testing.assert_array_equal(_read(small.run_dir / name), _read(whole.run_dir / name))
-    a = gpd.read_file(small.run_dir / "hotspots.gpkg")
-    b = gpd.read_file(whole.run_dir / "hotspots.gpkg")
+    a = gpd.read_file(small.run_dir / "hotspots.gpkg", layer="hotspots")
+    b = gpd.read_file(whole.run_dir / "hotspots.gpkg", layer="hotspots")
     assert len(a) == len(b) > 0
     assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
     assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry, strict=True))

@@ -182,13 +182,9 @@ def tiny_area(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="issue 13 item 1: a fold's spline GLM with too few distinct knots crashes the "
-    "compiled scorer (ValueError: Need at least two internal knots); found by the property "
-    "below with this landscape's seed 11",
-    strict=False,
-)
 def test_run_on_the_tiny_landscape_of_seed_11(tmp_path: Path) -> None:
+    """Found by the property below: a fold's spline GLM with too few distinct knots
+    crashed the compiled scorer (issue 13 item 1)."""
     config = SyntheticArea(size=40, cell_size=250.0, seed=11).write(
         tmp_path / "area", n_incidents=120, n_months=6, model="glm", extra_config=TINY
     )

@@ -41,6 +41,7 @@ def test_equal_to_elapid_within_float32(data, features, transform, clamp) -> Non
     got = CompiledMaxent(model)(Xp)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got, expected, rtol=2e-6, atol=2e-6 * scale)
+    assert compile_model(model) is not None  # and it passes its check against elapid
 
 
 def test_constant_covariate_contributes_nothing_but_does_not_break(data) -> None:
@@ -107,3 +108,77 @@ def test_other_pipelines_are_not_compiled(data) -> None:
         np.testing.assert_allclose(
             risk_scores(model, Xp), model.predict_proba(Xp)[:, 1].astype(np.float32)
         )
+
+
+# A fitted model the compiled form cannot represent must never crash a run: compile what
+# can be compiled, score the rest by the model's own predict, with equal results.
+
+
+def _degenerate(data, kind: str):  # type: ignore[no-untyped-def]
+    """Training data with one covariate constant, two-valued or an absent class (all 0)."""
+    X, y, Xp = data
+    X, Xp = X.copy(), Xp.copy()
+    if kind == "constant":
+        X[:, 2] = 3.0  # e.g. a feature that one spatial fold never varies
+    elif kind == "two_values":
+        X[:, 2] = (X[:, 2] > 0).astype(np.float32)
+        Xp[:, 2] = (Xp[:, 2] > 0.3).astype(np.float32)
+    else:  # "absent_class": a class fraction that is 0 in every training sample
+        X[:, 2] = 0.0
+        Xp[:, 2] = np.clip(Xp[:, 2], 0, 1)
+    return X, y, Xp
+
+
+@pytest.mark.parametrize("kind", ["constant", "two_values", "absent_class"])
+def test_spline_glm_with_a_degenerate_covariate_is_compiled_and_equal(data, kind) -> None:
+    X, y, Xp = _degenerate(data, kind)
+    model = build_estimator(load_recipe("glm"), 0).fit(X, y)
+    expected = model.predict_proba(Xp)[:, 1]
+    compiled = compile_model(model)
+    assert isinstance(compiled, CompiledSplineGLM)  # the other covariates stay compiled
+    np.testing.assert_allclose(compiled(Xp), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(risk_scores(model, Xp), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["constant", "two_values", "absent_class"])
+def test_maxent_with_a_degenerate_covariate_is_compiled_and_equal(data, kind) -> None:
+    X, y, Xp = _degenerate(data, kind)
+    model = build_estimator(load_recipe("maxent"), 0).fit(X, y)
+    assert compile_model(model) is not None
+    np.testing.assert_allclose(risk_scores(model, Xp), model.predict(Xp), atol=1e-6)
+
+
+def test_a_model_that_fails_to_compile_is_scored_by_its_own_predict(data, monkeypatch) -> None:
+    X, y, Xp = data
+    model = build_estimator(load_recipe("glm"), 0).fit(X, y)
+
+    def cannot(self, pipe):  # type: ignore[no-untyped-def]
+        raise ValueError("Need at least two internal knots.")  # as scipy said in issue 13
+
+    monkeypatch.setattr(CompiledSplineGLM, "__init__", cannot)
+    assert compile_model(model) is None
+    np.testing.assert_allclose(
+        risk_scores(model, Xp), model.predict_proba(Xp)[:, 1].astype(np.float32)
+    )
+
+
+def test_a_compiled_form_that_disagrees_with_the_model_is_not_used(data, monkeypatch) -> None:
+    X, y, Xp = data
+    model = build_estimator(load_recipe("glm"), 0).fit(X, y)
+    right = CompiledSplineGLM.__call__
+    monkeypatch.setattr(CompiledSplineGLM, "__call__", lambda self, X: right(self, X) * 0.99)
+    assert compile_model(model) is None
+    np.testing.assert_allclose(
+        risk_scores(model, Xp), model.predict_proba(Xp)[:, 1].astype(np.float32)
+    )
+
+
+def test_probe_points_span_each_range_and_beyond() -> None:
+    from hwc_risk.compiled import probe_points
+
+    lo, hi = np.array([0.0, -5.0, 7.0]), np.array([10.0, 5.0, 7.0])  # the last is constant
+    X = probe_points(lo, hi)
+    assert X.dtype == np.float32 and X.shape == (256, 3)
+    np.testing.assert_array_equal(X[0], lo)
+    np.testing.assert_array_equal(X[1], hi)
+    assert (X.min(axis=0) < lo).all() and (X.max(axis=0) > hi).all()

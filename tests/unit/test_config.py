@@ -97,3 +97,84 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(MissingFileError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("incidents:", "incidnets:", "unknown key 'incidnets'; did you mean 'incidents'?"),
+        ("name: demo", "nmae: demo", "unknown key 'nmae'; did you mean 'name'?"),
+        ("x: lon", "X: lon", "unknown key 'incidents.X'; did you mean 'incidents.x'?"),
+        (
+            "type: categorical",
+            "type: categorical, bnad: 2",
+            "unknown key 'covariates.land_use.bnad'; did you mean 'covariates.land_use.band'?",
+        ),
+    ],
+)
+def test_a_typo_names_the_key_it_should_be(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    path = write(tmp_path, MINIMAL.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    # one problem: the missing required key is the typo, not a second problem
+    assert str(info.value) == f"{path}: {expected}"
+
+
+def test_an_unknown_key_unlike_any_lists_the_keys_of_its_section(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "grid: {resolution: 100, zzz: 1}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: unknown key 'grid.zzz'; remove it or use one of: crs, resolution, extent"
+    )
+
+
+def test_every_problem_is_reported_one_line_each(tmp_path: Path) -> None:
+    text = """
+name: demo
+incidnets: {path: data/incidents.csv}
+covariates:
+  land_use: {path: data/lu.tif, type: ordinal}
+  elevation: {type: continuous}
+seed: abc
+grid: {resolution: ten}
+outputs: {generalise_incidents: [1]}
+validation: {folds: 5, foldz: 3}
+"""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    first, *problems = str(info.value).splitlines()
+    assert first == f"{path}: 7 problems in the config:"
+    assert all(line.startswith("  ") for line in problems)
+    assert [p.strip() for p in problems] == [
+        "unknown key 'validation.foldz'; did you mean 'validation.folds'?",
+        "unknown key 'incidnets'; did you mean 'incidents'?",
+        "key 'grid.resolution': Input should be a valid number, unable to parse string as a "
+        "number (got 'ten')",
+        "key 'covariates.land_use.type': Input should be 'categorical' or 'continuous' "
+        "(got 'ordinal')",
+        "key 'covariates.elevation.path' is missing; add it (see pipelines/template.yaml)",
+        "key 'outputs.generalise_incidents': Input should be a valid number or a valid string",
+        "key 'seed': Input should be a valid integer, unable to parse string as an integer "
+        "(got 'abc')",
+    ]
+
+
+def test_the_command_line_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hwc_risk.cli import app
+
+    path = write(tmp_path, MINIMAL.replace("incidents:", "incidnets:") + "seed: abc\n")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"hwc-risk: error: {path}: 2 problems in the config:",
+        "  unknown key 'incidnets'; did you mean 'incidents'?",
+        "  key 'seed': Input should be a valid integer, unable to parse string as an integer "
+        "(got 'abc')",
+    ]

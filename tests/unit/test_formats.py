@@ -263,3 +263,22 @@ def test_future_dates_and_projected_coordinates_out_of_area(tmp_path: Path) -> N
     assert table.rejected["reason"].tolist() == ["future_date", "coordinates_out_of_range"]
     assert "2026-11-21" in table.rejected["detail"].iloc[0]
     assert "EPSG:32736" in table.rejected["detail"].iloc[1]
+
+
+def test_reports_with_their_own_ids_are_not_merged_by_place_and_time() -> None:
+    """Two calls about the same coyote on the same block are two reports when each has
+    its own request number; the same number twice is one report exported twice."""
+    base = pd.Timestamp("2025-03-01 10:00")
+    frame = pd.DataFrame(
+        {
+            "id": ["R1", "R2", "R1", None],
+            "date": [base, base + pd.Timedelta(minutes=20), base, base],
+            "lon": [34.45, 34.45005, 34.45, 34.45],
+            "lat": [-2.25, -2.25, -2.25, -2.25],
+            "type": ["crop"] * 4,
+        }
+    )
+    dup = find_duplicates(frame, time_hours=1.0, distance_m=50.0)
+    # R2 is kept (its own id); R1 again is merged; the row without an id is merged by
+    # place and time into the first report
+    assert dup.tolist() == [-1, -1, 0, 0]
