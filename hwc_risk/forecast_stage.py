@@ -34,7 +34,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 
-from .bands import FileBand
+from .bands import FileBand, file_of
 from .compute import Compute
 from .config import ForecastConfig
 from .covariates import create_band
@@ -136,17 +136,22 @@ def _surface(
     work: Path,
     compute: Compute,
 ) -> tuple[Path, tuple[MonthUsed, ...]]:
-    """Expected incidents per cell in month ``issued + h``, adding up to ``total``."""
+    """Expected incidents per cell in month ``issued + h``, adding up to ``total``: the
+    surface the run ships (the model's, or history or a blend when the map choice picked
+    one), made from month ``issued + h``'s time features and the incidents up to
+    ``issued``."""
     design, grid = selection.design, selection.design.stack.grid
     month = issued + h
     drivers = DriverMonth(month=month, known=issued)
     time = design.stack.time
     if time is None and h == 1:
-        relative = risk.risk  # the same history and no time feature: the run's own surface
+        relative: Path = risk.risk  # the same history and no time feature: the run's own map
     else:
         stack = design.stack_for(design.is_presence, month, f"forecast-{h}", drivers)
-        relative = create_band(work / f"forecast-{h}-relative.tif", grid, "risk", compute.block)
-        predict_to_band(fitted.model, stack, FileBand(relative), compute)
+        predicted = create_band(work / f"forecast-{h}-relative.tif", grid, "risk", compute.block)
+        predict_to_band(fitted.model, stack, FileBand(predicted), compute)
+        shipped = selection.shipped_surface(FileBand(predicted), issued, f"forecast-{h}")
+        relative = file_of(shipped)
     used = tuple(time.used(drivers)) if time is not None else ()
     out = scale_to_total(relative, total, work / f"expected-{h}.tif", grid, compute.chunk_size)
     return out, used

@@ -335,12 +335,13 @@ class Selection:
         the map choice picked history or a blend."""
         return self.map_choice.chosen if isinstance(self.map_choice, MapChoice) else "model"
 
-    def shipped_surface(self, model_surface: Band, month: Month) -> Band:
-        """The surface to ship for the month after ``month``, from the model's."""
+    def shipped_surface(self, model_surface: Band, month: Month, tag: str = "shipped") -> Band:
+        """The surface to ship for the month after ``month``, from the model's (work files
+        named by ``tag``: the forecast's surfaces are made beside the run's)."""
         if not isinstance(self.map_choice, MapChoice) or self.history_settings is None:
             return model_surface
         return chosen_surface(
-            self.map_choice, self.design, model_surface, month, self.history_settings
+            self.map_choice, self.design, model_surface, month, self.history_settings, tag
         )
 
     def class_captures(self) -> dict[str, float] | None:
