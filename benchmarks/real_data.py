@@ -72,10 +72,9 @@ from hwc_risk.forecast import rolling_origin_totals
 from hwc_risk.grid import GridSpec
 from hwc_risk.surfaces import baseline_surfaces as grid_baselines
 
-# Issue 14 item 4 (a run from incidents alone, no covariates) is not built yet. When
-# it is, set this to True: the series without rasters then get model runs on the grid
-# this script defines for them, with no other change.
-INCIDENTS_ONLY_RUNS = False
+# Runs from incidents alone (issue 14, item 4: no covariates, the grid from the config):
+# the series without rasters get model runs on the grid this script defines for them.
+INCIDENTS_ONLY_RUNS = True
 
 REPO = Path(__file__).resolve().parents[1]
 
