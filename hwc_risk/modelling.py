@@ -479,9 +479,13 @@ class RollingMonths:
 
     def summarise(self, results: Sequence[MonthEvaluation | Skipped]) -> RollingOrigin | Skipped:
         per_month = [r for r in results if isinstance(r, MonthEvaluation)]
+        skipped = {
+            o: r for o, r in zip(self.origins, results, strict=True) if isinstance(r, Skipped)
+        }
         if not per_month:
-            return Skipped("no held-out month had incidents and enough earlier ones")
-        return RollingOrigin(per_month=tuple(per_month))
+            # the months' own reasons (the last held-out month is the run's)
+            return Skipped("; ".join(dict.fromkeys(r.reason for r in reversed(skipped.values()))))
+        return RollingOrigin(per_month=tuple(per_month), skipped=skipped)
 
 
 @dataclass(frozen=True)

@@ -570,11 +570,7 @@ def select_and_validate(
     if choice is not None and time_ablation is not None:
         toggle = Toggle.compare(time_ablation.with_time, time_ablation.without_time)
         choice = choice.toggled("time_features", toggle, "time features")
-    temporal = (
-        rolling.month(run_month)
-        if isinstance(rolling, RollingOrigin)
-        else Skipped(f"no incidents in {run_month.label} to test on")
-    )
+    temporal = rolling.month(run_month) if isinstance(rolling, RollingOrigin) else rolling
     map_job = None
     if choice is not None and settings.map_choice and history_settings is not None:
         months = tuple(map_months(p_months, run_month, settings.map_months))

@@ -24,7 +24,7 @@ PAI
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +203,8 @@ class RollingOrigin:
     """Rolling-origin validation: one :class:`MonthEvaluation` per held-out month."""
 
     per_month: tuple[MonthEvaluation, ...]
+    #: held-out months that could not be tested, and why
+    skipped: Mapping[Month, Skipped] = field(default_factory=dict)
 
     @property
     def mean(self) -> Evaluation:
@@ -216,7 +218,9 @@ class RollingOrigin:
     def month(self, month: Month) -> MonthEvaluation | Skipped:
         """The evaluation of one held-out month (the run's own: the temporal holdout)."""
         found = next((e for e in self.per_month if e.month == month), None)
-        return found or Skipped(f"no incidents in {month.label} to test on")
+        return found or self.skipped.get(
+            month, Skipped(f"no incidents in {month.label} to test on")
+        )
 
     def month_skills(self) -> np.ndarray:
         """The model's :attr:`Metrics.skill` in each month (finite ones)."""

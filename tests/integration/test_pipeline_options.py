@@ -36,6 +36,27 @@ def test_month_after_the_data_skips_temporal_holdout(small_area: Path) -> None:
     assert (result.run_dir / "risk.tif").exists()
 
 
+def test_all_incidents_in_the_run_month_says_why_the_holdout_was_skipped(
+    tmp_path: Path,
+) -> None:
+    """Found by the property tests: with every incident in one month the holdout was
+    reported as having no incidents to test on, which is the opposite of the truth."""
+    config = SyntheticArea(size=40, cell_size=250.0, seed=3).write(
+        tmp_path / "area",
+        n_incidents=80,
+        n_months=1,
+        extra_config={"background": {"n_points": 800}, "validation": {"folds": 2}},
+    )
+    result = run(load_config(config))
+    month = result.manifest["month"]
+    assert result.metrics["temporal_holdout"] == {
+        "skipped": f"only 0 incidents before {month} to train on"
+    }
+    assert f"temporal holdout skipped: only 0 incidents before {month}" in (
+        result.metrics["summary"]
+    )
+
+
 def test_rerun_replaces_the_month_cleanly(small_area: Path) -> None:
     config = load_config(small_area)
     first = run(config, month="2025-03")
