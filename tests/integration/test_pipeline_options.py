@@ -52,8 +52,8 @@ def test_all_incidents_in_the_run_month_says_why_the_holdout_was_skipped(
     assert result.metrics["temporal_holdout"] == {
         "skipped": f"only 0 incidents before {month} to train on"
     }
-    assert f"temporal holdout skipped: only 0 incidents before {month}" in (
-        result.metrics["summary"]
+    assert (
+        f"temporal holdout skipped: only 0 incidents before {month}" in (result.metrics["summary"])
     )
 
 
