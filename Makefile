@@ -1,4 +1,5 @@
-# hwc-risk: `make demo` runs the sample pipeline, `make test` runs lint, types and tests.
+# hwc-risk: `make demo` runs the sample pipeline, `make test` runs lint, types and tests,
+# `make test-fast` the same without the slow and browser tiers (the edit loop).
 # Both create the virtual environment (.venv) and install the package first.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 
 WEB_STAMP := web/node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest format sample-data web-assets clean
+.PHONY: demo test test-fast lint typecheck pytest pytest-fast format sample-data web-assets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ demo: $(STAMP) web-assets
 
 test: lint typecheck pytest
 
+# the tiers are pytest markers; tests/conftest.py says how a test picks its tier
+test-fast: lint typecheck pytest-fast
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,6 +46,9 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) web-assets
 	$(BIN)/pytest
+
+pytest-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not browser"
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -7,9 +7,13 @@ objects with absolute paths.
 
 Example
 -------
->>> cfg = load_config("pipelines/sample.yaml")  # doctest: +SKIP
->>> cfg.incidents.path.name  # doctest: +SKIP
+From the repository's root folder:
+
+>>> cfg = load_config("pipelines/sample.yaml")
+>>> cfg.incidents.path.name
 'incidents.csv'
+>>> cfg.incidents.path.is_absolute()
+True
 """
 
 from __future__ import annotations

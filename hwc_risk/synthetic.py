@@ -8,7 +8,11 @@ district, so that a model is not tuned to one landscape.
 Example
 -------
 >>> area = SyntheticArea(size=60, seed=1)
->>> config = area.write(tmp_path, n_incidents=200)  # doctest: +SKIP
+>>> area.truth.shape
+(60, 60)
+>>> config = area.write(tmp_path, n_incidents=200)  # a folder to run the pipeline on
+>>> sorted(p.name for p in tmp_path.iterdir())
+['config.yaml', 'cover.tif', 'elevation.tif', 'incidents.csv', 'truth.tif']
 """
 
 from __future__ import annotations
@@ -501,9 +505,11 @@ class SyntheticSeries:
     Example
     -------
     >>> series = SyntheticSeries(SyntheticArea(size=60, seed=1), n_incidents=300,
-    ...                          repeat=RepeatReporting())  # doctest: +SKIP
-    >>> config = series.write(tmp_path)  # doctest: +SKIP
-    >>> truth = series.truth_for(series.n_months)  # doctest: +SKIP
+    ...                          repeat=RepeatReporting())
+    >>> config = series.write(tmp_path)
+    >>> truth = series.truth_for(series.n_months)
+    >>> truth.shape, round(float(truth.sum()), 6)
+    ((60, 60), 1.0)
     """
 
     area: SyntheticArea

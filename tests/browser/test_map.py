@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from affine import Affine
+from rasterio.crs import CRS
 
-from tests.conftest import edit_config, run_cli
+from hwc_risk.export.webmap import write_map
+from hwc_risk.grid import GridSpec
+from hwc_risk.surfaces import classify
+from tests.conftest import class_file
+
+# browser: every test in tests/browser/ (tests/conftest.py marks them)
+GRID = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 660_000, 0, -100, 9_760_000), 200, 150)
 
 XSS = "<img src=x onerror=alert(1)>"
 # break out of the JavaScript template literal folium wraps popups in
@@ -23,26 +32,35 @@ FIND_MAP = """() => {
 
 
 @pytest.fixture(scope="module")
-def xss_run(tmp_path_factory: pytest.TempPathFactory, small_area_template: Path) -> Path:
-    """A run whose incident descriptions carry an HTML/JS payload."""
-    import shutil
+def xss_map(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A map whose title and incident reports carry an HTML/JS payload.
 
-    folder = tmp_path_factory.mktemp("xss") / "area"
-    shutil.copytree(small_area_template, folder)
-    csv_path = folder / "incidents.csv"
-    with open(csv_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        row["note"] = f"Goats taken {XSS} & more " + " ".join(JS_BREAKOUTS)
-        row["species"] = "<b>wolf</b>"
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    config = edit_config(folder / "config.yaml", incidents={"description": "note"}, name="xss")
-    proc = run_cli("run", config, "-q")
-    assert proc.returncode == 0, proc.stderr
-    return Path(proc.stdout.strip()) / "map.html"
+    Made by the map writer itself (as a run calls it) from a risk-class raster and
+    incidents with hostile text: escaping is the writer's job, no run is needed.
+    """
+    folder = tmp_path_factory.mktemp("xss")
+    rng = np.random.default_rng(7)
+    surface = rng.uniform(size=GRID.shape).astype(np.float32)
+    classes, _ = classify(surface, np.ones(GRID.shape, bool))
+    n = 40
+    incidents = pd.DataFrame(
+        {
+            "date": pd.Timestamp("2026-09-20") + pd.to_timedelta(rng.integers(0, 25, n), "D"),
+            "lon": 34.45 + rng.uniform(0, 0.15, n),
+            "lat": -2.18 - rng.uniform(0, 0.12, n),
+            "species": "<b>wolf</b>",
+            "id": [f"X{i}" for i in range(n)],
+            "description": f"Goats taken {XSS} & more " + " ".join(JS_BREAKOUTS),
+        }
+    )
+    return write_map(
+        folder / "map.html",
+        title=f"Human-wildlife conflict risk: xss {XSS}, 2026-10",
+        grid=GRID,
+        classes=class_file(classes, GRID, folder),
+        incidents=incidents,
+        month="2026-10",
+    )
 
 
 OVERLAY_GAP = """(name) => {
@@ -64,8 +82,8 @@ def _unexpected(errors: list[str]) -> list[str]:
     return [e for e in errors if "Failed to load resource" not in e]
 
 
-def test_map_initialises_with_risk_layer_and_legend(open_map: Any, xss_run: Path) -> None:
-    opened = open_map(xss_run)
+def test_map_initialises_with_risk_layer_and_legend(open_map: Any, xss_map: Path) -> None:
+    opened = open_map(xss_map)
     page = opened.page
     page.wait_for_selector(".leaflet-image-layer")
     assert opened.page_errors == []
@@ -99,8 +117,8 @@ def test_map_initialises_with_risk_layer_and_legend(open_map: Any, xss_run: Path
     assert shot.stat().st_size > 10_000
 
 
-def test_user_text_is_escaped_and_runs_nothing(open_map: Any, xss_run: Path) -> None:
-    opened = open_map(xss_run)
+def test_user_text_is_escaped_and_runs_nothing(open_map: Any, xss_map: Path) -> None:
+    opened = open_map(xss_map)
     page = opened.page
     page.wait_for_selector(".leaflet-image-layer")
     name = page.evaluate(FIND_MAP)
@@ -135,12 +153,9 @@ def test_user_text_is_escaped_and_runs_nothing(open_map: Any, xss_run: Path) -> 
     assert opened.page_errors == []
 
 
-def test_sample_map_screenshot(open_map: Any, tmp_path: Path) -> None:
-    from tests.conftest import REPO
-
-    proc = run_cli("run", REPO / "pipelines" / "sample.yaml", "--output-dir", tmp_path, "-q")
-    assert proc.returncode == 0, proc.stderr
-    opened = open_map(Path(proc.stdout.strip()) / "map.html")
+@pytest.mark.slow  # reads the session's shared sample run
+def test_sample_map_screenshot(open_map: Any, sample_run: Path) -> None:
+    opened = open_map(sample_run / "map.html")
     page = opened.page
     page.wait_for_selector(".leaflet-image-layer")
     page.wait_for_timeout(500)

@@ -15,7 +15,7 @@ from rasterio.crs import CRS
 from hwc_risk.export.webmap import write_map
 from hwc_risk.grid import GridSpec
 from hwc_risk.surfaces import classify
-from tests.conftest import REPO, class_file, run_cli
+from tests.conftest import SAMPLE, class_file, run_cli
 
 FIND_MAP = """() => {
   for (const key of Object.keys(window)) {
@@ -53,10 +53,9 @@ def synthetic_month(n: int, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
     return classes, frame
 
 
+@pytest.mark.slow  # a run of its own, with --offline
 def test_offline_sample_map_makes_no_request(open_map: Any, tmp_path: Path) -> None:
-    proc = run_cli(
-        "run", REPO / "pipelines" / "sample.yaml", "--offline", "--output-dir", tmp_path, "-q"
-    )
+    proc = run_cli("run", SAMPLE, "--offline", "--output-dir", tmp_path, "-q")
     assert proc.returncode == 0, proc.stderr
     page_path = Path(proc.stdout.strip()) / "map.html"
     source = page_path.read_text()

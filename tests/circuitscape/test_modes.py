@@ -27,7 +27,7 @@ import pytest
 
 from hwc_risk.circuitscape import read_grid
 from tests.circuitscape.shared import case_names, mapped_ini, need, shared_folder
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 VERIFY = shared_folder("HWC_CIRCUITSCAPE_VERIFY_MODES", "circuitscape-verify-modes")
 CASES = case_names(VERIFY)
@@ -58,7 +58,7 @@ def run_case(case: Path, out: Path) -> list[Path]:
     outputs["output_file"] = out / Path(m.group(1).strip()).name
     path = out / ini.name
     path.write_text(mapped_ini(ini, case, PATH_KEYS, outputs))
-    proc = run_cli("circuitscape", path)
+    proc = cli("circuitscape", path)
     assert proc.returncode == 0, proc.stderr
     return [Path(line) for line in proc.stdout.split()]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from tests.conftest import run_cli, write_raster
+from tests.conftest import cli, write_raster
 
 
 def make_case(folder: Path, extra: str = "") -> Path:
@@ -28,7 +28,7 @@ def make_case(folder: Path, extra: str = "") -> Path:
 
 def test_writes_omniscapes_files_beside_the_ini(tmp_path: Path) -> None:
     ini = make_case(tmp_path)
-    proc = run_cli("omniscape", ini, "--workers", "2", "--pool", "threads")
+    proc = cli("omniscape", ini, "--workers", "2", "--pool", "threads")
     assert proc.returncode == 0, proc.stderr
     names = {Path(p).name for p in proc.stdout.split()}
     assert names == {
@@ -42,7 +42,7 @@ def test_writes_omniscapes_files_beside_the_ini(tmp_path: Path) -> None:
         assert ds.nodata == -9999 and ds.crs is not None
     assert current[3, 4] == -9999  # masked where the resistance has no data
     assert (current[current != -9999] >= 0).all() and current.max() > 0
-    again = run_cli("omniscape", ini, "-q")  # an existing project folder is kept
+    again = cli("omniscape", ini, "-q")  # an existing project folder is kept
     assert again.returncode == 0
     assert (tmp_path / "out_1" / "cum_currmap.tif").exists()
 
@@ -59,7 +59,7 @@ def test_writes_omniscapes_files_beside_the_ini(tmp_path: Path) -> None:
 )
 def test_bad_settings_stop_with_one_line(tmp_path: Path, extra: str, needle: str) -> None:
     ini = make_case(tmp_path, extra)
-    proc = run_cli("omniscape", ini)
+    proc = cli("omniscape", ini)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr

@@ -168,6 +168,7 @@ def test_tiles_on_a_pool_equal_one_serial_pass(landscape: tuple[np.ndarray, np.n
     np.testing.assert_allclose(pooled.potential, serial.potential, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_repeated_windows_reuse_one_factorisation() -> None:
     conductance = np.ones((40, 40))
     sources = np.ones((40, 40))

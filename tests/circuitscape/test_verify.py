@@ -22,7 +22,7 @@ import pytest
 from hwc_risk.circuitscape import read_grid
 from tests.circuitscape.shared import case_names, locate, need, shared_folder
 from tests.circuitscape.shared import mapped_ini as map_paths
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 VERIFY = shared_folder("HWC_CIRCUITSCAPE_VERIFY", "circuitscape-verify")
 PATH_KEYS = {
@@ -105,7 +105,7 @@ def test_all_nine_cases_are_there() -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_case_matches_circuitscape(name: str, tmp_path: Path) -> None:
     case = VERIFY / name
-    proc = run_cli("circuitscape", mapped_ini(case, tmp_path))
+    proc = cli("circuitscape", mapped_ini(case, tmp_path))
     assert proc.returncode == 0, proc.stderr
     written = {Path(line).name for line in proc.stdout.split()}
     assert written, "no output listed"
@@ -116,7 +116,7 @@ def test_case_matches_circuitscape(name: str, tmp_path: Path) -> None:
         assert problems == ["mgVerify2_curmap.asc: not written"]
         again = tmp_path / "with-currents"
         again.mkdir()
-        proc = run_cli("circuitscape", mapped_ini(case, again, {"write_cur_maps": "True"}))
+        proc = cli("circuitscape", mapped_ini(case, again, {"write_cur_maps": "True"}))
         assert proc.returncode == 0, proc.stderr
         problems = compare(case, again)
     assert problems == []
@@ -139,7 +139,7 @@ def test_bad_options_stop_with_a_clear_error(
     tmp_path: Path, override: dict[str, str], needle: str
 ) -> None:
     ini = mapped_ini(VERIFY / "pairwise_4", tmp_path, override)
-    proc = run_cli("circuitscape", ini)
+    proc = cli("circuitscape", ini)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr
@@ -166,7 +166,7 @@ def test_gzipped_ascii_and_compressed_outputs(tmp_path: Path) -> None:
         )
     }
     ini = mapped_ini(case, out, {**overrides, "compress_grids": "True"})
-    proc = run_cli("circuitscape", ini)
+    proc = cli("circuitscape", ini)
     assert proc.returncode == 0, proc.stderr
     written = out / "mgVerify2_voltmap.asc.gz"
     assert written.exists()

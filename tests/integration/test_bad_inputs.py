@@ -1,14 +1,17 @@
 """A corpus of bad inputs: each must give exit code 2 and one line naming the problem.
 
 Each case takes a valid small study area, breaks one thing, and runs the real
-command line (in-process, for speed) with ``validate`` or ``run``. The message
-must name the file, key or value at fault and say what to do; there must be no
-traceback, and no run folder may appear.
+command line (in-process, for speed) with both ``validate`` and ``run``: both must
+stop with exit code 2 and the same one line, which names the file, key or value at
+fault and says what to do; there must be no traceback, and no run folder may
+appear. The tests at the end run the installed ``hwc-risk`` command in a
+subprocess, to prove the console script and its exit codes.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +20,9 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
-from typer.testing import CliRunner
 
-from hwc_risk.cli import app
-from tests.conftest import edit_config, write_raster
+from hwc_risk.export.report import sha256
+from tests.conftest import CliResult, cli, edit_config, run_cli, write_raster
 
 Breaker = Callable[[Path], list[str]]  # breaks the area in place; returns extra CLI args
 
@@ -88,6 +90,19 @@ def _corrupt(name: str) -> Breaker:
         return []
 
     return breaker
+
+
+def _config_text(text: str) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        cfg.write_text(text)
+        return []
+
+    return breaker
+
+
+def _no_config(cfg: Path) -> list[str]:
+    cfg.unlink()
+    return []
 
 
 def _args(*extra: str) -> Breaker:
@@ -172,7 +187,12 @@ def _months(first: str, last: str) -> list[str]:
 ELEV = np.ones((48, 48), np.float32)
 UTM33 = Affine(250, 0, 500_000, 0, -250, 5_200_000)
 
+# "{config}" in a needle stands for the config's path
 CASES: dict[str, tuple[Breaker, list[str]]] = {
+    "config-missing": (_no_config, ["{config}", "config file not found"]),
+    "config-empty": (_config_text(""), ["{config}"]),
+    "config-keys-missing": (_config_text("name: x\n"), ["{config}"]),
+    "config-a-list": (_config_text("- a\n- b\n"), ["{config}"]),
     "config-typo-top": (_replace_in_config("model:", "modle:"), ["unknown key 'modle'"]),
     "config-typo-nested": (
         _replace_in_config("date: date", "dat: date"),
@@ -218,8 +238,14 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
         _edit(incidents={"x": "longitude"}),
         ["'longitude'", "incidents.x"],
     ),
-    "incidents-crs-absent": (_edit(incidents={"crs": None}), ["incidents.crs is missing"]),
-    "incidents-crs-unknown": (_edit(incidents={"crs": "EPSG:4327001"}), ["EPSG:4327001"]),
+    "incidents-crs-absent": (
+        _edit(incidents={"crs": None}),
+        ["incidents.crs is missing", 'crs: "EPSG:4326"'],
+    ),
+    "incidents-crs-unknown": (
+        _edit(incidents={"crs": "EPSG:4327001"}),
+        ["incidents.crs 'EPSG:4327001'", "EPSG code"],
+    ),
     "incidents-earthranger-truncated": (
         _export("events.json", '{"data": {"results": [{"id": 1,', "earthranger"),
         ["events.json", "not valid JSON"],
@@ -277,7 +303,7 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
             crs="EPSG:32633",
             transform=Affine(250, 0, 900_000, 0, -250, 4_000_000),
         ),
-        ["elevation.tif", "does not overlap"],
+        ["elevation.tif", "does not overlap the analysis grid"],
     ),
     "covariate-band-out-of-range": (
         _edit(
@@ -298,9 +324,13 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
         ["covariates.elevation", "is it continuous"],
     ),
     "grid-geographic": (_edit(grid={"crs": "EPSG:4326"}), ["grid.crs", "projected"]),
-    "month-before-data": (_args("--month", "2019-01"), ["dated up to 2019-01", "later --month"]),
+    "month-before-data": (
+        _args("--month", "2019-01"),
+        ["incidents.csv", "dated up to 2019-01", "later --month"],
+    ),
     "month-malformed": (_args("--month", "Jan-2025"), ["--month 'Jan-2025'", "YYYY-MM"]),
-    "model-unknown": (_edit(model="maxnet"), ["model 'maxnet' not found"]),
+    "month-out-of-range": (_args("--month", "2025-13"), ["--month '2025-13'", "YYYY-MM"]),
+    "model-unknown": (_edit(model="maxnet"), ["model 'maxnet' not found", "maxent"]),
     # monthly covariates (the small area's incidents run from 2024-01 to 2025-04)
     "monthly-month-not-published": (
         _monthly("cube", _months("2024-01", "2025-02"), missing_month="error"),
@@ -342,25 +372,85 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
 }
 
 
+def error_line(result: CliResult | subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a command that stopped on bad input (exit code 2)."""
+    if isinstance(result, CliResult):
+        assert result.exception is None, result.exception
+        code = result.exit_code
+    else:
+        code = result.returncode
+    assert code == 2, (code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hwc-risk: error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def entries(folder: Path) -> list[str]:
+    """What a user sees in a run-name folder: everything but the lock files."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
+def no_run_folder(config: Path) -> bool:
+    name_dir = config.parent / "out" / "synthetic"
+    return not name_dir.exists() or not entries(name_dir)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_gives_one_clear_line(name: str, small_area: Path) -> None:
     breaker, needles = CASES[name]
     extra = breaker(small_area) or []
-    runner = CliRunner()
-    command = "run" if name.startswith("month-") else "validate"
-    result = runner.invoke(app, [command, str(small_area), *extra])
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("hwc-risk: error:")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-    name_dir = small_area.parent / "out" / "synthetic"
-    assert not name_dir.exists() or not [
-        p for p in name_dir.iterdir() if not p.name.endswith(".lock")
-    ]
+    lines = {
+        command: error_line(cli(command, small_area, *extra)) for command in ("validate", "run")
+    }
+    for command, line in lines.items():
+        for needle in needles:
+            needle = needle.replace("{config}", str(small_area))
+            assert needle in line, (command, needle, line)
+    assert no_run_folder(small_area)
+    # `validate` stops where a run would, with the same words; where rows were rejected,
+    # validate writes them beside the config and says so, a run says how to get them
+    rows = small_area.with_name("config.rejected_incidents.csv")
+    written = f"; the rejected rows are in {rows}"
+    how = f"; run `hwc-risk validate {small_area}` to write the rejected rows to {rows}"
+    if written in lines["validate"]:
+        assert rows.is_file()
+        assert lines["validate"].replace(written, how) == lines["run"]
+    else:
+        assert lines["run"] == lines["validate"]
 
 
 def test_the_corpus_is_large_enough() -> None:
     assert len(CASES) >= 25
+
+
+# The installed console script, in a subprocess: exit codes as a shell sees them.
+
+
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_installed_command_exits_2_with_one_line(small_area: Path, command: str) -> None:
+    small_area.write_text(small_area.read_text().replace("model:", "modle:"))
+    line = error_line(run_cli(command, small_area))
+    assert str(small_area) in line and "unknown key 'modle'" in line
+    assert no_run_folder(small_area)
+
+
+@pytest.mark.slow  # a run of the small area, then a rerun
+def test_failed_rerun_leaves_earlier_run_untouched(small_area: Path) -> None:
+    ok = run_cli("run", small_area, "--month", "2025-02", "-q")
+    assert ok.returncode == 0, ok.stderr
+    run_dir = Path(ok.stdout.strip())
+    before = {p.name: sha256(p) for p in run_dir.iterdir()}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["month"] == "2025-02"
+
+    # break a covariate: the rerun of the same month must fail late (after the
+    # grid and incidents are read) and leave the earlier folder exactly as it was
+    (small_area.parent / "elevation.tif").write_bytes(b"corrupt")
+    edit_config(small_area, grid={"crs": "EPSG:32633"})
+    line = error_line(run_cli("run", small_area, "--month", "2025-02"))
+    assert "elevation.tif" in line and "not a raster GDAL can read" in line
+    after = {p.name: sha256(p) for p in run_dir.iterdir()}
+    assert after == before
+    assert entries(run_dir.parent) == ["2025-02"]

@@ -20,7 +20,7 @@ from hwc_risk.grid import GridSpec
 from hwc_risk.synthetic import SyntheticArea
 from hwc_risk.temporal import as_month, month_label
 from hwc_risk.zonal import scale_to_total
-from tests.conftest import edit_config, run_cli
+from tests.conftest import cli, edit_config, run_cli
 
 
 def _add_forecast(run_dir: Path, totals: list[float]) -> None:
@@ -65,6 +65,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return name_dir
 
 
+@pytest.mark.slow  # reads the module's runs
 def test_cube_command_writes_cf_netcdf_and_csv(runs: Path) -> None:
     done = run_cli("cube", runs)
     assert done.returncode == 0, done.stderr
@@ -103,6 +104,7 @@ def test_cube_command_writes_cf_netcdf_and_csv(runs: Path) -> None:
         )
 
 
+@pytest.mark.slow  # reads the module's runs
 def test_monthly_figures(runs: Path) -> None:
     done = run_cli("cube", runs)
     assert done.returncode == 0, done.stderr
@@ -136,15 +138,16 @@ def test_monthly_figures(runs: Path) -> None:
 
 
 def test_cube_bad_folders(tmp_path: Path) -> None:
-    missing = run_cli("cube", tmp_path / "nowhere")
+    missing = cli("cube", tmp_path / "nowhere")
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     assert "Traceback" not in missing.stderr
     (tmp_path / "empty" / "2025-01").mkdir(parents=True)
-    empty = run_cli("cube", tmp_path / "empty")
+    empty = cli("cube", tmp_path / "empty")
     assert empty.returncode == 2 and "no complete run folder" in empty.stderr
     assert not (tmp_path / "empty" / "risk_cube.nc").exists()
 
 
+@pytest.mark.slow  # reads the module's runs
 def test_forecast_tif_round_trip(runs: Path) -> None:
     bands = forecast_bands(runs / "2025-02" / "forecast.tif")
     assert {month_label(m): b for m, b in bands.items()} == {"2025-03": 1, "2025-04": 2}

@@ -23,6 +23,9 @@ from hwc_risk.pipeline import RunResult, run
 from hwc_risk.synthetic import SyntheticArea
 from tests.conftest import edit_config
 
+# runs pipelines or fits models on whole areas: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("distributed")
 
 

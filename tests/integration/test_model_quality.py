@@ -17,6 +17,9 @@ from hwc_risk.config import load_config
 from hwc_risk.pipeline import run
 from hwc_risk.synthetic import SyntheticArea
 
+# runs pipelines or fits models on whole areas: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 
 def quality(area: SyntheticArea, folder: Path, result_dir: Path) -> dict[str, float]:
     with rasterio.open(result_dir / "risk.tif") as ds:

@@ -15,7 +15,7 @@ import rasterio
 
 from hwc_risk.export.report import sha256
 from hwc_risk.runfolder import RunFolders
-from tests.conftest import HWC_RISK, run_cli
+from tests.conftest import HWC_RISK, cli, run_cli
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -26,6 +26,7 @@ def visible(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
+@pytest.mark.slow  # runs the small area
 def test_sigkill_at_any_moment_leaves_earlier_runs_intact(small_area: Path) -> None:
     start = time.perf_counter()
     first = run_cli("run", small_area, "--month", "2025-04", "-q")
@@ -91,6 +92,7 @@ def test_interrupted_replacement_is_restored(tmp_path: Path) -> None:
     assert live.exists()
 
 
+@pytest.mark.slow  # runs the small area
 def test_reruns_are_identical_and_skipped_when_nothing_changed(small_area: Path) -> None:
     first = run_cli("run", small_area, "--month", "2025-04", "-q")
     assert first.returncode == 0, first.stderr
@@ -124,6 +126,7 @@ def test_reruns_are_identical_and_skipped_when_nothing_changed(small_area: Path)
     )
 
 
+@pytest.mark.slow  # runs the small area
 def test_month_over_month_change(small_area: Path) -> None:
     assert run_cli("run", small_area, "--month", "2025-02", "-q").returncode == 0
     proc = run_cli("run", small_area, "--month", "2025-03", "-q")
@@ -158,7 +161,7 @@ def test_month_over_month_change(small_area: Path) -> None:
 
 
 def test_validate_reports_what_a_run_would_use(small_area: Path) -> None:
-    proc = run_cli("validate", small_area, "--month", "2025-03")
+    proc = cli("validate", small_area, "--month", "2025-03")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "is valid" in out and "EPSG:32633" in out
@@ -166,6 +169,7 @@ def test_validate_reports_what_a_run_would_use(small_area: Path) -> None:
     assert not (small_area.parent / "out").exists()  # nothing written
 
 
+@pytest.mark.slow  # runs the small area
 def test_a_second_run_of_the_same_month_waits_its_turn(small_area: Path) -> None:
     folders = RunFolders(small_area.parent / "out" / "synthetic")
     with folders.lock("2025-03"):
@@ -174,6 +178,7 @@ def test_a_second_run_of_the_same_month_waits_its_turn(small_area: Path) -> None
     assert "another run of this month is in progress" in proc.stderr
 
 
+@pytest.mark.slow  # runs the small area
 @pytest.mark.parametrize("flag", ["--quiet", "-q"])
 def test_quiet_runs_print_only_the_folder(small_area: Path, flag: str) -> None:
     proc = run_cli("run", small_area, "--month", "2025-03", flag)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.crs import CRS
 
@@ -12,6 +13,9 @@ from hwc_risk.config import load_config
 from hwc_risk.pipeline import run
 from hwc_risk.synthetic import SyntheticArea
 from tests.conftest import edit_config
+
+# runs pipelines or fits models on whole areas: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 
 def test_grid_set_in_config_reprojects_everything(small_area: Path) -> None:

@@ -30,6 +30,9 @@ from hwc_risk.pipeline import run
 from hwc_risk.synthetic import CROPLAND, PASTURE, WETLAND, WOODLAND, SyntheticArea
 from hwc_risk.validation import capture_rate
 
+# runs pipelines or fits models on whole areas: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticArea, np.ndarray, dict]:

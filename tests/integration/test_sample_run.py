@@ -15,25 +15,17 @@ from scipy import stats
 
 from hwc_risk.export.outputs import always_written
 from hwc_risk.export.report import sha256
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, SAMPLE, run_cli
 
-SAMPLE = REPO / "pipelines" / "sample.yaml"
+# every test reads the session's shared sample run (tests/conftest.py) or makes its own
+pytestmark = pytest.mark.slow
+
 CONNECTIVITY = {
     "connectivity_current.tif",
     "connectivity_cost_distance.tif",
     "connectivity_corridor.tif",
 }
 FORECAST = {"forecast.tif", "forecast.qml"}
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("out")
-    proc = run_cli("run", SAMPLE, "--output-dir", out)
-    assert proc.returncode == 0, proc.stderr
-    run_dir = Path(proc.stdout.strip().splitlines()[-1])
-    assert run_dir == out / "sample-district" / "2026-10"
-    return run_dir
 
 
 def test_run_folder_has_every_output(sample_run: Path) -> None:

@@ -31,6 +31,9 @@ from hwc_risk.temporal import (
 )
 from hwc_risk.temporal.stack import SEASON
 
+# runs pipelines or fits models on whole areas: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 TRAIN = 24  # months with greenness published; the next 12 are mapped from its climatology
 
 

@@ -136,6 +136,7 @@ def _table(text: str, n_rows: int = 1, encoding: str = "utf-8") -> Table:
     return Table(text.encode(encoding), (), n_rows, encoding, ",")
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 @given(table=incident_tables(max_rows=60), cfg_kw=mappings)
 @settings(max_examples=int(os.environ.get("HWC_PROPERTY_EXAMPLES", "200")))
 @example(table=Table(GOOD, (), 1, "utf-8", ","), cfg_kw={})

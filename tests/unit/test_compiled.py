@@ -9,6 +9,9 @@ from elapid import MaxentModel
 from hwc_risk.compiled import CompiledMaxent, CompiledSplineGLM, compile_model
 from hwc_risk.models import build_estimator, load_recipe, risk_scores
 
+# fits Maxent and GBM models for each comparison: the slow tier (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -223,6 +223,7 @@ def test_omniscape_method_config() -> None:
         )
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_moving_window_layers_find_the_pinch_point(tmp_path: Path) -> None:
     """A wall with one gap: the moving window's current is channelled through the gap
     (normalised current well above 1) and is about 1 away from the wall."""

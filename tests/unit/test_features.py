@@ -139,6 +139,7 @@ def _chunking_inputs(tmp_path: Path) -> tuple[dict[str, CovariateConfig], GridSp
     return covs, GridSpec(CRS.from_epsg(32736), T, shape[1], shape[0])
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_chunked_features_equal_the_whole_array_within_the_cap(tmp_path: Path) -> None:
     """Chunks with a halo give the whole-array values: distances up to the cap, fractions."""
     from hwc_risk.compute import Compute
@@ -197,6 +198,7 @@ def test_disk_sum_equals_convolution_with_the_disk(radius: float) -> None:
     np.testing.assert_array_equal(disk_sum(mask, radius), expected)
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 @pytest.mark.parametrize("kind", ["categorical", "continuous"])
 def test_feature_windows_in_chunks_equal_the_whole_grid(tmp_path: Path, kind: str) -> None:
     from hwc_risk.covariates import FeatureJob, feature_window

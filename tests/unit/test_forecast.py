@@ -29,6 +29,7 @@ def series(
     return rng.poisson(mu)
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_family_follows_the_dispersion() -> None:
     poisson = fit_count_model(series(1, alpha=0.0), START)
     overdispersed = fit_count_model(series(1, alpha=0.08), START)
@@ -94,6 +95,7 @@ def test_split_adds_up_and_widens() -> None:
     assert "expected" in parts["high"].describe()
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_rolling_origin_beats_seasonal_naive_with_nominal_coverage() -> None:
     """On series with trend and season: the 80 % interval covers 70-90 % of the held-out
     totals, and the mean absolute error is clearly below the seasonal naive forecast's."""

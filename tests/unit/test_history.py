@@ -80,6 +80,7 @@ def test_choose_history_prefers_what_predicts_held_out_months(tmp_path: Path) ->
     assert info["chosen"]["bandwidth"] == best["bandwidth"]
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_blend_learns_weights_on_held_out_folds() -> None:
     rng = np.random.default_rng(1)
     X = rng.normal(size=(600, 3)).astype(np.float32)

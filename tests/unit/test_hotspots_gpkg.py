@@ -127,6 +127,7 @@ print(layer.isValid(), layer.featureCount(), int(fill.brushStyle()), fill.stroke
 """
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_qgis_draws_the_hotspots_as_outlines(gpkg: Path, tmp_path: Path) -> None:
     python = "/usr/bin/python3"
     probe = subprocess.run([python, "-c", "import qgis.core"], capture_output=True, check=False)

@@ -60,6 +60,7 @@ def _file_stack(features: dict[str, np.ndarray], valid: np.ndarray, folder: Path
     return FeatureStack(grid=GRID, layers=layers, valid=mask)
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_validation_on_arrays_equals_validation_on_files(tmp_path: Path) -> None:
     features, valid, incidents = _landscape()
     memory = FeatureStack.from_arrays(GRID, features, valid)

@@ -15,6 +15,7 @@ def presence_background(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.vstack([pres, bg]).astype(np.float32), np.r_[np.ones(120), np.zeros(600)]
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 @pytest.mark.parametrize("name", ["maxent", "glm", "gbm", "rf"])
 def test_shipped_recipes_fit_and_rank(name: str) -> None:
     recipe = load_recipe(name)

@@ -43,6 +43,7 @@ def fitted() -> LogisticRegression:
     return LogisticRegression().fit(X, y)
 
 
+@pytest.mark.slow  # over ~3 s on the shared 2-core machine
 def test_windowed_prediction_equals_whole_array(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     model = fitted()
     whole = np.full(stack.grid.shape, np.nan, np.float32)
