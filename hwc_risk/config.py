@@ -11,7 +11,7 @@ From the repository's root folder:
 
 >>> cfg = load_config("pipelines/sample.yaml")
 >>> cfg.incidents.path.name
-'incidents.csv'
+'incidents_seasonal.csv'
 >>> cfg.incidents.path.is_absolute()
 True
 """
