@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/real_data.py [--data DIR] [--work DIR] [--jobs 2]
         [--species coyote raccoon opossum bears] [--months 3 | --months 2012-11 2012-12]
         [--recipes auto auto-tg glm maxent gbm rf ensemble] [--cached-only]
+    .venv/bin/python benchmarks/real_data.py --totals [--species ...]
 
 For each of the last 12 months M of each real series in ``--data`` (default: the
 shared ``real-data`` folder beside the repository), hwc-risk runs with ``--month``
@@ -18,6 +19,12 @@ Exactly 10 % (20 %) of the valid cells are ranked; cells tied at the threshold
 count by the share that fits (``benchmarks/_skill.py``). Capture, AUC and PAI are
 pooled over the incidents of all months; the intervals are 95 % bootstrap
 intervals over months (2000 resamples, seed 0).
+
+``--totals`` runs no pipeline: it forecasts each series' monthly total for each of the
+last 12 months from the months before it (the count model of ``hwc_risk.forecast``,
+refitted at each origin as a monthly job would) and scores it beside the same month
+last year (seasonal naive) and the mean of the last 12 months, with the coverage of the
+80 % prediction interval (seconds).
 
 Runs are cached in ``--work`` (default ``~/.cache/hwc-risk/real_data``) under a key
 of hwc-risk's source, the model recipes and the data files, so a rerun of the
@@ -61,13 +68,13 @@ from _skill import MonthScore, bootstrap_months, interval, pool  # benchmarks/_s
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from hwc_risk.forecast import rolling_origin_totals
 from hwc_risk.grid import GridSpec
 from hwc_risk.surfaces import baseline_surfaces as grid_baselines
 
-# Issue 14 item 4 (a run from incidents alone, no covariates) is not built yet. When
-# it is, set this to True: the series without rasters then get model runs on the grid
-# this script defines for them, with no other change.
-INCIDENTS_ONLY_RUNS = False
+# Runs from incidents alone (issue 14, item 4: no covariates, the grid from the config):
+# the series without rasters get model runs on the grid this script defines for them.
+INCIDENTS_ONLY_RUNS = True
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -565,6 +572,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recipes", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--cached-only", action="store_true", help="score only cached runs")
+    parser.add_argument(
+        "--totals", action="store_true", help="only the forecast of monthly totals (no runs)"
+    )
     args = parser.parse_args(argv)
     for s in SERIES:
         if s.name in args.species and not (args.data / s.folder / s.table).is_file():
@@ -575,6 +585,9 @@ def main(argv: list[str] | None = None) -> None:
             )
     started = time.perf_counter()
     chosen = [s for s in SERIES if s.name in args.species]
+    if args.totals:
+        print("\n".join(totals_table(chosen, args.data)))
+        return
     plans = []
     for s in chosen:
         variants = [v for v in args.recipes if s.has_model_runs() and (v != "auto-tg" or s.others)]
@@ -602,6 +615,35 @@ def main(argv: list[str] | None = None) -> None:
     run_s = sum(r.get("seconds", 0.0) for r in records.values())
     out[0] += f"wall time {took / 60:.1f} min (the runs themselves: {run_s / 60:.1f} min)."
     print("\n".join(out))
+
+
+def monthly_totals(reports: Reports, last: str) -> tuple[np.ndarray, np.datetime64]:
+    """Reports per month from the series' first month to ``last`` (zeros included), and
+    that first month."""
+    months = reports.dates.dt.to_period("M")
+    index = pd.period_range(months.min(), pd.Period(last, "M"), freq="M")
+    counts = months.value_counts().reindex(index, fill_value=0).to_numpy()
+    return counts, np.datetime64(str(index[0]), "M")
+
+
+def totals_table(chosen: list[Series], data: Path) -> list[str]:
+    """``--totals``: next month's total forecast at each of a series' last 12 months,
+    against the same month last year and the mean of the last 12 months."""
+    out = [
+        "| series | months forecast | MAE | MAE same month last year | MAE mean of 12 months "
+        "| 80 % interval coverage | mean interval width |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in chosen:
+        reports = Reports.read(data / s.folder / s.table, s.date_format)
+        counts, first = monthly_totals(reports, f"{s.last_year}-12")
+        v = rolling_origin_totals(counts, first, horizon=1, n_origins=12, seed=0).overall()
+        out.append(
+            f"| {s.name} {s.last_year} | {v['n']:.0f} | {v['mae']:.1f} | "
+            f"{v['mae_seasonal_naive']:.1f} | {v['mae_mean_12']:.1f} | {v['coverage']:.0%} | "
+            f"{v['mean_width']:.1f} |"
+        )
+    return out
 
 
 def missing_notes(

@@ -39,7 +39,15 @@ def _smooth(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return (f - f.mean()) / f.std()
 
 
-def make_data(folder: Path, side: int) -> None:
+def make_data(
+    folder: Path,
+    side: int,
+    origin: tuple[float, float] = (500_000.0, 9_500_000.0),
+    crs: str = "EPSG:32736",
+    first: str = "2022-01",
+) -> None:
+    """``rain.nc`` (1 km cube) and ``ndvi/ndvi_{month}.tif`` (500 m) over a grid of
+    ``side`` cells of 100 m whose top-left corner is ``origin``: 36 months from ``first``."""
     import rasterio
     import rioxarray  # noqa: F401
     import xarray as xr
@@ -47,13 +55,13 @@ def make_data(folder: Path, side: int) -> None:
 
     rng = np.random.default_rng(0)
     extent = side * 100.0
-    x0, y0 = 500_000.0, 9_500_000.0
+    x0, y0 = origin
     # cube at 1 km, a little larger than the grid
     n = int(extent / 1000) + 4
     xs = x0 - 2000 + 1000 * (np.arange(n) + 0.5)
     ys = y0 + 2000 - 1000 * (np.arange(n) + 0.5)
     base = _smooth(rng, (n, n))
-    months = np.arange(np.datetime64("2022-01"), np.datetime64("2022-01") + MONTHS)
+    months = np.arange(np.datetime64(first), np.datetime64(first) + MONTHS)
     data = np.stack(
         [
             50 + 20 * base + 30 * np.sin(2 * np.pi * k / 12) + 5 * _smooth(rng, (n, n))
@@ -63,7 +71,7 @@ def make_data(folder: Path, side: int) -> None:
     ds = xr.Dataset(
         {"rain": (("time", "y", "x"), data)},
         coords={"time": months.astype("datetime64[ns]"), "y": ys, "x": xs},
-    ).rio.write_crs("EPSG:32736")
+    ).rio.write_crs(crs)
     ds["rain"].encoding.update(zlib=True, complevel=4, chunksizes=(1, min(n, 256), min(n, 256)))
     ds.to_netcdf(folder / "rain.nc")
     # template at 500 m
@@ -77,7 +85,7 @@ def make_data(folder: Path, side: int) -> None:
         "height": m,
         "count": 1,
         "dtype": "float32",
-        "crs": "EPSG:32736",
+        "crs": crs,
         "transform": tr,
         "tiled": True,
         "compress": "deflate",
@@ -96,7 +104,7 @@ def step(folder: Path, side: int, what: str, chunk: int) -> dict[str, float]:
     from hwc_risk.compute import Compute
     from hwc_risk.grid import GridSpec
     from hwc_risk.temporal import (
-        MonthlyCovariateConfig,
+        CovariateConfig,
         as_month,
         open_source,
         temporal_features,
@@ -107,8 +115,8 @@ def step(folder: Path, side: int, what: str, chunk: int) -> dict[str, float]:
     grid = GridSpec(CRS.from_epsg(32736), Affine(100, 0, 500_000, 0, -100, 9_500_000), side, side)
     common = {"type": "continuous", "lags": [0, 1], "aggregate": {"statistic": "mean", "months": 3}}
     configs = {
-        "rain": MonthlyCovariateConfig(path=folder / "rain.nc", anomaly=True, **common),
-        "ndvi": MonthlyCovariateConfig(path=folder / "ndvi" / "ndvi_{month}.tif", **common),
+        "rain": CovariateConfig(path=folder / "rain.nc", anomaly=True, **common),
+        "ndvi": CovariateConfig(path=folder / "ndvi" / "ndvi_{month}.tif", **common),
     }
     rng = np.random.default_rng(1)
     n = 10_900

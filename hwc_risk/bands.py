@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArrayBand",
     "Band",
+    "ConstantBand",
     "FileBand",
     "FileStore",
     "MemoryStore",
@@ -141,6 +142,40 @@ class ArrayBand:
     @contextmanager
     def writer(self) -> Iterator[_ArrayAccess]:
         yield _ArrayAccess(self.array)
+
+
+class _ConstantAccess:
+    def __init__(self, band: ConstantBand) -> None:
+        self.band = band
+
+    def read(self, window: Window | None = None) -> np.ndarray:
+        h, w = self.band.shape
+        if window is not None:
+            h, w = int(window.height), int(window.width)
+        return np.full((h, w), self.band.value, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ConstantBand:
+    """A band holding one value everywhere (a month's season features): nothing stored,
+    every window read is made on the spot; read only."""
+
+    value: float
+    height: int
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @contextmanager
+    def reader(self) -> Iterator[_ConstantAccess]:
+        yield _ConstantAccess(self)
+
+    @contextmanager
+    def writer(self) -> Iterator[Any]:
+        raise ValueError("a constant band is read only")
+        yield  # pragma: no cover
 
 
 def as_band(value: Band | Path | str) -> Band:

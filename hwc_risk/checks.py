@@ -67,6 +67,7 @@ def _report(
             }
             for c in landscape.covariates
         },
+        "monthly_covariates": {m.key: m.describe() for m in plan.monthly},
         "valid_share_of_grid": round(landscape.valid.share, 4),
         "incidents": {
             "files": [str(p) for p in table.files],

@@ -58,6 +58,16 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+#: Characters that end a line for ``str.splitlines`` besides ``\n`` (a path in a config
+#: may hold one): shown escaped, so an error stays on its lines.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def _error(exc: BaseException) -> None:
+    """The error line (exit code 2 follows): ``hwc-risk: error: ...``."""
+    typer.echo(f"hwc-risk: error: {str(exc).translate(_LINE_BREAKS)}", err=True)
+
+
 def _setup_logging(quiet: bool, *, terminal: int | None = None) -> None:
     """Progress bars and log lines on stderr; ``terminal`` overrides the level shown."""
     from .progress import enable
@@ -130,7 +140,7 @@ def run(
             chunk_size=chunk_size,
         )
     except InputError as exc:
-        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     typer.echo(str(result.run_dir))
     if not quiet:
@@ -198,7 +208,7 @@ def validate(
     try:
         report = validate_config(load_config(config), month=month, offline=offline)
     except InputError as exc:
-        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     g, inc = report["grid"], report["incidents"]
     typer.echo(f"config: {config} is valid")
@@ -212,6 +222,8 @@ def validate(
             f"covariate {key}: {cov['type']}, band {cov['band']}, "
             f"{cov['valid_share_of_grid']:.0%} of the grid covered ({cov['path']})"
         )
+    for key, text in report.get("monthly_covariates", {}).items():
+        typer.echo(f"covariate {key}: {text}")
     rejected = ", ".join(f"{k} {v}" for k, v in inc["rejected_by_reason"].items()) or "none"
     typer.echo(
         f"incidents: {inc['read']} read from {len(inc['files'])} file(s): {inc['accepted']} "
@@ -245,7 +257,7 @@ def runs(
     try:
         rows = list_runs(output_dir)
     except InputError as exc:
-        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -303,7 +315,7 @@ def circuitscape(
     try:
         written = run_ini(ini, progress=log.info)
     except InputError as exc:
-        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     for path in written:
         typer.echo(str(path))
@@ -342,7 +354,7 @@ def omniscape(
         with open_compute(cfg) as compute:
             written = run_omniscape_ini(ini, compute, progress=log.info)
     except InputError as exc:
-        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     for path in written:
         typer.echo(str(path))
@@ -365,7 +377,7 @@ def cube(
     try:
         result = build_cube(name_dir)
     except InputError as exc:
-        typer.echo(f"hwc-risk: error: {exc}", err=True)
+        _error(exc)
         raise typer.Exit(2) from None
     for note in result.notes:
         typer.echo(f"hwc-risk: note: {note}", err=True)

@@ -11,7 +11,7 @@ From the repository's root folder:
 
 >>> cfg = load_config("pipelines/sample.yaml")
 >>> cfg.incidents.path.name
-'incidents.csv'
+'incidents_seasonal.csv'
 >>> cfg.incidents.path.is_absolute()
 True
 """
@@ -45,15 +45,18 @@ from .scenarios.config import (
 )
 
 __all__ = [
+    "AggregateConfig",
     "BackgroundConfig",
     "ComputeConfig",
     "ConnectivityConfig",
     "CovariateConfig",
     "DuplicatesConfig",
     "FeaturesConfig",
+    "ForecastConfig",
     "GridConfig",
     "IncidentFilters",
     "IncidentsConfig",
+    "MissingMonthPolicy",
     "OutputsConfig",
     "PipelineConfig",
     "ValidationSettings",
@@ -199,8 +202,46 @@ class IncidentsConfig(_Section):
         return out
 
 
+MissingMonthPolicy = Literal["latest", "climatology", "error"]
+SourceKind = Literal["template", "cube", "bands", "static"]
+
+#: File suffixes of covariates opened as cubes with xarray (NetCDF, Zarr).
+CUBE_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf", ".zarr")
+#: The most months back a lag or a running aggregate reaches.
+MAX_LAG = 24
+#: The keys that only a monthly covariate takes.
+MONTHLY_KEYS = ("variable", "lags", "aggregate", "anomaly", "missing_month", "max_age_months")
+
+
+class AggregateConfig(_Section):
+    """A running aggregate over the months *before* the month (not the month itself)."""
+
+    statistic: Literal["mean", "sum"] = Field(
+        "mean", description="mean (e.g. greenness) or sum (e.g. rainfall) of the months."
+    )
+    months: int = Field(3, ge=2, le=MAX_LAG, description="How many previous months.")
+
+
 class CovariateConfig(_Section):
-    """One covariate raster."""
+    """One covariate raster, static or monthly.
+
+    A covariate is monthly when its ``path`` is a ``{month}`` template
+    (``ndvi/ndvi_{month}.tif``, ``{month}`` as ``YYYY-MM``: one GDAL raster per
+    month), a cube with a time axis that xarray opens (NetCDF ``.nc``/``.nc4``/
+    ``.cdf`` or Zarr ``.zarr``; ``variable`` names the data variable), or a
+    multi-band GeoTIFF whose bands are months (``monthly: true``; each band's
+    description or ``month``/``date`` tag says which). Its features are lags,
+    a running aggregate and anomalies (:mod:`hwc_risk.temporal`); the temporal
+    keys are refused on a static covariate.
+
+    Example
+    -------
+    >>> cfg = CovariateConfig(
+    ...     path="ndvi/ndvi_{month}.tif", type="continuous", lags=[0, 1],
+    ...     aggregate={"statistic": "mean", "months": 3}, anomaly=True)
+    >>> cfg.is_monthly, cfg.source_kind, cfg.missing_month
+    (True, 'template', 'climatology')
+    """
 
     path: Path
     type: Literal["categorical", "continuous"]
@@ -213,13 +254,93 @@ class CovariateConfig(_Section):
     classes: dict[int, str] | None = Field(
         None, description="Categorical only: names of the class codes, e.g. {1: forest}."
     )
+    monthly: bool | None = Field(
+        None,
+        description="Unset: monthly for a {month} template or a NetCDF/Zarr cube. "
+        "true: a multi-band GeoTIFF whose bands are months (band description or "
+        "'month' tag YYYY-MM).",
+    )
+    variable: str | None = Field(None, description="Data variable of a NetCDF/Zarr cube.")
+    lags: list[int] = Field(
+        default_factory=lambda: [0],
+        description="Months back: 0 is the month itself, 1 the month before, ...",
+    )
+    aggregate: AggregateConfig | None = Field(
+        None, description="A running mean or sum over the months before the month."
+    )
+    anomaly: bool = Field(
+        False,
+        description="Express every feature of this covariate as its difference from the "
+        "mean of the same calendar month(s) over the years available.",
+    )
+    missing_month: MissingMonthPolicy = Field(
+        "climatology",
+        description="A month not published yet (or missing): 'climatology' (the mean of "
+        "the same calendar month over the years available), 'latest' (the newest month "
+        "before it, at most max_age_months old) or 'error'.",
+    )
+    max_age_months: int = Field(
+        3, ge=0, le=MAX_LAG, description="'latest' refuses a month older than this."
+    )
 
     _resolve_path = field_validator("path")(_resolve)
+
+    @field_validator("lags")
+    @classmethod
+    def _lags(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one lag, e.g. [0]")
+        if any(lag < 0 or lag > MAX_LAG for lag in v):
+            raise ValueError(f"lags are months back, between 0 and {MAX_LAG}")
+        if len(set(v)) != len(v):
+            raise ValueError("each lag once")
+        return sorted(v)
+
+    @property
+    def source_kind(self) -> SourceKind:
+        """``template``, ``cube``, ``bands`` (a GeoTIFF's bands) or ``static``."""
+        text = str(self.path)
+        if "{month}" in text:
+            return "template"
+        if self.path.suffix.lower() in CUBE_SUFFIXES or text.rstrip("/").endswith(".zarr"):
+            return "cube"
+        return "bands" if self.monthly else "static"
+
+    @property
+    def is_monthly(self) -> bool:
+        return self.source_kind != "static"
 
     @model_validator(mode="after")
     def _classes_only_categorical(self) -> CovariateConfig:
         if self.classes is not None and self.type != "categorical":
             raise ValueError("'classes' is only for categorical covariates")
+        return self
+
+    @model_validator(mode="after")
+    def _monthly_keys(self) -> CovariateConfig:
+        kind = self.source_kind
+        if self.monthly is False and kind != "static":
+            raise ValueError(
+                "a {month} template or a NetCDF/Zarr cube is monthly; remove 'monthly: false'"
+            )
+        if kind != "static" and self.type != "continuous":
+            raise ValueError("monthly covariates must be type: continuous")
+        set_keys = self.model_fields_set & set(MONTHLY_KEYS)
+        if kind == "static" and set_keys:
+            raise ValueError(
+                f"{', '.join(sorted(set_keys))} only apply to monthly covariates: use a "
+                "{month} path template, a NetCDF/Zarr cube, or monthly: true for a "
+                "GeoTIFF whose bands are months"
+            )
+        if self.variable is not None and kind != "cube":
+            raise ValueError("'variable' is only for NetCDF/Zarr cubes")
+        if kind in ("cube", "bands") and "band" in self.model_fields_set:
+            raise ValueError("'band' does not apply to a cube or to a GeoTIFF of monthly bands")
+        if kind != "static" and "transform" in self.model_fields_set:
+            raise ValueError(
+                "'transform' does not apply to a monthly covariate (its lags, aggregates and "
+                "anomalies are used as they are); remove it"
+            )
         return self
 
 
@@ -243,6 +364,11 @@ class FeaturesConfig(_Section):
             "get the cap. It bounds the overlap that chunked feature building reads."
         ),
     )
+    season: bool = Field(
+        False,
+        description="Add the month of the year (month_sin, month_cos) as features, so the "
+        "model can learn when as well as where.",
+    )
 
 
 class BackgroundConfig(_Section):
@@ -258,6 +384,15 @@ class BackgroundConfig(_Section):
     )
     n_points: int = Field(10_000, ge=100, description="Number of background cells.")
     bias_raster: Path | None = Field(None, description="Raster of sampling effort (bias).")
+    months: Literal["auto", "incidents", "uniform", "effort"] = Field(
+        "auto",
+        description=(
+            "The months of background cells: 'incidents' (drawn from the incidents' months), "
+            "'uniform' over the study period, 'effort' in proportion to the reports of each "
+            "month (every report in the incident files). 'auto': 'uniform' when the model has "
+            "time features (monthly covariates or features.season), else 'incidents'."
+        ),
+    )
 
     _resolve_bias = field_validator("bias_raster")(_resolve_optional)
 
@@ -417,6 +552,21 @@ class OutputsConfig(_Section):
         return text
 
 
+class ForecastConfig(_Section):
+    """The forecast of the months after the run's month (see :mod:`hwc_risk.forecast`)."""
+
+    horizon: int = Field(
+        0, ge=0, le=3, description="Months ahead to forecast (forecast.tif bands); 0: none."
+    )
+    level: float = Field(0.8, gt=0.5, lt=1.0, description="Prediction interval level.")
+    simulations: int = Field(
+        4000, ge=500, le=100_000, description="Simulated totals behind each interval."
+    )
+    validation_origins: int = Field(
+        12, ge=1, le=60, description="Past months the totals forecast is checked from."
+    )
+
+
 ModelName = Annotated[str, Field(min_length=1)]
 
 
@@ -458,13 +608,14 @@ class PipelineConfig(_Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     grid: GridConfig = GridConfig()
     incidents: IncidentsConfig
-    covariates: dict[str, CovariateConfig] = Field(min_length=1)
+    covariates: dict[str, CovariateConfig] = Field(default_factory=dict)
     features: FeaturesConfig = FeaturesConfig()
     connectivity: ConnectivityConfig | None = None
     outputs: OutputsConfig = OutputsConfig()
     background: BackgroundConfig = BackgroundConfig()
     validation: ValidationSettings = ValidationSettings()
     compute: ComputeConfig = ComputeConfig()
+    forecast: ForecastConfig = ForecastConfig()
     model: ModelName = "auto"
     seed: int = 42
     output_dir: Path = Field(Path("out"), validate_default=True)
@@ -501,6 +652,32 @@ class PipelineConfig(_Section):
                 )
             if self.covariates[key].type != kind:
                 raise ValueError(f"connectivity needs covariate '{key}' to be {kind}")
+        return self
+
+    @model_validator(mode="after")
+    def _time_inputs(self) -> PipelineConfig:
+        """Monthly covariates and incidents alone: the grid must come from somewhere, and
+        the keys that name covariates must name static ones."""
+        monthly = sorted(k for k, c in self.covariates.items() if c.is_monthly)
+        static = [k for k, c in self.covariates.items() if not c.is_monthly]
+        grid = self.grid
+        if not static and None in (grid.crs, grid.resolution, grid.extent):
+            raise ValueError(
+                "no static covariate gives the grid; set grid.crs, grid.resolution and grid.extent"
+            )
+        conn = self.connectivity
+        named = {"outputs.population_covariate": self.outputs.population_covariate}
+        if conn is not None:
+            named["connectivity.from_covariate"] = conn.from_covariate
+            named["connectivity.density_covariate"] = conn.density_covariate
+        for key, name in named.items():
+            if name in monthly:
+                raise ValueError(f"{key} '{name}' is a monthly covariate; name a static one")
+        if not self.covariates and not self.features.history:
+            raise ValueError(
+                "with no covariate the map can only come from where incidents happened "
+                "before; set features.history to true (or add a covariate)"
+            )
         return self
 
     @field_validator("covariates")

@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -29,6 +29,9 @@ from .errors import InputError, NoOverlapError
 from .grid import GridSpec
 from .mask import ValidMask, cell_groups
 from .rasters import RasterSource, align_array, align_file, no_data_error
+
+if TYPE_CHECKING:
+    from .temporal.stack import TimeFeatures
 
 __all__ = [
     "AlignedCovariate",
@@ -206,6 +209,10 @@ class FeatureStack:
     # the aligned covariates with their classes and transforms, and the connectivity solve
     landscape: Landscape | None = None
     connectivity: ConnectivitySolve | None = None
+
+    #: the monthly covariates and season, when the model has time features: the layers
+    #: of kind "time" are the run month's, and this makes any other month's
+    time: TimeFeatures | None = None
 
     @classmethod
     def from_arrays(
@@ -740,7 +747,7 @@ def align_covariates(
     work_dir: Path,
     compute: Compute | None = None,
 ) -> Landscape:
-    """Align every covariate onto the grid under ``work_dir``, and the valid-cell mask.
+    """Align every static covariate onto the grid under ``work_dir``, and the valid-cell mask.
 
     Each covariate is aligned into a GeoTIFF by GDAL in bounded memory and read
     chunk by chunk: the mask file (``valid.tif``) is narrowed by it, its classes
@@ -756,6 +763,7 @@ def align_covariates(
     aligned = tuple(
         _align_one(name, cov, grid, settings, folder, mask_path, compute)
         for name, cov in covariates.items()
+        if not cov.is_monthly  # read month by month: hwc_risk.temporal
     )
     valid = ValidMask.open(mask_path, compute.chunk_size)
     if valid.count == 0:

@@ -16,7 +16,7 @@ from rasterio.errors import CRSError as RioCRSError
 from rasterio.warp import transform_bounds
 
 from .config import GridConfig
-from .errors import CRSError
+from .errors import ConfigError, CRSError
 from .rasters import RasterSource, open_raster
 
 __all__ = ["GridSpec", "parse_crs", "resolve_grid"]
@@ -136,8 +136,18 @@ def _check_projected(crs: CRS, where: str) -> None:
         )
 
 
-def resolve_grid(cfg: GridConfig, first: RasterSource) -> GridSpec:
-    """The analysis grid: the config's settings, each unset one taken from the first covariate."""
+def resolve_grid(cfg: GridConfig, first: RasterSource | None) -> GridSpec:
+    """The analysis grid: the config's settings, each unset one taken from the first
+    (static) covariate; with no covariate (``first`` None: incidents alone, or monthly
+    covariates only) the config must set all three, as the config's checks require."""
+    if first is None:
+        if cfg.crs is None or cfg.resolution is None or cfg.extent is None:
+            raise ConfigError(
+                "no static covariate gives the grid; set grid.crs, grid.resolution and grid.extent"
+            )
+        crs = parse_crs(cfg.crs, "grid.crs")
+        _check_projected(crs, "grid.crs")
+        return _grid_over(crs, cfg.extent, cfg.resolution)
     with open_raster(first) as ds:
         if ds.crs is None:
             raise CRSError(
@@ -153,9 +163,10 @@ def resolve_grid(cfg: GridConfig, first: RasterSource) -> GridSpec:
     crs = parse_crs(cfg.crs, "grid.crs") if cfg.crs is not None else src_grid.crs
     _check_projected(crs, "grid.crs" if cfg.crs is not None else f"the CRS of {first.path}")
     if cfg.extent is not None:
-        xmin, ymin, xmax, ymax = cfg.extent
+        extent = cfg.extent
     else:
-        xmin, ymin, xmax, ymax = transform_bounds(src_grid.crs, crs, *src_bounds, densify_pts=21)
+        extent = transform_bounds(src_grid.crs, crs, *src_bounds, densify_pts=21)
+    xmin, ymin, xmax, ymax = extent
     if cfg.resolution is not None:
         res = cfg.resolution
     elif crs == src_grid.crs:
@@ -163,6 +174,12 @@ def resolve_grid(cfg: GridConfig, first: RasterSource) -> GridSpec:
     else:
         # keep about as many cells across as the source has
         res = max(xmax - xmin, ymax - ymin) / max(src_grid.width, src_grid.height)
+    return _grid_over(crs, extent, res)
+
+
+def _grid_over(crs: CRS, extent: tuple[float, float, float, float], res: float) -> GridSpec:
+    """Square cells of ``res`` from the top-left corner of ``extent``, covering it."""
+    xmin, ymin, xmax, ymax = extent
     width = max(1, math.ceil((xmax - xmin) / res - 1e-9))
     height = max(1, math.ceil((ymax - ymin) / res - 1e-9))
     return GridSpec(

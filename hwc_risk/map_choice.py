@@ -400,10 +400,12 @@ def chosen_surface(
     model_surface: Band,
     month: Month,
     settings: HistorySettings,
+    tag: str = "shipped",
 ) -> Band:
     """The surface of the chosen candidate for the month after ``month`` (from every
-    incident up to ``month``), scaled to a maximum of one over the valid cells."""
-    target, tag = month + 1, "shipped"
+    incident up to ``month``), scaled to a maximum of one over the valid cells (work
+    files named by ``tag``)."""
+    target = month + 1
     incidents = design.is_presence & (design.months <= month.index)
     if choice.chosen == "model":
         return model_surface

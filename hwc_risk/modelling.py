@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
@@ -39,8 +40,10 @@ from .surfaces import (
     class_captures,
     spread_window,
 )
+from .temporal.stack import DriverMonth
 from .validation import (
     BASELINES,
+    FORECAST_BASELINES,
     BlockFolds,
     FoldEvaluation,
     Metrics,
@@ -110,6 +113,10 @@ class Design:
     store: Store  # where surfaces and history layers go: a folder, or memory
     seed: int
     keep: list[int] | None = None  # static feature subset (for ablations)
+    # background months drawn from the incidents' (redrawn before a held-out month), or
+    # over the study period (late ones left out of training instead: time features)
+    redraw_background: bool = True
+    forecast_baselines: bool = False  # held-out months also against FORECAST_BASELINES
     compute: Compute = field(default_factory=Compute)  # how chunked layers are computed
     cache: DesignCache = field(default_factory=lambda: DesignCache())  # shared by variants
 
@@ -148,6 +155,7 @@ class Design:
             store=store if store is not None else MemoryStore(),
             compute=compute or Compute(),
             seed=seed,
+            redraw_background=samples.background_months == "incidents",
         )
 
     def without(self, kind: str) -> Design:
@@ -159,9 +167,19 @@ class Design:
         """The same samples and static features, with (or without) history."""
         return replace(self, history=settings)
 
+    def training_rows(self, origin: Month) -> np.ndarray:
+        """The samples a model tested on ``origin`` is trained on: incidents before it, and
+        the background (only that of earlier months when background months were drawn over
+        the study period: their time features are their own month's)."""
+        p = self.is_presence
+        before = self.months < origin.index
+        return (p & before) | (~p & (before | self.redraw_background))
+
     def months_before(self, origin: Month) -> np.ndarray:
         """Sample months for training before ``origin``: background redrawn from earlier months."""
         months = self.months.copy()
+        if not self.redraw_background:
+            return months
         earlier = np.unique(months[self.is_presence & (months < origin.index)])
         late_bg = ~self.is_presence & (months >= origin.index)
         if late_bg.any() and earlier.size:
@@ -188,14 +206,19 @@ class Design:
         )
         return np.hstack([X, hist])
 
-    def stack_for(self, incidents: np.ndarray, target: Month, tag: str) -> FeatureStack:
+    def stack_for(
+        self, incidents: np.ndarray, target: Month, tag: str, drivers: DriverMonth | None = None
+    ) -> FeatureStack:
         """A feature stack for predicting month ``target`` from the ``incidents`` rows.
 
         The history layers are written chunk by chunk (:func:`history_window`).
         They are not masked: prediction skips cells where any static feature
-        has no data.
+        has no data. Time features are those of ``drivers`` (default: ``target`` as
+        a forecast made at the end of the month before it).
         """
         layers = list(self.static_layers)
+        if self.stack.time is not None:
+            layers = self.stack.time.swap(layers, drivers or DriverMonth.forecast(target))
         if self.history is not None:
             grid = self.stack.grid
             job = HistoryJob.of(
@@ -227,6 +250,7 @@ class Design:
             layers=layers,
             valid=self.stack.valid,
             class_names=self.stack.class_names,
+            time=self.stack.time,
         )
 
 
@@ -261,7 +285,9 @@ def fit_final(design: Design, recipe: ModelRecipe, month: Month) -> FittedModel:
     X = design.features(everything, design.is_presence, design.months)
     with threadpool_limits(limits=1):  # as every validation fit: see compute.run_tasks
         model = fit_model(recipe, design.seed, X, design.y)
-    stack = design.stack_for(design.is_presence, month + 1, "final")
+    # the month's own covariates and season, history as of the month after it
+    drivers = DriverMonth(month=month, known=month)
+    stack = design.stack_for(design.is_presence, month + 1, "final", drivers)
     return FittedModel(model=model, recipe=recipe, X=X, y=design.y, names=design.names, stack=stack)
 
 
@@ -317,6 +343,43 @@ def baseline_metrics(
         return cached
 
 
+def kde_window(job: BaselineJob, window: Window) -> list[np.ndarray]:
+    """The window task of a kernel density of incidents alone (see :func:`baseline_window`)."""
+    return [baseline_window(job, window)[2]]
+
+
+def _forecast_baseline_metrics(
+    design: Design,
+    origin: Month,
+    area: Area,
+    test: np.ndarray,
+    fractions: tuple[float, ...],
+    tag: str,
+) -> dict[str, Metrics]:
+    """:data:`~hwc_risk.validation.FORECAST_BASELINES` for ``origin``'s incidents: kernel
+    densities of the incidents of the month a year before, and of the 12 months before."""
+    p, m = design.is_presence, design.months
+    subsets = {
+        "same_month_last_year": p & (m == origin.index - 12),
+        "last_12_months": p & (m >= origin.index - 12) & (m < origin.index),
+    }
+    grid, store = design.stack.grid, design.store.child("surfaces")
+    with design.cache.holding((f"{tag}-forecast", fractions)) as cached:
+        if cached:
+            return cached
+        for name in FORECAST_BASELINES:
+            rows, cols = design.rows[subsets[name]], design.cols[subsets[name]]
+            band = store.band(f"{tag}-{name}", grid.shape, grid, name)
+            job = BaselineJob(design.stack.valid, rows, cols, kde_bandwidth(rows, cols, grid.shape))
+            run_windows(kde_window, job, [band], design.compute, grid.shape, name.replace("_", " "))
+            ranked = RankedSurface.for_incidents(
+                band, area, design.rows[test], design.cols[test], design.compute.chunk_size
+            )
+            cached[name] = ranked.evaluate(fractions)
+            remove_surfaces(design, band)
+        return cached
+
+
 @dataclass(frozen=True, kw_only=True)
 class HeldOut:
     """A model of the months before ``month`` and the incidents it is tested on."""
@@ -341,7 +404,7 @@ def fit_held_out(design: Design, recipe: ModelRecipe, origin: Month) -> HeldOut 
         return Skipped(f"no incidents in {origin.label} to test on")
     if before.sum() < MIN_TRAINING_INCIDENTS:
         return Skipped(f"only {int(before.sum())} incidents before {origin.label} to train on")
-    train = before | ~p
+    train = design.training_rows(origin)
     months = design.months_before(origin)
     model = fit_model(recipe, design.seed, design.features(train, before, months), design.y[train])
     tag = f"origin-{origin.index}-{recipe.name}-{id(model)}"
@@ -384,6 +447,9 @@ def evaluate_month(
             ),
             class_capture=class_captures(ranked.classes(), te_r, te_c),
         )
+    if with_baselines and design.forecast_baselines:
+        extra = _forecast_baseline_metrics(design, origin, area, held.test, fractions, held.tag)
+        result = replace(result, forecast_baselines=extra)
     remove_surfaces(design, held.surface)
     return result
 

@@ -43,10 +43,11 @@ import rasterio
 from .bands import FileStore
 from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
-from .covariates import build_feature_stack
+from .covariates import FeatureStack, build_feature_stack
 from .export.products import write_products
 from .export.records import LogCollector, RunRecord, write_records
-from .incidents import incidents_for_month
+from .forecast_stage import forecast_stage
+from .incidents import MonthIncidents, incidents_for_month
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_final
 from .models import fit_processes
 from .months import Month
@@ -58,6 +59,7 @@ from .scenarios.command import ScenarioCommandResult, add_scenarios
 from .scenarios.stage import scenarios_stage
 from .selection import SelectionOptions, select_and_validate
 from .stages import RunStages
+from .temporal.stack import add_time_features
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run", "scenario"]
 
@@ -97,6 +99,20 @@ class _Timer:
         log.info("%s done in %.1f s", message, took)
 
 
+def _month_incidents(plan: Plan, stack: FeatureStack) -> MonthIncidents:
+    """The incidents of the run: located on the feature stack's valid cells, up to the month."""
+    cfg = plan.config
+    return incidents_for_month(
+        plan.incidents,
+        plan.grid,
+        stack.valid,
+        plan.month,
+        MIN_TRAINING_INCIDENTS,
+        cfg.incidents,
+        cfg.config_path,
+    )
+
+
 def _run_stages(
     plan: Plan, staging: Path, compute: Compute, previous: Path | None, record: RunRecord
 ) -> RunResult:
@@ -106,15 +122,10 @@ def _run_stages(
         stack = build_feature_stack(
             cfg.covariates, plan.grid, cfg.features, work / "features", cfg.connectivity, compute
         )
-    incidents = incidents_for_month(
-        plan.incidents,
-        plan.grid,
-        stack.valid,
-        plan.month,
-        MIN_TRAINING_INCIDENTS,
-        cfg.incidents,
-        cfg.config_path,
-    )
+        stack = add_time_features(
+            stack, plan.monthly, cfg.features.season, plan.month, work / "monthly", compute
+        )
+    incidents = _month_incidents(plan, stack)
     with timer.stage("samples", "sampling background and reading features at samples"):
         samples = draw_samples(
             stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work, plan.month
@@ -130,6 +141,10 @@ def _run_stages(
     with timer.stage("predict", f"predicting the grid in chunks on {compute.describe()}"):
         ship = partial(selection.shipped_surface, month=plan.month)
         risk = map_risk(fitted.model, fitted.stack, work, compute, ship)
+    with timer.stage("forecast", f"forecasting {cfg.forecast.horizon} month(s) ahead"):
+        forecast = forecast_stage(
+            cfg.forecast, incidents, selection, fitted, risk, work, compute, cfg.seed
+        )
     with timer.stage("scenarios", f"evaluating {len(cfg.scenarios)} what-if scenario(s)"):
         scenarios = scenarios_stage(
             plan, stack, incidents, selection, fitted, risk, staging, compute
@@ -142,6 +157,7 @@ def _run_stages(
         fitted=fitted,
         risk=risk,
         scenarios=scenarios,
+        forecast=forecast,
     )
     with timer.stage("products", "writing GeoTIFFs, styles, hotspots, map and metrics"):
         products = write_products(staging, plan, stages, compute, previous)

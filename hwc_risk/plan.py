@@ -29,6 +29,7 @@ from .months import Month
 from .rasters import RasterSource
 from .runfolder import fingerprint
 from .scenarios.edits import prepare_scenario
+from .temporal.inputs import MonthlyInput, plan_monthly_inputs
 
 __all__ = ["Plan", "apply_overrides", "input_files", "plan_run", "resolve_run_grid"]
 
@@ -48,6 +49,7 @@ class Plan:
     fingerprint: str
     offline: bool
     out_root: Path  # <output_dir>/<name>
+    monthly: tuple[MonthlyInput, ...] = ()  # monthly covariates: files, months, months used
 
     @property
     def config_dir(self) -> Path | None:
@@ -72,9 +74,11 @@ def apply_overrides(
 
 
 def resolve_run_grid(config: PipelineConfig) -> GridSpec:
-    """The analysis grid of a config (see :func:`hwc_risk.grid.resolve_grid`)."""
-    name, first = next(iter(config.covariates.items()))
-    grid = resolve_grid(config.grid, RasterSource.of_covariate(name, first))
+    """The analysis grid of a config (see :func:`hwc_risk.grid.resolve_grid`): from the
+    first static covariate, else from the config's ``grid`` alone."""
+    static = [(name, cov) for name, cov in config.covariates.items() if not cov.is_monthly]
+    first = RasterSource.of_covariate(*static[0]) if static else None
+    grid = resolve_grid(config.grid, first)
     if grid.epsg is None:
         log.warning(
             "the grid CRS has no EPSG code; outputs keep it as WKT and QGIS may show "
@@ -114,7 +118,11 @@ def input_files(config: PipelineConfig, table: IncidentTable, recipe: ModelRecip
     """Every file a run reads, each checked to exist: incidents, covariates, the
     connectivity rasters and the recipe file."""
     files = list(table.files)
-    named = [(f"covariates.{key}.path", cov.path) for key, cov in config.covariates.items()]
+    named = [
+        (f"covariates.{key}.path", cov.path)
+        for key, cov in config.covariates.items()
+        if not cov.is_monthly  # their files: plan_monthly_inputs
+    ]
     conn = config.connectivity
     if conn is not None:
         named += [
@@ -175,7 +183,8 @@ def plan_run(
     if offline_map:
         require_web_assets()  # fail before the long steps, not at the end
     recipe = load_recipe(config.model, config.config_path.parent if config.config_path else None)
-    inputs = input_files(config, table, recipe)
+    monthly = _monthly_inputs(config, table, run_month)
+    inputs = input_files(config, table, recipe) + [f for m in monthly for f in m.files]
     run_fingerprint = fingerprint(
         # where and in what chunks it computes does not change the results
         config.model_dump(mode="json", exclude={"output_dir", "compute"}),
@@ -194,7 +203,18 @@ def plan_run(
         fingerprint=run_fingerprint,
         offline=offline_map,
         out_root=out_dir / config.name,
+        monthly=monthly,
     )
+
+
+def _monthly_inputs(
+    config: PipelineConfig, table: IncidentTable, run_month: Month
+) -> tuple[MonthlyInput, ...]:
+    """The monthly covariates planned for the month (see
+    :func:`~hwc_risk.temporal.inputs.plan_monthly_inputs`)."""
+    accepted = table.accepted["date"]
+    first = Month.of(accepted.min()) if len(accepted) else run_month
+    return plan_monthly_inputs(config, run_month, min(first, run_month))
 
 
 def _describe_paths(config: PipelineConfig) -> str:

@@ -8,8 +8,9 @@ valid-cell mask strip by strip, so no grid-sized array is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,9 +25,14 @@ from .mask import ValidMask, row_strips
 from .months import Month, month_numbers
 from .rasters import RasterSource, align_file
 
+if TYPE_CHECKING:
+    from .temporal.stack import SampleTime, TimeFeatures
+
 __all__ = [
     "Samples",
     "background_cells",
+    "background_month_method",
+    "background_months_of",
     "draw_samples",
     "sample_background",
     "sample_weighted",
@@ -105,6 +111,9 @@ class Samples:
     months: np.ndarray
     dates: np.ndarray
     feature_names: list[str]
+    background_months: str = "incidents"
+    time: SampleTime | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_presence(self) -> int:
@@ -175,6 +184,65 @@ def background_cells(
     return cells
 
 
+def background_month_method(settings: BackgroundConfig, stack: FeatureStack) -> str:
+    """``background.months`` resolved: ``auto`` is ``uniform`` when the model has time
+    features, else ``incidents`` (what history alone needs)."""
+    if settings.months != "auto":
+        return settings.months
+    return "uniform" if stack.time is not None else "incidents"
+
+
+def _reports_per_month(incidents: IncidentsConfig | None, study: np.ndarray) -> np.ndarray:
+    """Reports of each study month in the incident files, whatever the filters keep
+    (the reporting effort of target-group background)."""
+    if incidents is None:
+        raise InputError("background.months effort needs the incidents section")
+    everyone = read_incidents(incidents.model_copy(update={"filters": None})).accepted
+    months = month_numbers(everyone["date"].to_numpy(dtype="datetime64[ns]"))
+    return np.array([(months == m).sum() for m in study], dtype=float)
+
+
+def background_months_of(
+    method: str,
+    presence_months: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    last: Month | None = None,
+    incidents: IncidentsConfig | None = None,
+) -> np.ndarray:
+    """Month numbers of ``n`` background cells: drawn from the incidents' months
+    (``incidents``), or over the study period, from the first incident's month to
+    ``last``: uniformly, or in proportion to the reports of each month (``effort``)."""
+    if method == "incidents":
+        return rng.choice(presence_months, size=n)
+    from .temporal.months import background_months, month_index, months_of_index
+
+    end = last.index if last is not None else int(presence_months.max())
+    study = np.arange(int(presence_months.min()), end + 1)
+    study_months = months_of_index(study)
+    if method == "effort":
+        effort = _reports_per_month(incidents, study)
+        drawn = background_months(n, study_months, rng, "effort", effort)
+    else:
+        drawn = background_months(n, study_months, rng, "uniform")
+    return np.asarray(month_index(drawn), dtype=np.int64)
+
+
+def _with_time(samples: Samples, stack: FeatureStack, time: TimeFeatures) -> Samples:
+    """The samples' time features read in each sample's own month; samples without a
+    value (a month whose covariate has no data at the cell) are left out, and counted."""
+    time_cols = [stack.names.index(name) for name in time.names]
+    values, info = time.at_samples(samples.rows, samples.cols, samples.months)
+    X = samples.X.copy()
+    X[:, time_cols] = values
+    keep = np.isfinite(X).all(axis=1)
+    dropped = {
+        "incidents": int((~keep & (samples.y == 1)).sum()),
+        "background": int((~keep & (samples.y == 0)).sum()),
+    }
+    return replace(samples, X=X, time=info, dropped=dropped).subset(keep)
+
+
 def draw_samples(
     stack: FeatureStack,
     used: pd.DataFrame,
@@ -186,9 +254,10 @@ def draw_samples(
 ) -> Samples:
     """The samples stage: the month's incidents (``used``: ``row``, ``col`` and
     ``date`` on the grid) and background cells, with their months and their
-    features read at their cells. ``incidents`` (the config section) and ``month``
-    (the run's) are needed by the target-group background, ``work`` (a folder)
-    by a bias raster."""
+    features read at their cells. ``incidents`` (the config section) is needed by
+    the target-group background and effort months, ``work`` (a folder) by a bias
+    raster; ``month`` is the run's (target-group reports after it are not known to
+    the run; the study period of background months ends with it)."""
     grid = stack.grid
     rng = np.random.default_rng(seed)
     bg = background_cells(settings, incidents, grid, stack.valid, rng, work, month)
@@ -197,12 +266,24 @@ def draw_samples(
     cols = np.concatenate([used["col"].to_numpy(), bg_cols]).astype(np.int64)
     p_dates = used["date"].to_numpy(dtype="datetime64[ns]")
     p_months = month_numbers(p_dates)
-    return Samples(
+    method = background_month_method(settings, stack)
+    bg_months = background_months_of(method, p_months, bg.size, rng, month, incidents)
+    samples = Samples(
         X=stack.values_at(rows, cols),
         y=np.concatenate([np.ones(len(used)), np.zeros(bg.size)]).astype(np.int8),
         rows=rows,
         cols=cols,
-        months=np.concatenate([p_months, rng.choice(p_months, size=bg.size)]),
+        months=np.concatenate([p_months, bg_months]),
         dates=np.concatenate([p_dates, np.full(bg.size, np.datetime64("NaT"))]),
         feature_names=stack.names,
+        background_months=method,
     )
+    return samples if stack.time is None else _with_time(samples, stack, stack.time)
+
+
+def time_record(samples: Samples) -> dict[str, Any]:
+    """What the manifest says of the samples' months and time features."""
+    out: dict[str, Any] = {"background_months": samples.background_months}
+    if samples.time is not None:
+        out |= samples.time.to_json() | {"dropped_without_time_data": samples.dropped}
+    return out

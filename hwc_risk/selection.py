@@ -58,6 +58,7 @@ __all__ = [
     "Choice",
     "Selection",
     "SelectionOptions",
+    "TimeAblation",
     "Toggle",
     "describe_candidate",
     "held_out_months",
@@ -303,6 +304,7 @@ class SelectionOptions:
     use_history: bool = True  # features.history
     ablate_connectivity: bool = False  # a connectivity section: validate without its layers
     neighbourhood: float = 500.0  # features.neighbourhood: bounds the default block size
+    forecast: bool = False  # forecast.horizon > 0: held-out months against FORECAST_BASELINES
 
     @classmethod
     def of(cls, config: PipelineConfig) -> SelectionOptions:
@@ -311,6 +313,7 @@ class SelectionOptions:
             use_history=config.features.history,
             ablate_connectivity=config.connectivity is not None,
             neighbourhood=config.features.neighbourhood,
+            forecast=config.forecast.horizon > 0,
         )
 
 
@@ -330,6 +333,7 @@ class Selection:
     history: dict[str, Any] | None = None
     history_settings: HistorySettings | None = None  # chosen, used as a feature or not
     ablation: Ablation | None = None
+    time_ablation: TimeAblation | None = None
     map_choice: MapChoice | Skipped | None = None  # which surface is shipped (model: auto)
 
     @property
@@ -338,12 +342,13 @@ class Selection:
         the map choice picked history or a blend."""
         return self.map_choice.chosen if isinstance(self.map_choice, MapChoice) else "model"
 
-    def shipped_surface(self, model_surface: Band, month: Month) -> Band:
-        """The surface to ship for the month after ``month``, from the model's."""
+    def shipped_surface(self, model_surface: Band, month: Month, tag: str = "shipped") -> Band:
+        """The surface to ship for the month after ``month``, from the model's (work files
+        named by ``tag``: the forecast's surfaces are made beside the run's)."""
         if not isinstance(self.map_choice, MapChoice) or self.history_settings is None:
             return model_surface
         return chosen_surface(
-            self.map_choice, self.design, model_surface, month, self.history_settings
+            self.map_choice, self.design, model_surface, month, self.history_settings, tag
         )
 
     def model_share(self, model_surface: Band, month: Month) -> float:
@@ -406,9 +411,12 @@ def _auto(
     config_dir: Path | None,
 ) -> tuple[ModelRecipe, Design, RollingOrigin | Skipped, Choice]:
     """``model: auto``: the recipe by the 1-SE rule, then each feature group kept only if
-    it adds held-out skill (neighbourhood class fractions, then incident history)."""
+    it adds held-out skill (neighbourhood class fractions, then incident history). With
+    no static feature (incidents alone), history is in from the start."""
     names = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
     static = design.with_history(None)
+    if not static.names:
+        static = design
     jobs = [
         RollingMonths(static, load_recipe(n, config_dir), tuple(origins), fractions) for n in names
     ]
@@ -425,7 +433,7 @@ def _auto(
         choice = choice.toggled("neighbourhood_fractions", toggle, "neighbourhood class fractions")
         if not toggle.used:
             static, rolling = no_fractions, r_nf
-    if design.history is not None:
+    if design.history is not None and static.history is None:
         with_history = static.with_history(design.history)
         job = RollingMonths(with_history, chosen, tuple(origins), fractions)
         r_h = run_jobs(design.compute, [job], "with incident history")[0]
@@ -434,6 +442,61 @@ def _auto(
         if toggle.used:
             return chosen, with_history, r_h, choice
     return chosen, static, rolling, choice
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeAblation:
+    """The model's rolling-origin validation with and without its time features (the
+    monthly covariates and the season), and whether they were kept."""
+
+    features: list[str]
+    with_time: RollingOrigin | Skipped
+    without_time: RollingOrigin | Skipped
+    kept: bool
+
+    @property
+    def summary(self) -> str:
+        w, wo = self.with_time, self.without_time
+        if isinstance(w, Skipped) or isinstance(wo, Skipped):
+            return "not enough held-out incidents to compare"
+        a, b = w.mean.model.capture(0.10), wo.mean.model.capture(0.10)
+        kept = "kept" if self.kept else "left out"
+        return (
+            f"rolling origin ({len(w.per_month)} months): top-10 % capture {a:.1%} with the "
+            f"time features, {b:.1%} without ({(a - b) * 100:+.1f} points); {kept}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": self.features,
+            "with_time": _model_json(self.with_time),
+            "without_time": _model_json(self.without_time),
+            "kept": self.kept,
+            "summary": self.summary,
+        }
+
+
+def _time_ablation(
+    design: Design,
+    recipe: ModelRecipe,
+    origins: list[Month],
+    fractions: tuple[float, ...],
+    rolling: RollingOrigin | Skipped,
+    decide: bool,
+) -> tuple[Design, RollingOrigin | Skipped, TimeAblation | None]:
+    """The model with and without its time features on the same held-out months; with
+    ``decide`` (``model: auto``) they stay only if they add skill, as the other groups."""
+    features = [x.name for x in design.static_layers if x.kind == "time"]
+    reduced = design.without("time")
+    if not features or not reduced.names:
+        return design, rolling, None
+    job = RollingMonths(reduced, recipe, tuple(origins), fractions)
+    without = run_jobs(design.compute, [job], "without time features")[0]
+    kept = Toggle.compare(rolling, without).used if decide else True
+    ablation = TimeAblation(features=features, with_time=rolling, without_time=without, kept=kept)
+    if not kept:
+        return reduced, without, ablation
+    return design, rolling, ablation
 
 
 def _final_validation(
@@ -503,6 +566,7 @@ def select_and_validate(
     p_months = design.months[design.is_presence]
     origins = held_out_months(p_months, run_month, settings.rolling_months)
     design, history = _choose_history(design, origins, run_month, use_history)
+    design = replace(design, forecast_baselines=options.forecast)
     history_settings = design.history
     grid = design.stack.grid
     block_size = settings.block_size or default_block_size(
@@ -516,6 +580,12 @@ def select_and_validate(
     else:
         job = RollingMonths(design, recipe, tuple(origins), fractions)
         rolling = run_jobs(design.compute, [job], "rolling-origin months")[0]
+    design, rolling, time_ablation = _time_ablation(
+        design, recipe, origins, fractions, rolling, decide=choice is not None
+    )
+    if choice is not None and time_ablation is not None:
+        toggle = Toggle.compare(time_ablation.with_time, time_ablation.without_time)
+        choice = choice.toggled("time_features", toggle, "time features")
     temporal = rolling.month(run_month) if isinstance(rolling, RollingOrigin) else rolling
     map_job = None
     if choice is not None and settings.map_choice and history_settings is not None:
@@ -546,5 +616,6 @@ def select_and_validate(
         history=history,
         history_settings=history_settings,
         ablation=ablation,
+        time_ablation=time_ablation,
         map_choice=map_choice,
     )

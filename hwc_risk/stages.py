@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .covariates import FeatureStack
+from .forecast_stage import NextMonths
 from .incidents import MonthIncidents
 from .modelling import FittedModel
 from .predict import RiskMap
@@ -31,3 +32,4 @@ class RunStages:
     fitted: FittedModel
     risk: RiskMap
     scenarios: ScenarioResults = field(default_factory=ScenarioResults)
+    forecast: NextMonths | None = None  # forecast.horizon > 0

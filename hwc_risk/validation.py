@@ -36,6 +36,7 @@ from .months import Month
 
 __all__ = [
     "BASELINES",
+    "FORECAST_BASELINES",
     "BlockFolds",
     "FoldEvaluation",
     "Metrics",
@@ -58,6 +59,11 @@ __all__ = [
 #: The naive surfaces every model is compared with, in the order metrics.json lists them:
 #: no information, incidents per cell so far, a kernel density of past incidents.
 BASELINES: tuple[str, ...] = ("uniform", "past_counts", "kde")
+
+#: The baselines a forecast of next month's surface is also compared with (runs with a
+#: forecast): kernel densities of the incidents of the same month a year before, and of the
+#: 12 months before the month.
+FORECAST_BASELINES: tuple[str, ...] = ("same_month_last_year", "last_12_months")
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class MonthEvaluation(Evaluation):
     n_test: int
     kde_bandwidth_cells: float | None = None
     class_capture: dict[str, float] | None = None
+    forecast_baselines: dict[str, Metrics] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -169,6 +176,7 @@ class MonthEvaluation(Evaluation):
             out["kde_bandwidth_cells"] = self.kde_bandwidth_cells
             out.update(self._baselines_json())
             out["class_capture"] = self.class_capture
+        out.update({k: v.to_json() for k, v in self.forecast_baselines.items()})
         return out
 
 

@@ -1,9 +1,9 @@
 """Make the bundled sample study area: a synthetic district with a known conflict risk.
 
 Run from the repository root (``python sample_data/make_sample_data.py``); it
-rewrites the files next to it. With ``--monthly`` it writes only the monthly files
-(``greenness_monthly.nc``, ``incidents_seasonal.csv``) and leaves the others as they
-are. It is seeded, so the files are reproducible.
+rewrites the files next to it, the monthly ones (``greenness_monthly.nc``,
+``incidents_seasonal.csv`` and the seasonal truths of the demo month and the month after
+it) from a seed of their own. It is seeded, so the files are reproducible.
 
 ``sample_data/README.md`` describes the landscape, the risk surface the
 incidents are drawn from, and the deliberately bad rows.
@@ -12,7 +12,6 @@ incidents are drawn from, and the deliberately bad rows.
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +138,7 @@ def _write(
     nodata: float,
     desc: str,
     tags: dict[str, str],
+    predictor: int = 1,
 ) -> None:
     profile = {
         "driver": "GTiff",
@@ -154,6 +154,8 @@ def _write(
         "blockysize": 128,
         "compress": "deflate",
     }
+    if predictor != 1:
+        profile["predictor"] = predictor
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data, 1)
         dst.set_band_description(1, desc)
@@ -417,8 +419,7 @@ def write_plans() -> None:
 
 
 # -- monthly data (issue 14): a greenness cube and incidents whose hotspots move with the
-# season. Written by `make_sample_data.py --monthly` into new files only; the files above
-# stay byte for byte as they are.
+# season, from a seed of their own, so the files above stay byte for byte as they are.
 
 MONTHLY_SEED = SEED + 14
 MONTHLY_FIRST = (2023, 11)  # a year before the incidents: enough for climatologies
@@ -541,6 +542,26 @@ def write_monthly() -> None:
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote greenness_monthly.nc ({len(months)} months) and {len(rows)} seasonal rows")
+    # the truths of the demo month and of the month after it (whose greenness nobody has
+    # published yet: drawn last, so nothing above changes), for the tests of risk.tif and
+    # forecast.tif
+    november = greenness(rng, land, 11)
+    for label, truth_t in (
+        ("2026-10", truths[(2026, 10)]),
+        ("2026-11", seasonal_truth(truth, land, near_water, november, 11)),
+    ):
+        write_truth(HERE / f"truth_risk_{label}.tif", truth_t, land, label)
+
+
+def write_truth(path: Path, truth: np.ndarray, land: np.ndarray, label: str) -> None:
+    """A month's seasonal truth (relative incident intensity, summing to 1) with 11 bits of
+    mantissa (a relative precision of 5e-4), which keeps the file small."""
+    out = truth.astype(np.float32)
+    out = (out.view(np.uint32) & ~np.uint32((1 << 12) - 1)).view(np.float32)
+    out[land == 0] = np.nan
+    note = {"source": "synthetic sample data made by sample_data/make_sample_data.py"}
+    description = f"true relative incident intensity in {label}"
+    _write(path, out, CRS_UTM, TRANSFORM, np.nan, description, {**note, "month": label}, 3)
 
 
 def draw_seasonal_incidents(
@@ -577,9 +598,6 @@ def draw_seasonal_incidents(
 
 
 def main() -> None:
-    if "--monthly" in sys.argv[1:]:
-        write_monthly()
-        return
     rng = np.random.default_rng(SEED)
     layers = landscape(rng)
     truth = truth_surface(layers["land"], layers["pop"], layers["current"])
@@ -594,6 +612,7 @@ def main() -> None:
     print(f"wrote {len(incidents)} incident rows ({len(BAD_ROWS)} deliberately bad) to {HERE}")
     write_plans()
     print(f"wrote the planned road and farm expansion GeoPackages to {HERE}")
+    write_monthly()
 
 
 if __name__ == "__main__":

@@ -78,6 +78,16 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     ),
     OutputSpec(filename="hotspots.gpkg", title="Very high risk hotspots"),
     OutputSpec(
+        filename="forecast.tif",
+        title="Expected incidents per cell in each month ahead (forecast)",
+        units="expected incidents per cell per month",
+        style="forecast.qml",
+        always=False,
+    ),
+    OutputSpec(
+        filename="forecast.qml", title="QGIS style for forecast.tif", roles=("style",), always=False
+    ),
+    OutputSpec(
         filename="importance.png",
         title="Permutation importance of each feature",
         roles=("overview",),

@@ -34,6 +34,8 @@ from ..rasters import RasterSource, align_file, source_cell_area
 from ..selection import Selection, map_sentence, verdict
 from ..stages import RunStages
 from .change import compare_with_previous
+from .forecast import ForecastProducts, forecast_products, time_metrics
+from .forecast_map import ForecastLayer
 from .geotiff import class_colormap, write_cog
 from .hotspots import hotspot_polygons, write_hotspots
 from .outputs import OutputSpec, layer_output, output_spec
@@ -189,9 +191,11 @@ def planners_map(
     captures: dict[str, float] | None,
     change_note: str | None,
     scenarios: ScenarioMap | None = None,
+    forecast: ForecastLayer | None = None,
 ) -> Path:
     """``map.html`` of a run folder (``risk_class.tif`` already in it): the classes,
-    hotspots, incidents and, with ``scenarios``, their comparison layers. ``hwc-risk
+    hotspots, incidents and, with ``scenarios``, their comparison layers (with
+    ``forecast``, next month's expected incidents). ``hwc-risk
     scenario`` writes it again when it adds scenarios to a run folder."""
     config, month = plan.config, plan.month.label
     return write_map(
@@ -207,6 +211,24 @@ def planners_map(
         generalise=config.outputs.generalise_incidents,
         change_note=change_note,
         scenarios=scenarios,
+        forecast=forecast,
+    )
+
+
+def _forecast(
+    staging: Path, plan: Plan, stages: RunStages, hotspots: gpd.GeoDataFrame, compute: Compute
+) -> ForecastProducts | None:
+    """The forecast's files and metrics (issue 14), when the run made a forecast."""
+    if stages.forecast is None:
+        return None
+    return forecast_products(
+        staging,
+        plan.grid,
+        stages.forecast,
+        stages.selection,
+        stages.risk.classes,
+        hotspots,
+        compute.chunk_size,
     )
 
 
@@ -230,6 +252,8 @@ def write_products(
         previous, grid, risk.risk, risk.classes, hotspots, work, staging, tags, compute
     )
     outputs += change_files
+    forecast = _forecast(staging, plan, stages, hotspots, compute)
+    outputs += forecast.files if forecast is not None else []
     outputs.append(
         planners_map(
             staging,
@@ -239,9 +263,11 @@ def write_products(
             _captures(selection),
             change.get("summary"),
             stages.scenarios.map(),
+            forecast.layer if forecast is not None else None,
         )
     )
     outputs += _incident_tables(staging, stages.incidents)
     metrics = _metrics(config, month, selection, risk, explanation)
+    metrics = time_metrics(metrics, config, selection, forecast)
     outputs.append(write_json(staging / "metrics.json", metrics))
     return Products(outputs=outputs, hotspots=hotspots, change=change, metrics=metrics)

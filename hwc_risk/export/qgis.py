@@ -16,8 +16,10 @@ from ..classes import RISK_CLASSES, class_shares
 
 __all__ = [
     "DIVERGING",
+    "EXPECTED_RAMP",
     "write_class_qml",
     "write_diverging_qml",
+    "write_expected_qml",
     "write_palette_qml",
     "write_risk_qml",
 ]
@@ -254,3 +256,54 @@ def write_palette_qml(path: Path, entries: list[tuple[int, str, str]], what: str
             {"value": str(code), "color": colour, "alpha": "255", "label": label},
         )
     return _write(_document(renderer, f"{what}."), path)
+
+
+#: A sequential ramp (ColorBrewer YlOrRd) for expected incidents: light few, dark many.
+EXPECTED_RAMP = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
+
+
+def write_expected_qml(path: Path, values: list[float], units: str) -> Path:
+    """Pseudocolour ramp for ``forecast.tif``: :data:`EXPECTED_RAMP` at ``values`` (five
+    increasing stops, e.g. 0 and quantiles of the expected incidents per cell)."""
+    lo, hi = values[0], values[-1]
+    renderer = ET.Element(
+        "rasterrenderer",
+        {
+            "type": "singlebandpseudocolor",
+            "band": "1",
+            "opacity": "1",
+            "alphaBand": "-1",
+            "classificationMin": f"{lo:.6g}",
+            "classificationMax": f"{hi:.6g}",
+            "nodataColor": "",
+        },
+    )
+    ET.SubElement(renderer, "rasterTransparency")
+    _min_max_origin(renderer)
+    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader")
+    shader.attrib.update(
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": f"{lo:.6g}",
+            "maximumValue": f"{hi:.6g}",
+            "labelPrecision": "4",
+        }
+    )
+    stops = [(v, c, f"{v:.4g} {units}") for v, c in zip(values, EXPECTED_RAMP, strict=True)]
+    inner = ":".join(f"{(v - lo) / (hi - lo or 1):.6f};{_rgba(c)}" for v, c, _ in stops[1:-1])
+    ramp = ET.SubElement(shader, "colorramp", {"type": "gradient", "name": "[source]"})
+    option = ET.SubElement(ramp, "Option", {"type": "Map"})
+    for opt_name, opt_value in (
+        ("color1", _rgba(stops[0][1])),
+        ("color2", _rgba(stops[-1][1])),
+        ("discrete", "0"),
+        ("rampType", "gradient"),
+        ("stops", inner),
+    ):
+        ET.SubElement(option, "Option", {"type": "QString", "name": opt_name, "value": opt_value})
+    for value, colour, label in stops:
+        item = {"alpha": "255", "value": f"{value:.6g}", "label": label, "color": colour}
+        ET.SubElement(shader, "item", item)
+    return _write(_document(renderer, "Expected incidents per cell (forecast)."), path)

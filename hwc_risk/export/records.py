@@ -28,10 +28,11 @@ from ..history import HistorySettings
 from ..incidents import MonthIncidents
 from ..models import ModelRecipe
 from ..plan import Plan
-from ..sampling import Samples
+from ..sampling import Samples, time_record
 from ..scenarios.results import scenario_inputs
 from ..selection import Selection
 from ..stages import RunStages
+from ..temporal.inputs import input_records
 from ..validation import MonthEvaluation
 from .bulletin import write_run_bulletin
 from .outputs import OutputSpec, spec_for
@@ -108,7 +109,9 @@ def _inputs(plan: Plan) -> list[dict[str, Any]]:
     for path in plan.incidents.files:
         inputs.append({"role": "incidents", **file_record(path)})
     for key, cov in config.covariates.items():
-        inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
+        if not cov.is_monthly:
+            inputs.append({"role": f"covariate:{key}", "band": cov.band, **file_record(cov.path)})
+    inputs += input_records(plan.monthly, file_record)
     if plan.recipe.path is not None:
         inputs.append({"role": "model_recipe", **file_record(plan.recipe.path)})
     inputs += [i for scenario in config.scenarios for i in scenario_inputs(scenario)]
@@ -207,6 +210,15 @@ def _manifest(
     }
 
 
+def _time_record(plan: Plan, stages: RunStages) -> dict[str, Any]:
+    """The monthly covariates (their months, and how the months the run read were filled)
+    and the samples' months (issue 14)."""
+    return {
+        "monthly_covariates": {m.key: m.to_json() for m in plan.monthly},
+        "samples": time_record(stages.samples),
+    }
+
+
 def _spec(path: Path, stack: FeatureStack, run_dir: Path) -> OutputSpec:
     units = {layer.name: layer.units for layer in stack.layers}
     return spec_for(path.relative_to(run_dir).as_posix(), units)
@@ -265,6 +277,7 @@ def write_records(
         "incident_generalisation": plan.config.outputs.generalise_incidents,
     }
     manifest["stac_item"] = "item.json"
+    manifest |= _time_record(plan, stages)
     outputs += _scenario_records(staging, plan, stages, manifest, products.metrics)
     log.info("run complete: %s", products.metrics["summary"])
     outputs.append(record.log.write(staging / "run.log.jsonl"))

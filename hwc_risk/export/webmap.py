@@ -33,6 +33,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject, tr
 
 from ..classes import class_shares
 from ..grid import GridSpec
+from .forecast_map import ForecastLayer, add_forecast
 from .geotiff import class_colormap
 from .offline import inline_assets, require_web_assets
 
@@ -357,9 +358,11 @@ def write_map(
     generalise: float | str | None = None,
     change_note: str | None = None,
     scenarios: ScenarioMap | None = None,
+    forecast: ForecastLayer | None = None,
 ) -> Path:
     """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls;
-    with ``scenarios``, their comparison layers (:mod:`hwc_risk.export.scenario_map`)."""
+    with ``scenarios``, their comparison layers (:mod:`hwc_risk.export.scenario_map`); with
+    a ``forecast``, the expected incidents of next month (off at first) and a chart."""
     assets = require_web_assets() if offline else None
     image, bounds = classes_to_web_mercator(classes, grid)
     fmap = _base_map(title, bounds, offline)
@@ -375,6 +378,8 @@ def write_map(
         _add_hotspots(fmap, hotspots)
     notes = ["Classes by share of the area; risk is relative."]
     hidden = _add_incidents(fmap, incidents, month, grid, generalise, notes)
+    if forecast is not None:
+        hidden += add_forecast(fmap, forecast, grid)
     items = [(s.risk_class.colour, s.legend()) for s in class_shares(class_captures)]
     if change_note:
         notes.append(change_note)

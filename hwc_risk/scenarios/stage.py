@@ -147,10 +147,10 @@ def connectivity_change(
 def _mess_features(basis: ScenarioBasis, built: ScenarioStack) -> list[str]:
     """The features MESS is measured on: those the plan changed, but 0/1 class
     indicators (their training range is always 0-1); every such feature when the plan
-    changed none."""
+    changed none, but the month's time features (a plan changes no month)."""
     kinds = {layer.name: layer.kind for layer in basis.fitted.stack.layers}
     changed = [n for n in built.changed if kinds.get(n) != "is"]
-    return changed or [n for n in basis.fitted.names if kinds.get(n, "is") != "is"]
+    return changed or [n for n in basis.fitted.names if kinds.get(n, "is") not in ("is", "time")]
 
 
 def _extrapolation(
@@ -159,7 +159,7 @@ def _extrapolation(
     """MESS of the scenario's changed features against the training samples'."""
     names = _mess_features(basis, built)
     ref = MessReference.from_samples(basis.fitted.X, basis.fitted.names).subset(names)
-    files = {layer.name: layer.file for layer in built.stack.layers}
+    files = {layer.name: layer.file for layer in built.stack.layers if layer.name in names}
     mess, variable = write_extrapolation(
         ref, files, basis.grid, work / "mess_tiled.tif", work / "mess_variable_tiled.tif", compute
     )

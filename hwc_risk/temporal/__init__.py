@@ -13,7 +13,7 @@ features and background months are in :mod:`.months`.
 
 from __future__ import annotations
 
-from .config import AggregateConfig, MissingMonthPolicy, MonthlyCovariateConfig
+from .config import AggregateConfig, CovariateConfig, MissingMonthPolicy
 from .features import (
     Combination,
     MonthUsed,
@@ -40,9 +40,9 @@ __all__ = [
     "AggregateConfig",
     "BandSource",
     "Combination",
+    "CovariateConfig",
     "MissingMonthPolicy",
     "MonthUsed",
-    "MonthlyCovariateConfig",
     "MonthlySource",
     "TemplateSource",
     "TemporalFeature",

@@ -32,7 +32,7 @@ from ..compute import Compute, run_windows
 from ..errors import InputError
 from ..grid import GridSpec
 from ..rasters import RasterSource, align_file
-from .config import MissingMonthPolicy, MonthlyCovariateConfig
+from .config import CovariateConfig, MissingMonthPolicy
 from .footprints import Footprints, footprints, gather
 from .months import as_month, calendar_month, month_label, month_of
 from .sources import MonthlySource
@@ -75,7 +75,7 @@ class TemporalFeature:
         return [month - k for k in range(1, self.months + 1)]
 
 
-def temporal_features(key: str, cfg: MonthlyCovariateConfig) -> list[TemporalFeature]:
+def temporal_features(key: str, cfg: CovariateConfig) -> list[TemporalFeature]:
     """The features of ``covariates.<key>``: one per lag, and the aggregate if any.
 
     Names: ``<key>`` (lag 0), ``<key>_lag<L>``, ``<key>_<mean|sum><N>``; with
@@ -257,7 +257,7 @@ def plan_feature(
 
 def _sample_plans(
     source: MonthlySource,
-    cfg: MonthlyCovariateConfig,
+    cfg: CovariateConfig,
     features: list[TemporalFeature],
     months: np.ndarray,
 ) -> tuple[dict[tuple[str, np.datetime64], Combination], list[MonthUsed]]:
@@ -275,7 +275,7 @@ def _sample_plans(
 
 def values_at_samples(
     source: MonthlySource,
-    cfg: MonthlyCovariateConfig,
+    cfg: CovariateConfig,
     features: list[TemporalFeature],
     grid: GridSpec,
     rows: np.ndarray,
@@ -354,38 +354,39 @@ def _create(path: Path, grid: GridSpec, block: int) -> Path:
 def write_month_layers(
     source: MonthlySource,
     key: str,
-    cfg: MonthlyCovariateConfig,
+    cfg: CovariateConfig,
     features: list[TemporalFeature],
     grid: GridSpec,
     month: np.datetime64,
     folder: Path,
     compute: Compute,
+    known: np.datetime64 | None = None,
 ) -> tuple[dict[str, Path], list[MonthUsed]]:
     """Every feature of ``covariates.<key>`` for ``month`` as a float32 GTiff on the grid.
 
     Each source month the features need is aligned onto the grid once by
     :func:`hwc_risk.rasters.align_file` (kept in ``folder``, so the
     next month of a run reuses it); the features are then combined from them
-    chunk by chunk on ``compute``. Returns the feature files by name and the
-    months filled by the missing-month policy.
+    chunk by chunk on ``compute``. With ``known``, months after it count as
+    not published (a forecast made at the end of ``known``). Returns the
+    feature files by name and the months filled by the missing-month policy.
     """
     month = as_month(month)
     folder.mkdir(parents=True, exist_ok=True)
+    available = source.months if known is None else source.months[source.months <= known]
     plans = [
-        plan_feature(f, month, source.months, cfg.missing_month, cfg.max_age_months, source.where)
+        plan_feature(f, month, available, cfg.missing_month, cfg.max_age_months, source.where)
         for f in features
     ]
     needed = sorted({u for p in plans for u in p.months})
-    aligned = [
-        str(_aligned_month(source, key, cfg, grid, u, folder, compute.block)) for u in needed
-    ]
+    aligned = [str(_aligned_month(source, key, grid, u, folder, compute.block)) for u in needed]
     weights = np.zeros((len(features), len(needed)))
     member = np.zeros(weights.shape, dtype=bool)
     for j, p in enumerate(plans):
         for u, w in zip(p.months, p.weights, strict=True):
             weights[j, needed.index(u)] = w
             member[j, needed.index(u)] = True
-    label = month_label(month)
+    label = month_label(month) + ("" if known is None else f"-known-{month_label(known)}")
     outputs = {
         f.name: _create(folder / f"{f.name}-{label}.tif", grid, compute.block) for f in features
     }
@@ -395,7 +396,7 @@ def write_month_layers(
         list(outputs.values()),
         compute,
         grid.shape,
-        f"monthly {key} {label}",
+        f"monthly {key} {month_label(month)}",
     )
     filled = {(u.wanted, u.used): u for p in plans for u in p.filled}
     return outputs, sorted(filled.values(), key=lambda u: u.wanted)
@@ -404,7 +405,6 @@ def write_month_layers(
 def _aligned_month(
     source: MonthlySource,
     key: str,
-    cfg: MonthlyCovariateConfig,
     grid: GridSpec,
     month: np.datetime64,
     folder: Path,

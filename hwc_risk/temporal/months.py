@@ -22,15 +22,19 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..months import Month
+
 __all__ = [
     "MonthLike",
     "as_month",
     "as_months",
     "background_months",
     "calendar_month",
+    "month_index",
     "month_label",
     "month_of",
     "month_range",
+    "months_of_index",
     "season_features",
 ]
 
@@ -45,6 +49,8 @@ def as_month(value: MonthLike) -> np.datetime64:
     ValueError
         The value is not a month; the message quotes it.
     """
+    if isinstance(value, Month):  # the run's month type
+        return months_of_index(value.index)
     if hasattr(value, "to_timestamp"):  # pandas Period
         value = value.to_timestamp()
     if hasattr(value, "year") and hasattr(value, "month"):  # date, datetime, Timestamp, cftime
@@ -53,6 +59,26 @@ def as_month(value: MonthLike) -> np.datetime64:
         return _parse(value) if isinstance(value, str) else month_of(np.datetime64(value))
     except (ValueError, TypeError):
         raise ValueError(f"'{value}' is not a month; write it as YYYY-MM") from None
+
+
+_EPOCH = 1970 * 12  # datetime64[M] counts months from 1970-01; Month.index from year 0
+
+
+def months_of_index(index: Any) -> Any:
+    """``datetime64[M]`` of month numbers (:attr:`hwc_risk.months.Month.index`, or the int64
+    month arrays of samples); a scalar gives a scalar.
+
+    >>> month_label(months_of_index(2026 * 12 + 9))
+    '2026-10'
+    """
+    out = (np.asarray(index, dtype=np.int64) - _EPOCH).astype("datetime64[M]")
+    return out[()] if out.ndim == 0 else out
+
+
+def month_index(months: Any) -> Any:
+    """The month numbers (:attr:`hwc_risk.months.Month.index`) of ``datetime64[M]`` values."""
+    out = np.asarray(months, dtype="datetime64[M]").astype(np.int64) + _EPOCH
+    return int(out) if out.ndim == 0 else out
 
 
 def month_of(value: np.datetime64) -> np.datetime64:

@@ -35,7 +35,7 @@ from rasterio.windows import Window
 from ..errors import CRSError, InputError, MissingFileError
 from ..grid import GridSpec
 from ..rasters import RasterSource, open_raster
-from .config import MonthlyCovariateConfig
+from .config import CovariateConfig
 from .months import as_month, month_label, month_of
 
 __all__ = [
@@ -234,7 +234,7 @@ class BandSource(MonthlySource):
         self.files.close()
 
 
-def open_source(cfg: MonthlyCovariateConfig, key: str) -> MonthlySource:
+def open_source(cfg: CovariateConfig, key: str) -> MonthlySource:
     """The source of a monthly covariate ``covariates.<key>``."""
     where = f"covariates.{key}"
     kind = cfg.source_kind

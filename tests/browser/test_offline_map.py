@@ -86,6 +86,41 @@ def test_offline_sample_map_makes_no_request(open_map: Any, tmp_path: Path) -> N
     assert opened.refused == [] and opened.page_errors == []
     shot = opened.screenshot("map-sample-district-offline.png")
     assert shot.stat().st_size > 10_000
+    _check_forecast_chart(page, page_path.parent / "metrics.json")
+
+
+# heights of the chart's bars and of the forecast box, in SVG units
+CHART_HEIGHTS = """() => {
+  const svg = document.querySelector('#hwc-forecast svg');
+  const bars = [...svg.querySelectorAll('rect.month')].map(r => r.getBBox().height);
+  const box = svg.querySelector('rect.forecast').getBBox().height;
+  const whisker = svg.querySelector('line.interval');
+  return {bars, box, visible: svg.getBoundingClientRect().height > 50,
+          whisker: whisker.y1.baseVal.value - whisker.y2.baseVal.value};
+}"""
+
+
+def _check_forecast_chart(page: Any, metrics_path: Path) -> None:
+    """The chart of incidents per month is drawn offline, and the forecast box stands as
+    high as the expected total on the months' scale; the forecast layer switches on."""
+    import json
+
+    forecast = json.loads(metrics_path.read_text())["forecast"]
+    counts = forecast["monthly_counts"]["counts"][-24:]
+    month = forecast["months"][0]
+    drawn = page.evaluate(CHART_HEIGHTS)
+    assert drawn["visible"] and len(drawn["bars"]) == len(counts)
+    k = max(range(len(counts)), key=lambda i: counts[i])
+    per_incident = drawn["bars"][k] / counts[k]
+    assert drawn["box"] == pytest.approx(month["expected"] * per_incident, abs=0.2)
+    assert drawn["whisker"] == pytest.approx(
+        (month["upper"] - month["lower"]) * per_incident, abs=0.2
+    )
+    layer = page.locator(".leaflet-control-layers label", has_text="Expected incidents")
+    assert layer.count() == 1
+    layer.locator("input").check()
+    page.wait_for_timeout(300)
+    assert page.locator("img.leaflet-image-layer").count() == 2
 
 
 def test_ten_thousand_incidents_stay_light(open_map: Any, tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+import yaml
 from affine import Affine
 
 from hwc_risk.export.report import sha256
@@ -36,6 +38,16 @@ def _replace_in_config(old: str, new: str) -> Breaker:
 def _edit(**changes: object) -> Breaker:
     def breaker(cfg: Path) -> list[str]:
         edit_config(cfg, **changes)
+        return []
+
+    return breaker
+
+
+def _without(key: str) -> Breaker:
+    def breaker(cfg: Path) -> list[str]:
+        data = yaml.safe_load(cfg.read_text())
+        del data[key]
+        cfg.write_text(yaml.safe_dump(data, sort_keys=False))
         return []
 
     return breaker
@@ -114,6 +126,62 @@ def _swap_lonlat(rows: list[str]) -> list[str]:
         parts[2], parts[3] = parts[3], parts[2]
         out.append(",".join(parts))
     return out
+
+
+def _monthly(
+    kind: str,
+    months: list[str] | None = None,
+    crs: bool = True,
+    **keys: object,
+) -> Breaker:
+    """Add a monthly covariate ``green`` on the small area's grid: a NetCDF ``cube``
+    (``months`` its time steps, ``crs`` whether it has a grid mapping), ``bands`` (a
+    GeoTIFF whose first band has no month) or a ``template`` matching no file."""
+
+    def breaker(cfg: Path) -> list[str]:
+        folder = cfg.parent
+        if kind == "cube":
+            path = "green.nc"
+            _write_cube(folder / path, months or [], crs)
+        elif kind == "bands":
+            path = "green.tif"
+            with rasterio.open(folder / "cover.tif") as ds:
+                profile = {**ds.profile, "count": 2, "dtype": "float32", "nodata": None}
+            with rasterio.open(folder / path, "w", **profile) as dst:
+                dst.write(np.ones((2, 48, 48), np.float32))
+                dst.set_band_description(2, "2024-02")
+            keys.setdefault("monthly", True)
+        else:
+            path = "green/green_{month}.tif"
+        data = yaml.safe_load(cfg.read_text())
+        data["covariates"]["green"] = {"path": path, "type": "continuous", **keys}
+        cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+        return []
+
+    return breaker
+
+
+def _write_cube(path: Path, months: list[str], crs: bool) -> None:
+    import rioxarray  # noqa: F401 - the .rio accessor
+    import xarray as xr
+
+    with rasterio.open(path.parent / "cover.tif") as ds:
+        t = ds.transform
+        xs = t.c + (np.arange(ds.width) + 0.5) * t.a
+        ys = t.f + (np.arange(ds.height) + 0.5) * t.e
+        epsg = ds.crs.to_epsg()
+    times = np.array([np.datetime64(m) for m in months], dtype="datetime64[ns]")
+    data = np.ones((len(months), ys.size, xs.size), np.float32)
+    ds_out = xr.Dataset(
+        {"green": (("time", "y", "x"), data)}, coords={"time": times, "y": ys, "x": xs}
+    )
+    if crs:
+        ds_out = ds_out.rio.write_crs(f"EPSG:{epsg}")
+    ds_out.to_netcdf(path)
+
+
+def _months(first: str, last: str) -> list[str]:
+    return [str(m) + "-15" for m in np.arange(np.datetime64(first), np.datetime64(last) + 1)]
 
 
 ELEV = np.ones((48, 48), np.float32)
@@ -263,6 +331,44 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
     "month-malformed": (_args("--month", "Jan-2025"), ["--month 'Jan-2025'", "YYYY-MM"]),
     "month-out-of-range": (_args("--month", "2025-13"), ["--month '2025-13'", "YYYY-MM"]),
     "model-unknown": (_edit(model="maxnet"), ["model 'maxnet' not found", "maxent"]),
+    # monthly covariates (the small area's incidents run from 2024-01 to 2025-04)
+    "monthly-month-not-published": (
+        _monthly("cube", _months("2024-01", "2025-02"), missing_month="error"),
+        ["covariates.green", "no 2025-04", "2024-01 to 2025-02", "missing_month"],
+    ),
+    "monthly-latest-too-old": (
+        _monthly("cube", _months("2024-01", "2024-12"), missing_month="latest"),
+        ["covariates.green", "2024-12, 4 months old", "max_age_months"],
+    ),
+    "monthly-cube-without-crs": (
+        _monthly("cube", _months("2024-01", "2025-04"), crs=False),
+        ["green.nc", "no CRS", "grid_mapping"],
+    ),
+    "monthly-two-steps-in-a-month": (
+        _monthly("cube", ["2024-01-01", "2024-01-20", "2024-02-15"]),
+        ["green.nc", "two time steps fall in 2024-01"],
+    ),
+    "monthly-template-matches-nothing": (
+        _monthly("template"),
+        ["green_{month}.tif", "no file matches", "covariates.green.path"],
+    ),
+    "monthly-band-without-month": (
+        _monthly("bands"),
+        ["green.tif", "band 1 has no month", "'month' tag"],
+    ),
+    "monthly-keys-on-a-static-covariate": (
+        _edit(
+            covariates={
+                "cover": {"path": "cover.tif", "type": "categorical"},
+                "elevation": {"path": "elevation.tif", "type": "continuous", "lags": [0, 1]},
+            }
+        ),
+        ["covariates.elevation", "lags only apply to monthly covariates"],
+    ),
+    "incidents-alone-without-grid": (
+        _without("covariates"),
+        ["grid.crs, grid.resolution and grid.extent"],
+    ),
 }
 
 

@@ -26,12 +26,19 @@ CONNECTIVITY = {
     "connectivity_cost_distance.tif",
     "connectivity_corridor.tif",
 }
+FORECAST = {"forecast.tif", "forecast.qml"}
 
 
 def test_run_folder_has_every_output(sample_run: Path) -> None:
     names = {p.name for p in sample_run.iterdir()}
     # every file of the registry's every-run set, and the sample's conditional ones
-    assert names == always_written() | {"risk_sd.tif", "bulletin.pdf", "scenarios", *CONNECTIVITY}
+    assert names == always_written() | {
+        "risk_sd.tif",
+        "bulletin.pdf",
+        "scenarios",
+        *CONNECTIVITY,
+        *FORECAST,
+    }
     assert "risk.tif" in names and "map.html" in names and "metrics.json" in names
     # nothing else was left beside the run folder (no staging or work folders)
     assert [p.name for p in sample_run.parent.iterdir() if not p.name.endswith(".lock")] == [
@@ -58,13 +65,19 @@ def test_risk_geotiff(sample_run: Path) -> None:
     assert valid[lu_valid].mean() > 0.99
 
 
-def test_risk_ranks_cells_like_the_sample_truth(sample_run: Path) -> None:
-    with rasterio.open(sample_run / "risk.tif") as ds:
+@pytest.mark.parametrize(
+    ("product", "truth"),
+    [("risk.tif", "truth_risk_2026-10.tif"), ("forecast.tif", "truth_risk_2026-11.tif")],
+)
+def test_maps_rank_cells_like_the_months_truth(sample_run: Path, product: str, truth: str) -> None:
+    # the sample's incidents follow a truth that moves with the season: the month's map
+    # and next month's forecast each rank cells like their own month's truth
+    with rasterio.open(sample_run / product) as ds:
         risk = ds.read(1)
-    with rasterio.open(REPO / "sample_data" / "truth_risk.tif") as ds:
-        truth = ds.read(1)
-    ok = np.isfinite(risk) & np.isfinite(truth) & (truth > 0)
-    rho = stats.spearmanr(risk[ok], truth[ok]).statistic
+    with rasterio.open(REPO / "sample_data" / truth) as ds:
+        truth_map = ds.read(1)
+    ok = np.isfinite(risk) & np.isfinite(truth_map) & (truth_map > 0)
+    rho = stats.spearmanr(risk[ok], truth_map[ok]).statistic
     assert rho > 0.8, rho
 
 
@@ -90,8 +103,8 @@ def test_map_html(sample_run: Path) -> None:
     assert "very high (5% of area" in html
     assert "Human-wildlife conflict risk: sample-district, 2026-10" in html
     # the incidents of the month and before are on the map, each once
-    assert "Incidents in 2026-10 (13)" in html and "Earlier incidents (877)" in html
-    assert html.count('"HWC-20') == 890
+    assert "Incidents in 2026-10 (20)" in html and "Earlier incidents (942)" in html
+    assert html.count('"HWC-S-20') == 962
     assert "Hotspots (" in html
     # online maps load only Leaflet and its plugins: no Bootstrap, jQuery or icon fonts
     assert "bootstrap" not in html and "jquery" not in html
@@ -150,7 +163,7 @@ def test_metrics_compare_model_and_baselines(sample_run: Path) -> None:
         assert block["uniform"]["auc"] == pytest.approx(0.5)
         assert block["model"]["auc"] > 0.7
         assert block["model"]["capture_rate_10"] > 0.2
-    assert metrics["temporal_holdout"]["n_test_incidents"] == 13
+    assert metrics["temporal_holdout"]["n_test_incidents"] == 20
     assert metrics["spatial_block_cv"]["folds_evaluated"] == 5
     assert "summary" in metrics and "2026-10" in metrics["summary"]
 
@@ -158,7 +171,7 @@ def test_metrics_compare_model_and_baselines(sample_run: Path) -> None:
 def test_manifest(sample_run: Path) -> None:
     manifest = json.loads((sample_run / "manifest.json").read_text())
     counts = manifest["incidents"]
-    assert counts["read"] == 896
+    assert counts["read"] == 968
     assert counts["accepted"] + counts["duplicates_merged"] + counts["rejected"] == counts["read"]
     assert counts["duplicates_merged"] == 0
     assert counts["rejected_by_reason"] == {
@@ -175,6 +188,7 @@ def test_manifest(sample_run: Path) -> None:
         "covariate:land_use",
         "covariate:population",
         "covariate:connectivity",
+        "covariate:greenness",
         "model_recipe",
         "scenario:planned-road",  # the GeoPackages of the plans, hashed
         "scenario:farm-expansion",
@@ -182,7 +196,10 @@ def test_manifest(sample_run: Path) -> None:
     road = roles["scenario:planned-road"]
     assert road["sha256"] == sha256(REPO / "sample_data" / "planned_road.gpkg")
     inc = roles["incidents"]
-    assert inc["sha256"] == sha256(REPO / "sample_data" / "incidents.csv")
+    assert inc["sha256"] == sha256(REPO / "sample_data" / "incidents_seasonal.csv")
+    cube = roles["covariate:greenness"]
+    assert cube["monthly"] == "cube"
+    assert cube["sha256"] == sha256(REPO / "sample_data" / "greenness_monthly.nc")
     outputs = {o["path"]: o for o in manifest["outputs"]}
     scenario_files = {f"scenarios/{n}/{s.filename}" for n in SCENARIOS for s in SCENARIO_OUTPUTS}
     assert set(outputs) == scenario_files | {
@@ -202,14 +219,15 @@ def test_manifest(sample_run: Path) -> None:
         "risk_class.qml",
         "hotspots.gpkg",
         *CONNECTIVITY,
+        *FORECAST,
     }
     for name, rec in outputs.items():
         assert rec["sha256"] == sha256(sample_run / name)
     assert manifest["grid"]["epsg"] == 32736
     assert manifest["config"]["name"] == "sample-district"
     assert manifest["packages"]["rasterio"] and manifest["packages"]["hwc-risk"]
-    stages = {"plan", "features", "samples", "selection", "fit", "predict", "scenarios"}
-    stages |= {"products"}
+    stages = {"plan", "features", "samples", "selection", "fit", "predict", "forecast"}
+    stages |= {"scenarios", "products"}
     assert stages <= set(manifest["timings_s"])
     assert manifest["model"]["n_presence"] == counts["used"]
 
@@ -318,7 +336,7 @@ def test_hotspots(sample_run: Path) -> None:
     assert hotspots["area_km2"].sum() == pytest.approx(top_cells * 0.01)
     assert hotspots.geometry.area.sum() == pytest.approx(top_cells * 10_000)
     assert (hotspots["people"] >= 0).all() and hotspots["people"].sum() > 100
-    assert hotspots["incidents"].sum() > 100  # many of the 890 incidents sit in hotspots
+    assert hotspots["incidents"].sum() > 100  # many of the 962 incidents sit in hotspots
 
 
 def test_stac_item(sample_run: Path) -> None:
@@ -358,8 +376,92 @@ def test_bulletin(sample_run: Path) -> None:
     assert "What the plans would change" in html
     assert "<th>planned-road</th>" in html and "<th>farm-expansion</th>" in html
     assert "nothing was refitted" in html
+    # next month's expectation, from the forecast in metrics.json
+    metrics = json.loads((sample_run / "metrics.json").read_text())
+    (ahead,) = metrics["forecast"]["months"]
+    assert f"About {round(ahead['expected'])} expected in November 2026" in html
     assert "<script" not in html and "http" not in html.split("<footer>")[0]
     pages = len(pdfium.PdfDocument(sample_run / "bulletin.pdf"))
     assert 1 <= pages <= 2
     outputs = {o["path"] for o in manifest["outputs"]}
     assert {"bulletin.html", "bulletin.pdf"} <= outputs
+
+
+def test_forecast_of_next_month(sample_run: Path) -> None:
+    metrics = json.loads((sample_run / "metrics.json").read_text())
+    forecast = metrics["forecast"]
+    assert forecast["horizon"] == 1 and forecast["issued"] == "2026-10"
+    (month,) = forecast["months"]
+    assert month["month"] == "2026-11"
+    assert month["lower"] <= month["expected"] <= month["upper"]
+    # the sample's November (season 1 + 0.6 cos(2 pi 6/12), 10 % more a year): 36 * 0.4 *
+    # 1.1^2 = 17.4 incidents; the interval holds it
+    assert month["lower"] <= 17.4 <= month["upper"]
+    with rasterio.open(sample_run / "forecast.tif") as ds:
+        expected = ds.read(1)
+        assert ds.count == 1 and ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+        assert ds.tags()["forecast_issued"] == "2026-10"
+        assert ds.tags(1)["month"] == "2026-11" and ds.descriptions == (
+            "expected incidents 2026-11",
+        )
+        assert ds.crs.to_epsg() == 32736
+    assert cog_validate(sample_run / "forecast.tif")[0]
+    assert np.nansum(expected) == pytest.approx(month["expected"], rel=1e-3)
+    assert np.nanmin(expected) >= 0
+    # split over the classes: their expectations add up to the total
+    by_class = month["by_class"]
+    assert set(by_class) == {"very high", "high", "moderate", "low"}
+    assert sum(v["expected"] for v in by_class.values()) == pytest.approx(month["expected"], 0.02)
+    assert by_class["very high"]["expected"] > 0.05 * month["expected"]  # denser than its area
+    assert month["by_hotspot"] and all(
+        v["lower"] <= v["upper"] for v in month["by_hotspot"].values()
+    )
+    # next month's greenness is not published: the cube's Novembers stand in for it
+    used = month["covariates_used"]
+    assert [u["how"] for u in used if u["wanted"] == "2026-11"] == ["climatology"]
+    # the totals, checked on the last 12 months, beat the same month last year
+    totals = forecast["totals_validation"]["overall"]
+    assert totals["n"] == 12 and totals["mae"] < totals["mae_seasonal_naive"]
+    assert 0.5 <= totals["coverage"] <= 1.0
+    surfaces = forecast["surface_validation"]
+    assert surfaces["months"] == ["2026-08", "2026-09", "2026-10"]
+    for name in ("model", "kde", "past_counts", "same_month_last_year", "last_12_months"):
+        assert 0 <= surfaces[name]["capture_rate_10"] <= 1, name
+    best = max(
+        surfaces[n]["capture_rate_10"] for n in ("kde", "same_month_last_year", "last_12_months")
+    )
+    assert surfaces["model"]["capture_rate_10"] > best
+    assert (
+        "Next month (2026-11): " in metrics["summary"] and "very high areas" in metrics["summary"]
+    )
+    import xml.etree.ElementTree as ET
+
+    style = ET.parse(sample_run / "forecast.qml").getroot()
+    values = [float(i.get("value", "nan")) for i in style.findall(".//colorrampshader/item")]
+    assert values == sorted(values) and values[0] == 0 and len(values) == 5
+
+
+def test_time_features_are_recorded(sample_run: Path) -> None:
+    metrics = json.loads((sample_run / "metrics.json").read_text())
+    inputs = metrics["inputs"]
+    assert inputs["covariates"] == ["land_use", "population", "connectivity"]
+    assert inputs["season"] is True
+    ablation = metrics["time_ablation"]
+    assert ablation["features"] == ["greenness", "greenness_mean3", "month_sin", "month_cos"]
+    assert metrics["forecast"]["ablation"] == ablation
+    toggle = metrics["model_choice"]["time_features"]
+    assert toggle["used"] == ablation["kept"]
+    assert "time features" in metrics["model_choice"]["reason"]
+    manifest = json.loads((sample_run / "manifest.json").read_text())
+    cube = manifest["monthly_covariates"]["greenness"]
+    assert cube["months"] == "2023-11 to 2026-10, 36 months"
+    assert cube["features"] == ["greenness", "greenness_mean3"]
+    assert {u["wanted"]: u["how"] for u in cube["months_used"]}["2026-10"] == "published"
+    samples = manifest["samples"]
+    assert samples["background_months"] == "uniform"  # auto, with time features
+    assert samples["dropped_without_time_data"] == {"incidents": 0, "background": 0}
+    log = (sample_run / "run.log.jsonl").read_text()
+    assert "greenness 2026-11: not published; used the mean of 2023, 2024, 2025" in log
+    html = (sample_run / "map.html").read_text()
+    assert "Expected incidents, 2026-11" in html and 'id="hwc-forecast"' in html
+    assert html.count("<svg") == 1 and 'class="forecast"' in html

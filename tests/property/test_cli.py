@@ -151,6 +151,8 @@ def _config_text(section: str = "incidents", **changes: Any) -> bytes:
 # a nodata value the raster's type cannot hold (uint8) was a traceback from rasterio
 @example(text=_config_text("covariates.cover", nodata=-9999))
 @example(text=_config_text("covariates.cover", nodata=float("nan")))
+# a path holding a character str.splitlines breaks at (\x1e) split the error line
+@example(text=_config_text("covariates.cover", path="\x1e"))
 def test_validate_on_generated_configs(text: bytes, small_area_template: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="hwc-prop-") as tmp:
         folder = Path(tmp) / "area"

@@ -27,7 +27,9 @@ def test_sample_config_loads_with_absolute_existing_paths() -> None:
     assert cfg.incidents.path.is_absolute() and cfg.incidents.path.exists()
     for cov in cfg.covariates.values():
         assert cov.path.is_absolute() and cov.path.exists()
-    assert list(cfg.covariates) == ["land_use", "population", "connectivity"]
+    assert list(cfg.covariates) == ["land_use", "population", "connectivity", "greenness"]
+    assert cfg.covariates["greenness"].source_kind == "cube"
+    assert cfg.features.season and cfg.forecast.horizon == 1
     assert cfg.covariates["land_use"].classes == {
         1: "forest",
         2: "grassland",

@@ -9,14 +9,14 @@ import pandas as pd
 import rasterio
 from pyproj import Transformer
 
-from hwc_risk.temporal import MonthlyCovariateConfig, as_months, open_source, values_at_samples
+from hwc_risk.temporal import CovariateConfig, as_months, open_source, values_at_samples
 from hwc_risk.temporal.features import temporal_features
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def test_greenness_cube_and_seasonal_incidents() -> None:
-    cfg = MonthlyCovariateConfig(path=SAMPLE / "greenness_monthly.nc", type="continuous")
+    cfg = CovariateConfig(path=SAMPLE / "greenness_monthly.nc", type="continuous")
     table = pd.read_csv(SAMPLE / "incidents_seasonal.csv")
     table = table[table["incident_id"].str.startswith("HWC-S-")]
     dates = pd.to_datetime(table["date"], format="%d/%m/%Y")

@@ -19,7 +19,7 @@ from hwc_risk.compute import Compute
 from hwc_risk.errors import CRSError, InputError, MissingFileError
 from hwc_risk.grid import GridSpec
 from hwc_risk.temporal import (
-    MonthlyCovariateConfig,
+    CovariateConfig,
     as_month,
     as_months,
     background_months,
@@ -68,7 +68,7 @@ def write_tif(path: Path, data: np.ndarray, crs: CRS, transform: Affine, **kw: o
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MonthlyCovariateConfig]:
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CovariateConfig]:
     """The same kind of monthly field as a template (WGS 84, coarse), a GeoTIFF of monthly
     bands (UTM, finer than the grid), a NetCDF cube (UTM, 300 m, y ascending) and a Zarr cube."""
     folder = tmp_path_factory.mktemp("monthly")
@@ -108,10 +108,10 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MonthlyCovari
     ds.to_zarr(folder / "cube.zarr", mode="w", zarr_format=2)
     common = {"type": "continuous", "lags": [0, 2], "aggregate": {"statistic": "mean", "months": 3}}
     return {
-        "template": MonthlyCovariateConfig(path=folder / "ndvi" / "ndvi_{month}.tif", **common),
-        "bands": MonthlyCovariateConfig(path=bands, monthly=True, anomaly=True, **common),
-        "netcdf": MonthlyCovariateConfig(path=folder / "cube.nc", variable="greenness", **common),
-        "zarr": MonthlyCovariateConfig(path=folder / "cube.zarr", missing_month="latest", **common),
+        "template": CovariateConfig(path=folder / "ndvi" / "ndvi_{month}.tif", **common),
+        "bands": CovariateConfig(path=bands, monthly=True, anomaly=True, **common),
+        "netcdf": CovariateConfig(path=folder / "cube.nc", variable="greenness", **common),
+        "zarr": CovariateConfig(path=folder / "cube.zarr", missing_month="latest", **common),
     }
 
 
@@ -163,10 +163,8 @@ def test_config_kinds_and_refusals(tmp_path: Path) -> None:
         "static.tif": "static",
     }
     for path, kind in kinds.items():
-        assert MonthlyCovariateConfig(path=path, type="continuous").source_kind == kind
-    assert (
-        MonthlyCovariateConfig(path="b.tif", type="continuous", monthly=True).source_kind == "bands"
-    )
+        assert CovariateConfig(path=path, type="continuous").source_kind == kind
+    assert CovariateConfig(path="b.tif", type="continuous", monthly=True).source_kind == "bands"
     refusals = [
         ({"path": "static.tif", "lags": [1]}, "only apply to monthly covariates"),
         ({"path": "a_{month}.tif", "type": "categorical"}, "must be type: continuous"),
@@ -179,7 +177,7 @@ def test_config_kinds_and_refusals(tmp_path: Path) -> None:
     ]
     for changes, message in refusals:
         with pytest.raises(ValidationError, match=message):
-            MonthlyCovariateConfig(**{"type": "continuous", **changes})
+            CovariateConfig(**{"type": "continuous", **changes})
 
 
 # -- the missing-month policy and the plans ----------------------------------------------
@@ -211,7 +209,7 @@ def test_resolve_month_policies() -> None:
 
 
 def test_plans_are_weighted_sums_of_months() -> None:
-    cfg = MonthlyCovariateConfig(
+    cfg = CovariateConfig(
         path="r_{month}.tif",
         type="continuous",
         lags=[0, 1],
@@ -257,7 +255,7 @@ def test_plans_are_weighted_sums_of_months() -> None:
 # -- sources -----------------------------------------------------------------------------
 
 
-def test_sources_list_their_months(sources: dict[str, MonthlyCovariateConfig]) -> None:
+def test_sources_list_their_months(sources: dict[str, CovariateConfig]) -> None:
     with open_source(sources["template"], "ndvi") as src:
         assert src.describe_months() == "2022-01 to 2024-04, 28 months"
         assert src.grid_of(src.months[0]).crs.to_epsg() == 4326
@@ -266,7 +264,7 @@ def test_sources_list_their_months(sources: dict[str, MonthlyCovariateConfig]) -
             assert src.describe_months() == "2022-01 to 2024-06, 30 months", kind
 
 
-def test_cube_reads_north_up_with_its_crs(sources: dict[str, MonthlyCovariateConfig]) -> None:
+def test_cube_reads_north_up_with_its_crs(sources: dict[str, CovariateConfig]) -> None:
     from rasterio.windows import Window
 
     with open_source(sources["netcdf"], "green") as src:
@@ -293,17 +291,17 @@ def test_cube_errors(tmp_path: Path) -> None:
     cases.append((tmp_path / "twice.nc", None, InputError, "two time steps fall in 2024-01"))
     cases.append((tmp_path / "twice.nc", "rain", InputError, "no variable 'rain'.*it has: v"))
     for path, variable, kind, message in cases:
-        cfg = MonthlyCovariateConfig(path=path, type="continuous", variable=variable)
+        cfg = CovariateConfig(path=path, type="continuous", variable=variable)
         with pytest.raises(kind, match=message):
             open_source(cfg, "green")
 
 
 def test_band_and_template_errors(tmp_path: Path) -> None:
     write_tif(tmp_path / "b.tif", np.zeros((2, 3, 3), np.float32), GRID.crs, GRID.transform)
-    cfg = MonthlyCovariateConfig(path=tmp_path / "b.tif", type="continuous", monthly=True)
+    cfg = CovariateConfig(path=tmp_path / "b.tif", type="continuous", monthly=True)
     with pytest.raises(InputError, match="band 1 has no month"):
         open_source(cfg, "rain")
-    cfg = MonthlyCovariateConfig(path=tmp_path / "none_{month}.tif", type="continuous")
+    cfg = CovariateConfig(path=tmp_path / "none_{month}.tif", type="continuous")
     with pytest.raises(MissingFileError, match=r"none_2024-01\.tif"):
         open_source(cfg, "rain")
 
@@ -313,7 +311,7 @@ def test_band_and_template_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["template", "bands", "netcdf", "zarr"])
 def test_samples_equal_the_months_layer(
-    kind: str, sources: dict[str, MonthlyCovariateConfig], tmp_path: Path
+    kind: str, sources: dict[str, CovariateConfig], tmp_path: Path
 ) -> None:
     """A sample's value, read from the pixels under it, is the value of the whole layer
     GDAL aligns for its month, for every feature (lags, aggregates, anomalies)."""
@@ -346,7 +344,7 @@ def test_samples_equal_the_months_layer(
         assert filled == []
 
 
-def test_features_follow_the_source(sources: dict[str, MonthlyCovariateConfig]) -> None:
+def test_features_follow_the_source(sources: dict[str, CovariateConfig]) -> None:
     """Features carry the field's month-to-month change: the seasonal swing in lag 0,
     zero mean in anomalies."""
     cfg = sources["netcdf"]
