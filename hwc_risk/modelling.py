@@ -257,7 +257,7 @@ class Design:
 def fit_model(recipe: ModelRecipe, seed: int, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
     """A recipe's estimator fitted on ``X, y``."""
     model = build_estimator(recipe, seed)
-    model = fit_estimator(model, X, y)
+    fit_estimator(model, X, y)
     return model
 
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
-from threadpoolctl import threadpool_limits
 
 from .errors import ModelRecipeError
 
@@ -42,7 +39,6 @@ __all__ = [
     "ModelRecipe",
     "build_estimator",
     "fit_estimator",
-    "fit_processes",
     "load_recipe",
     "recipe_dirs",
     "risk_scores",
@@ -126,7 +122,7 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         for train, test in folds.split(X, y):
             for j, recipe in enumerate(recipes):
                 est = build_estimator(recipe, self.random_state)
-                est = fit_estimator(est, X[train], y[train])
+                fit_estimator(est, X[train], y[train])
                 oof[test, j] = risk_scores(est, X[test])
         weights, _ = nnls(oof, y.astype(float))
         if weights.sum() <= 0:
@@ -135,7 +131,7 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         self.members_ = []
         for recipe in recipes:
             est = build_estimator(recipe, self.random_state)
-            est = fit_estimator(est, X, y)
+            fit_estimator(est, X, y)
             self.members_.append(est)
         self.classes_ = np.array([0, 1])
         return self
@@ -223,83 +219,18 @@ def load_recipe(name: str, config_dir: Path | None = None) -> ModelRecipe:
 
 
 #: scikit-learn's liblinear (elapid's MaxEnt solver) draws from one process-wide random
-#: generator: two fits at once in one process would take each other's draws. They take
-#: turns, or run side by side in processes of their own (:func:`fit_processes`).
+#: generator: two fits at once would take each other's draws. They take turns.
 _LIBLINEAR = threading.Lock()
 
 
-class _FitProcesses:
-    """Processes for MaxEnt fits, started at the first fit (none when no MaxEnt runs)."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
-        self.lock = threading.Lock()
-
-    def fit(self, estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-        with self.lock:
-            if self.pool is None:
-                import multiprocessing
-
-                self.pool = ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),  # no fork of threads
-                    initializer=_one_thread,
-                )
-                for _ in range(self.workers):  # start them all now, not one per fit
-                    self.pool.submit(_one_thread)
-        fitted: BaseEstimator = self.pool.submit(_fit_here, estimator, X, y).result()
-        return fitted
-
-
-_PROCESSES: _FitProcesses | None = None
-
-
-def _one_thread() -> None:
-    threadpool_limits(limits=1)  # as every fit of a run: results do not depend on cores
-
-
-def _fit_here(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-    estimator.fit(X, y)
-    return estimator
-
-
-@contextmanager
-def fit_processes(workers: int) -> Iterator[None]:
-    """While open, MaxEnt fits run side by side in up to ``workers`` processes.
-
-    In one process MaxEnt fits take turns (liblinear's random generator is
-    process-wide), which made them the longest part of ``model: auto`` on two
-    cores. In processes of their own each fit still computes exactly what it
-    computes alone. The processes start at the first MaxEnt fit and stop when
-    the block ends; with one worker nothing starts.
-    """
-    global _PROCESSES
-    if workers < 2 or _PROCESSES is not None:
-        yield
-        return
-    processes = _PROCESSES = _FitProcesses(workers)
-    try:
-        yield
-    finally:
-        _PROCESSES = None
-        if processes.pool is not None:
-            processes.pool.shutdown(wait=True, cancel_futures=True)
-
-
 def fit_estimator(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-    """``estimator`` fitted on ``X, y``, safe to call from several threads at once.
+    """``estimator.fit(X, y)``, safe to call from several threads at once.
 
-    Fits that share process-wide state (MaxEnt through liblinear) run in
-    processes of their own inside :func:`fit_processes`, else take turns; the
-    others run side by side. Either way a fit's result does not depend on
-    what else runs. Use the estimator returned: a fit in another process
-    comes back as a copy.
+    Fits that share process-wide state (MaxEnt through liblinear) take turns;
+    the others run side by side. Either way a fit's result does not depend on
+    what else runs.
     """
     if type(estimator).__name__ == "MaxentModel":
-        processes = _PROCESSES
-        if processes is not None:
-            return processes.fit(estimator, X, y)
         with _LIBLINEAR:
             return estimator.fit(X, y)
     return estimator.fit(X, y)

@@ -49,7 +49,6 @@ from .export.records import LogCollector, RunRecord, write_records
 from .forecast_stage import forecast_stage
 from .incidents import MonthIncidents, incidents_for_month
 from .modelling import MIN_TRAINING_INCIDENTS, Design, fit_final
-from .models import fit_processes
 from .months import Month
 from .plan import Plan, plan_run
 from .predict import map_risk
@@ -215,7 +214,6 @@ def _run_in_staging(
             # every band a step keeps open: one budget for the whole run
             rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
             open_compute(plan.config.compute) as compute,
-            fit_processes(compute.workers if compute.client is None else 1),
         ):
             record = RunRecord(
                 started=record_start, timings=timings, compute=compute, log=collector

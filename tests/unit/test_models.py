@@ -65,31 +65,3 @@ def test_bad_recipes(tmp_path: Path) -> None:
     extra.write_text("name: c\nestimator: maxent\nparms: {}\n")
     with pytest.raises(ModelRecipeError, match="parms"):
         load_recipe(str(extra))
-
-
-@pytest.mark.slow
-def test_maxent_fits_in_their_own_processes_equal_fits_taking_turns() -> None:
-    """Four MaxEnt fits at once in fit_processes (two processes) give exactly what
-    each gives alone in this process: liblinear's process-wide random draws are not
-    shared between fits, and the fitted copy comes back whole."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from hwc_risk import models
-
-    recipe = load_recipe("maxent")
-    data = [presence_background(seed) for seed in range(4)]
-    grid = np.random.default_rng(9).normal(size=(200, 3)).astype(np.float32)
-
-    def fit(i: int) -> np.ndarray:
-        X, y = data[i]
-        model = models.fit_estimator(build_estimator(recipe, seed=i), X, y)
-        return risk_scores(model, grid)
-
-    alone = [fit(i) for i in range(4)]
-    with models.fit_processes(2), ThreadPoolExecutor(4) as pool:
-        together = list(pool.map(fit, range(4)))
-        assert models._PROCESSES is not None and models._PROCESSES.pool is not None
-    assert models._PROCESSES is None  # closed with the block
-    for a, b in zip(alone, together, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(alone[0], alone[1])  # the four fits differ
