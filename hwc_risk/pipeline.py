@@ -43,7 +43,7 @@ import rasterio
 from .bands import FileStore
 from .compute import GDAL_CACHE_MB, Compute, open_compute
 from .config import PipelineConfig
-from .covariates import FeatureStack, build_feature_stack
+from .covariates import FeatureStack
 from .export.products import write_products
 from .export.records import LogCollector, RunRecord, write_records
 from .forecast_stage import forecast_stage
@@ -58,7 +58,7 @@ from .scenarios.command import ScenarioCommandResult, add_scenarios
 from .scenarios.stage import scenarios_stage
 from .selection import SelectionOptions, select_and_validate
 from .stages import RunStages
-from .temporal.stack import add_time_features
+from .temporal.stack import run_features
 
 __all__ = ["MIN_TRAINING_INCIDENTS", "RunResult", "parse_month", "run", "scenario"]
 
@@ -118,12 +118,7 @@ def _run_stages(
     """The stages of a run, into ``staging``."""
     cfg, timer, work = plan.config, _Timer(record.timings), staging / "_work"
     with timer.stage("features", f"aligning {len(cfg.covariates)} covariates, building features"):
-        stack = build_feature_stack(
-            cfg.covariates, plan.grid, cfg.features, work / "features", cfg.connectivity, compute
-        )
-        stack = add_time_features(
-            stack, plan.monthly, cfg.features.season, plan.month, work / "monthly", compute
-        )
+        stack = run_features(plan, work, compute)
     incidents = _month_incidents(plan, stack)
     with timer.stage("samples", "sampling background and reading features at samples"):
         samples = draw_samples(

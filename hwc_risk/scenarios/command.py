@@ -41,7 +41,7 @@ import rasterio
 from ..bands import FileBand, FileStore, file_of
 from ..compute import GDAL_CACHE_MB, Compute, open_compute
 from ..config import PipelineConfig
-from ..covariates import FeatureStack, build_feature_stack
+from ..covariates import FeatureStack
 from ..errors import InputError
 from ..export.bulletin import write_run_bulletin
 from ..export.outputs import spec_for
@@ -59,6 +59,7 @@ from ..plan import Plan, plan_run
 from ..predict import RiskMap, predict_to_geotiff
 from ..runfolder import RunFolders, read_manifest
 from ..sampling import draw_samples
+from ..temporal.stack import run_features
 from .config import ScenarioFile, check_scenarios, load_scenarios
 from .results import ScenarioResults
 from .stage import ScenarioBasis, baseline_of, evaluate_scenarios
@@ -199,9 +200,7 @@ def _basis(
 ) -> ScenarioBasis:
     """The run's baseline, rebuilt: features, incidents, the model refitted and checked."""
     cfg, grid = plan.config, plan.grid
-    stack = build_feature_stack(
-        cfg.covariates, grid, cfg.features, work / "features", cfg.connectivity, compute
-    )
+    stack = run_features(plan, work, compute)
     incidents = incidents_for_month(
         plan.incidents, grid, stack.valid, plan.month, MIN_TRAINING_INCIDENTS, cfg.incidents,
         cfg.config_path,

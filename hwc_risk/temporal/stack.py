@@ -25,13 +25,13 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..bands import ConstantBand
 from ..compute import Compute
-from ..covariates import FeatureLayer, FeatureStack, summarise_aligned
+from ..covariates import FeatureLayer, FeatureStack, build_feature_stack, summarise_aligned
 from ..errors import NoOverlapError
 from ..grid import GridSpec
 from ..mask import ValidMask
@@ -41,7 +41,17 @@ from .inputs import MonthlyInput
 from .months import as_month, months_of_index, season_features
 from .sources import open_source
 
-__all__ = ["SEASON", "DriverMonth", "SampleTime", "TimeFeatures", "add_time_features"]
+if TYPE_CHECKING:  # the plan stage imports this module through modelling
+    from ..plan import Plan
+
+__all__ = [
+    "SEASON",
+    "DriverMonth",
+    "SampleTime",
+    "TimeFeatures",
+    "add_time_features",
+    "run_features",
+]
 
 log = logging.getLogger(__name__)
 
@@ -227,3 +237,16 @@ def add_time_features(
         )
     # everything else of the stack stays (the landscape and connectivity scenarios rebuild from)
     return replace(stack, layers=[*stack.layers, *layers], valid=valid, time=time)
+
+
+def run_features(plan: Plan, work: Path, compute: Compute) -> FeatureStack:
+    """The features stage of a run: the covariates' features, then the time features of
+    the run's month. ``hwc-risk scenario`` rebuilds a run's stack with it, so the two
+    cannot drift apart."""
+    cfg = plan.config
+    stack = build_feature_stack(
+        cfg.covariates, plan.grid, cfg.features, work / "features", cfg.connectivity, compute
+    )
+    return add_time_features(
+        stack, plan.monthly, cfg.features.season, plan.month, work / "monthly", compute
+    )
