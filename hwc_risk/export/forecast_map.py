@@ -99,8 +99,8 @@ def _panel(layer: ForecastLayer, cell_km2: float) -> str:
         f"Map layer 'Expected incidents': light few, dark many (0 to {per_km2[-1]:.2g} per km²)."
     )
     return (
-        '<div id="hwc-forecast" style="position: fixed; bottom: 30px; left: 10px; '
-        "z-index: 9999; background: rgba(255,255,255,0.92); padding: 6px 8px; "
+        '<div id="hwc-forecast" style="'
+        "background: rgba(255,255,255,0.92); padding: 6px 8px; "
         'border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3); max-width: 580px;">'
         f"{layer.chart}"
         f'<div style="font: 12px/1.4 sans-serif; margin-top: 2px;">{_escape(words)}</div>'
@@ -115,8 +115,11 @@ def _escape(text: str) -> str:
     return escape_text(text)
 
 
-def add_forecast(fmap: folium.Map, layer: ForecastLayer, grid: GridSpec) -> list[Element]:
-    """Add the "expected incidents" overlay (returned: to start hidden) and the chart panel."""
+def add_forecast(
+    fmap: folium.Map, layer: ForecastLayer, grid: GridSpec, panels: list[str]
+) -> list[Element]:
+    """Add the "expected incidents" overlay (returned: to start hidden), and the chart's
+    panel to ``panels`` (the map's column of boxes at the bottom left)."""
     image, bounds = expected_to_web_mercator(layer, grid)
     overlay = folium.raster_layers.ImageOverlay(
         image=image,
@@ -126,5 +129,5 @@ def add_forecast(fmap: folium.Map, layer: ForecastLayer, grid: GridSpec) -> list
         pixelated=True,
     ).add_to(fmap)
     cell_km2 = grid.res[0] * grid.res[1] / 1e6
-    fmap.get_root().html.add_child(Element(_panel(layer, cell_km2)))  # type: ignore[attr-defined]
+    panels.append(_panel(layer, cell_km2))
     return [overlay]

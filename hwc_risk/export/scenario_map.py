@@ -260,10 +260,10 @@ def _legend_html(scenarios: ScenarioMap) -> str:
     )
     head = "".join(f"<th>{escape_text(c)}</th>" for c in table.columns)
     return (
-        '<div id="hwc-scenarios" style="position: fixed; bottom: 46px; left: 10px; '
-        "z-index: 9999; background: rgba(255,255,255,0.94); padding: 6px 10px; "
+        '<div id="hwc-scenarios" style="'
+        "background: rgba(255,255,255,0.94); padding: 6px 10px; "
         "border-radius: 4px; font: 12px/1.4 sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.3);"
-        ' max-width: 440px; max-height: 60vh; overflow: auto;">'
+        ' max-width: 440px;">'
         '<div style="font-weight: bold;">What-if scenarios: the month\'s model on the edited '
         "inputs, nothing refitted</div>"
         + "".join(rows)
@@ -275,10 +275,11 @@ def _legend_html(scenarios: ScenarioMap) -> str:
 
 
 def add_scenario_layers(
-    fmap: folium.Map, scenarios: ScenarioMap, grid: GridSpec, baseline: Element
+    fmap: folium.Map, scenarios: ScenarioMap, grid: GridSpec, baseline: Element, panels: list[str]
 ) -> None:
-    """Add every scenario's layers, the exclusive switching with the ``baseline``
-    classes overlay, and the scenarios' legend and table (see the module's docstring)."""
+    """Add every scenario's layers and the exclusive switching with the ``baseline``
+    classes overlay; the scenarios' legend and table go to ``panels`` (the map's column
+    of boxes at the bottom left; see the module's docstring)."""
     images: list[Element] = [baseline]
     for layers in scenarios.layers:
         classes, change, hatch, bounds = _images(layers, grid)
@@ -295,4 +296,4 @@ def add_scenario_layers(
         ).add_to(group)
         group.add_to(fmap)
     _Exclusive(fmap, images).add_to(fmap)
-    fmap.get_root().html.add_child(Element(_legend_html(scenarios)))  # type: ignore[attr-defined]
+    panels.append(_legend_html(scenarios))

@@ -344,6 +344,19 @@ def _add_controls(fmap: folium.Map, title: str, hidden: list[Element]) -> None:
         _HideLayer(fmap, layer).add_to(fmap)
 
 
+def _add_panels(fmap: folium.Map, panels: list[str]) -> None:
+    """One column of boxes at the bottom left, so that none covers another: each box is
+    reachable, the column scrolls when the window is short."""
+    if not panels:
+        return
+    column = (
+        '<div id="hwc-panels" style="position: fixed; bottom: 30px; left: 10px; z-index: 9999;'
+        " display: flex; flex-direction: column; gap: 8px; max-height: calc(100vh - 90px);"
+        ' overflow-y: auto;">' + "".join(panels) + "</div>"
+    )
+    fmap.get_root().html.add_child(Element(column))  # type: ignore[attr-defined]
+
+
 def write_map(
     path: Path,
     *,
@@ -370,16 +383,18 @@ def write_map(
         image=image, bounds=bounds, opacity=0.65, name="Risk class", pixelated=True
     )
     baseline.add_to(fmap)
+    panels: list[str] = []  # boxes stacked at the bottom left: scenarios, then the chart
     if scenarios is not None:
         from .scenario_map import add_scenario_layers
 
-        add_scenario_layers(fmap, scenarios, grid, baseline)
+        add_scenario_layers(fmap, scenarios, grid, baseline, panels)
     if hotspots is not None and len(hotspots):
         _add_hotspots(fmap, hotspots)
     notes = ["Classes by share of the area; risk is relative."]
     hidden = _add_incidents(fmap, incidents, month, grid, generalise, notes)
     if forecast is not None:
-        hidden += add_forecast(fmap, forecast, grid)
+        hidden += add_forecast(fmap, forecast, grid, panels)
+    _add_panels(fmap, panels)
     items = [(s.risk_class.colour, s.legend()) for s in class_shares(class_captures)]
     if change_note:
         notes.append(change_note)

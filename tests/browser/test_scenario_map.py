@@ -104,6 +104,11 @@ def test_the_scenario_legend_and_table(open_map: Any, sample_run: Path) -> None:
         *SCENARIOS,
     ):
         assert words in text, words
+    # the scenarios' box and the forecast's chart share the bottom left: neither covers
+    # the other (they did once, and the table could not be opened)
+    a, b = legend.bounding_box(), page.locator("#hwc-forecast").bounding_box()
+    assert a is not None and b is not None
+    assert a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]
     table = page.locator("#hwc-scenario-table")
     assert not table.is_visible()  # folded until asked for
     page.locator("#hwc-scenario-details summary").click()
