@@ -828,6 +828,21 @@ def _format_validation_error(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines + [f"  {problem}" for problem in problems])
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document of ``path``; errors name the file and ``what`` it is ("config",
+    "scenario file") and say how to fix it."""
+    if not path.is_file():
+        raise MissingFileError(f"{path}: {what} not found; check the path")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the {what} as UTF-8") from None
+
+
 def load_config(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline config; paths become absolute.
 
@@ -839,16 +854,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         The YAML does not parse or does not follow the schema.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: config file not found; check the path")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    data = read_yaml(path, "config file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (name, incidents, covariates, ...)")
     data.pop("config_path", None)

@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -43,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..errors import ConfigError, MissingFileError
+from ..errors import ConfigError
 
 __all__ = [
     "EDIT_KINDS",
@@ -270,17 +269,10 @@ def load_scenarios(path: str | Path) -> ScenarioFile:
     ConfigError
         The YAML does not parse or does not follow the schema.
     """
+    from ..config import read_yaml  # hwc_risk.config imports this module
+
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: scenario file not found; check the path")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    data = read_yaml(path, "scenario file")
     return parse_scenarios(data, path.resolve(), path.parent.resolve())
 
 
