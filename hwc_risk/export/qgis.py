@@ -186,11 +186,10 @@ def write_class_qml(path: Path, captures: dict[str, float] | None = None) -> Pat
 DIVERGING = ("#0571b0", "#92c5de", "#f7f7f7", "#f4a582", "#ca0020")
 
 
-def write_diverging_qml(path: Path, limit: float, what: str) -> Path:
-    """Pseudocolour style for a difference (scenario minus baseline): a diverging ramp
-    (RdBu reversed) symmetric about 0, from ``-limit`` (blue) to ``+limit`` (red);
-    values beyond are clipped to the end colours."""
-    limit = max(float(limit), 1e-9)
+def _ramp_renderer(stops: list[tuple[float, str, str]], precision: int) -> ET.Element:
+    """A pseudocolour renderer interpolating ``(value, colour, label)`` stops, increasing;
+    values beyond the ends take the end colours."""
+    lo, hi = stops[0][0], stops[-1][0]
     renderer = ET.Element(
         "rasterrenderer",
         {
@@ -198,8 +197,8 @@ def write_diverging_qml(path: Path, limit: float, what: str) -> Path:
             "band": "1",
             "opacity": "1",
             "alphaBand": "-1",
-            "classificationMin": f"{-limit:.6g}",
-            "classificationMax": f"{limit:.6g}",
+            "classificationMin": f"{lo:.6g}",
+            "classificationMax": f"{hi:.6g}",
             "nodataColor": "",
         },
     )
@@ -211,32 +210,37 @@ def write_diverging_qml(path: Path, limit: float, what: str) -> Path:
             "colorRampType": "INTERPOLATED",
             "classificationMode": "1",
             "clip": "0",
-            "minimumValue": f"{-limit:.6g}",
-            "maximumValue": f"{limit:.6g}",
-            "labelPrecision": "3",
+            "minimumValue": f"{lo:.6g}",
+            "maximumValue": f"{hi:.6g}",
+            "labelPrecision": str(precision),
         }
     )
-    values = [-limit, -limit / 2, 0.0, limit / 2, limit]
-    labels = [f"{-limit:.3g} (fall)", f"{-limit / 2:.3g}", "0 (no change)", f"{limit / 2:.3g}"]
-    labels.append(f"{limit:.3g} (rise)")
+    inner = ":".join(f"{(v - lo) / (hi - lo or 1):.6f};{_rgba(c)}" for v, c, _ in stops[1:-1])
     ramp = ET.SubElement(shader, "colorramp", {"type": "gradient", "name": "[source]"})
     option = ET.SubElement(ramp, "Option", {"type": "Map"})
-    inner = ":".join(f"{p};{_rgba(c)}" for p, c in ((0.25, DIVERGING[1]), (0.5, DIVERGING[2])))
-    inner += f":0.75;{_rgba(DIVERGING[3])}"
     for opt_name, opt_value in (
-        ("color1", _rgba(DIVERGING[0])),
-        ("color2", _rgba(DIVERGING[-1])),
+        ("color1", _rgba(stops[0][1])),
+        ("color2", _rgba(stops[-1][1])),
         ("discrete", "0"),
         ("rampType", "gradient"),
         ("stops", inner),
     ):
         ET.SubElement(option, "Option", {"type": "QString", "name": opt_name, "value": opt_value})
-    for value, colour, label in zip(values, DIVERGING, labels, strict=True):
-        ET.SubElement(
-            shader,
-            "item",
-            {"alpha": "255", "value": f"{value:.6g}", "label": label, "color": colour},
-        )
+    for value, colour, label in stops:
+        item = {"alpha": "255", "value": f"{value:.6g}", "label": label, "color": colour}
+        ET.SubElement(shader, "item", item)
+    return renderer
+
+
+def write_diverging_qml(path: Path, limit: float, what: str) -> Path:
+    """Pseudocolour style for a difference (scenario minus baseline): a diverging ramp
+    (RdBu reversed) symmetric about 0, from ``-limit`` (blue) to ``+limit`` (red);
+    values beyond are clipped to the end colours."""
+    limit = max(float(limit), 1e-9)
+    values = [-limit, -limit / 2, 0.0, limit / 2, limit]
+    labels = [f"{-limit:.3g} (fall)", f"{-limit / 2:.3g}", "0 (no change)", f"{limit / 2:.3g}"]
+    labels.append(f"{limit:.3g} (rise)")
+    renderer = _ramp_renderer(list(zip(values, DIVERGING, labels, strict=True)), 3)
     return _write(_document(renderer, f"{what}: scenario minus baseline."), path)
 
 
@@ -265,45 +269,6 @@ EXPECTED_RAMP = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
 def write_expected_qml(path: Path, values: list[float], units: str) -> Path:
     """Pseudocolour ramp for ``forecast.tif``: :data:`EXPECTED_RAMP` at ``values`` (five
     increasing stops, e.g. 0 and quantiles of the expected incidents per cell)."""
-    lo, hi = values[0], values[-1]
-    renderer = ET.Element(
-        "rasterrenderer",
-        {
-            "type": "singlebandpseudocolor",
-            "band": "1",
-            "opacity": "1",
-            "alphaBand": "-1",
-            "classificationMin": f"{lo:.6g}",
-            "classificationMax": f"{hi:.6g}",
-            "nodataColor": "",
-        },
-    )
-    ET.SubElement(renderer, "rasterTransparency")
-    _min_max_origin(renderer)
-    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader")
-    shader.attrib.update(
-        {
-            "colorRampType": "INTERPOLATED",
-            "classificationMode": "1",
-            "clip": "0",
-            "minimumValue": f"{lo:.6g}",
-            "maximumValue": f"{hi:.6g}",
-            "labelPrecision": "4",
-        }
-    )
     stops = [(v, c, f"{v:.4g} {units}") for v, c in zip(values, EXPECTED_RAMP, strict=True)]
-    inner = ":".join(f"{(v - lo) / (hi - lo or 1):.6f};{_rgba(c)}" for v, c, _ in stops[1:-1])
-    ramp = ET.SubElement(shader, "colorramp", {"type": "gradient", "name": "[source]"})
-    option = ET.SubElement(ramp, "Option", {"type": "Map"})
-    for opt_name, opt_value in (
-        ("color1", _rgba(stops[0][1])),
-        ("color2", _rgba(stops[-1][1])),
-        ("discrete", "0"),
-        ("rampType", "gradient"),
-        ("stops", inner),
-    ):
-        ET.SubElement(option, "Option", {"type": "QString", "name": opt_name, "value": opt_value})
-    for value, colour, label in stops:
-        item = {"alpha": "255", "value": f"{value:.6g}", "label": label, "color": colour}
-        ET.SubElement(shader, "item", item)
+    renderer = _ramp_renderer(stops, 4)
     return _write(_document(renderer, "Expected incidents per cell (forecast)."), path)
