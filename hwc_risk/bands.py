@@ -25,6 +25,7 @@ and on arrays; tests hold the chunked files equal to the whole arrays.
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -256,9 +257,14 @@ class FileStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+#: Held while a memory store's dictionary changes (a module lock: stores stay picklable).
+_MEMORY_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class MemoryStore:
-    """Bands as numpy arrays, filled with ``nodata``."""
+    """Bands as numpy arrays, filled with ``nodata`` (tasks on several threads may add
+    and remove bands at once: a lock keeps the shared dictionary whole)."""
 
     bands: dict[str, ArrayBand] = field(default_factory=dict)
     prefix: str = ""
@@ -273,16 +279,19 @@ class MemoryStore:
         nodata: float = np.nan,
     ) -> ArrayBand:
         band = ArrayBand(np.full(shape, nodata, dtype=dtype))
-        self.bands[self.prefix + name] = band
+        with _MEMORY_LOCK:
+            self.bands[self.prefix + name] = band
         return band
 
     def child(self, name: str) -> MemoryStore:
         return MemoryStore(self.bands, f"{self.prefix}{name}/")
 
     def remove(self, *bands: Band) -> None:
-        for name in [n for n, b in self.bands.items() if any(b is x for x in bands)]:
-            del self.bands[name]
+        with _MEMORY_LOCK:
+            for name in [n for n, b in self.bands.items() if any(b is x for x in bands)]:
+                del self.bands[name]
 
     def clear(self) -> None:
-        for name in [n for n in self.bands if n.startswith(self.prefix)]:
-            del self.bands[name]
+        with _MEMORY_LOCK:
+            for name in [n for n in self.bands if n.startswith(self.prefix)]:
+                del self.bands[name]

@@ -61,6 +61,9 @@ WindowTask = Callable[[Any, Window], list[np.ndarray]]
 #: loop's memory and buys no speed when every block is read once.
 GDAL_CACHE_MB = 64
 
+#: At most this many MB of features held in memory for validation (:meth:`Compute.holds_in_memory`).
+IN_MEMORY_MB = 256
+
 
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
@@ -100,6 +103,24 @@ class Compute:
             "pool": "dask.distributed" if self.client is not None else self.pool,
             "chunk_size": self.chunk_size,
         }
+
+    def holds_in_memory(self, shape: tuple[int, int], layers: int) -> bool:
+        """Whether a run's validation holds its features and surfaces in memory: when the
+        grid fits in one chunk, windows run on local threads and the features take at
+        most :data:`IN_MEMORY_MB`. Hundreds of small fits then read and write arrays,
+        not files (every read of a file opens it); larger grids, process pools and
+        Dask clusters keep tiled files, so memory stays bounded by the chunk.
+
+        >>> Compute(chunk_size=512, pool="threads").holds_in_memory((300, 400), 20)
+        True
+        >>> Compute(chunk_size=512, pool="threads").holds_in_memory((600, 400), 20)
+        False
+        """
+        height, width = shape
+        small = height <= self.chunk_size and width <= self.chunk_size
+        megabytes = height * width * 4 * (layers + 1) / 2**20
+        local = self.client is None and self.pool == "threads"
+        return small and local and megabytes <= IN_MEMORY_MB
 
     def windows(self, shape: tuple[int, int]) -> list[Window]:
         """Chunks tiling a grid of ``shape``, row by row."""

@@ -22,7 +22,7 @@ import rasterio
 from rasterio.windows import Window
 from scipy import ndimage, stats
 
-from .bands import ArrayBand, Band, FileBand, file_of
+from .bands import ArrayBand, Band, FileBand, file_of, read_band
 from .compute import Compute, run_windows, with_halo
 from .config import ConnectivityConfig, CovariateConfig, FeaturesConfig
 from .errors import InputError, NoOverlapError
@@ -213,6 +213,17 @@ class FeatureStack:
     #: the monthly covariates and season, when the model has time features: the layers
     #: of kind "time" are the run month's, and this makes any other month's
     time: TimeFeatures | None = None
+
+    def in_memory(self) -> FeatureStack:
+        """The same stack with its layers and mask read into arrays (a small grid's
+        validation reads them hundreds of times)."""
+        layers = [
+            replace(layer, band=ArrayBand(read_band(layer.band)))
+            if isinstance(layer.band, FileBand)
+            else layer
+            for layer in self.layers
+        ]
+        return replace(self, layers=layers, valid=ValidMask.of_array(self.valid.to_array()))
 
     @classmethod
     def from_arrays(

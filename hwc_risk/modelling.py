@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
-from .bands import Band, MemoryStore, Store
+from .bands import Band, FileStore, MemoryStore, Store
 from .compute import Compute, run_tasks, run_windows
 from .covariates import FeatureLayer, FeatureStack
 from .history import HistoryJob, HistorySettings, history_at_samples, history_window
@@ -157,6 +158,18 @@ class Design:
             seed=seed,
             redraw_background=samples.background_months == "incidents",
         )
+
+    @classmethod
+    def for_run(
+        cls, samples: Samples, stack: FeatureStack, seed: int, work: Path, compute: Compute
+    ) -> Design:
+        """A run's design: features and validation surfaces in memory when the grid is
+        small (:meth:`~hwc_risk.compute.Compute.holds_in_memory`), else tiled files in
+        ``work``; :meth:`hwc_risk.selection.Selection.on_disk` hands the later stages
+        files again."""
+        if compute.holds_in_memory(stack.grid.shape, len(stack.layers)):
+            return cls.of(samples, stack.in_memory(), seed, MemoryStore(), compute)
+        return cls.of(samples, stack, seed, FileStore(work, compute.block), compute)
 
     def without(self, kind: str) -> Design:
         """The same design without the static layers of one kind (e.g. connectivity)."""

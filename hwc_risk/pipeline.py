@@ -125,9 +125,10 @@ def _run_stages(
             stack, incidents.used, cfg.background, cfg.incidents, cfg.seed, work, plan.month
         )
     with timer.stage("selection", "choosing and validating the model on held-out months"):
-        design = Design.of(samples, stack, cfg.seed, FileStore(work, compute.block), compute)
+        design = Design.for_run(samples, stack, cfg.seed, work, compute)
         options = SelectionOptions.of(cfg)
         selection = select_and_validate(design, plan.recipe, options, plan.month, plan.config_dir)
+        selection = selection.on_disk(stack, FileStore(work, compute.block))
     with timer.stage(
         "fit", f"fitting '{selection.recipe.name}' on {len(incidents.used)} incidents"
     ):

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasterio.windows import Window
 
-from .bands import Band
+from .bands import Band, FileBand, FileStore, read_band
 from .config import PipelineConfig, ValidationSettings
+from .covariates import FeatureStack
 from .history import HistorySettings, choose_history
 from .map_choice import (
     MapChoice,
@@ -350,6 +352,21 @@ class Selection:
         return chosen_surface(
             self.map_choice, self.design, model_surface, month, self.history_settings, tag
         )
+
+    def on_disk(self, stack: FeatureStack, store: FileStore) -> Selection:
+        """The same selection on the run's feature files (``stack``), its later surfaces
+        made in ``store`` and the fold models' spread written there: what the later stages
+        (COG conversion, the forecast) need when validation ran in memory
+        (:meth:`hwc_risk.modelling.Design.for_run`)."""
+        spread = self.spread
+        if spread is not None and not isinstance(spread, FileBand):
+            grid, values = stack.grid, read_band(spread)
+            description = "spread of the spatial-fold models' risk (standard deviation)"
+            spread = store.child("surfaces").band("spread", grid.shape, grid, description)
+            with spread.writer() as w:
+                w.write(values, Window(0, 0, grid.width, grid.height))
+        design = replace(self.design, stack=stack, store=store)
+        return replace(self, design=design, spread=spread)
 
     def model_share(self, model_surface: Band, month: Month) -> float:
         """How much the shipped surface moves per unit of the model's (1 when the model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,33 @@ def test_background_methods(small_area: Path) -> None:
     located = run(load_config(small_area), month="2025-04")
     assert tg.size <= 160
     assert located.manifest["config"]["background"]["method"] == "target_group"
+
+
+def test_validation_in_memory_gives_the_run_that_files_give(
+    small_area: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a grid that fits in one chunk validates in memory (Compute.holds_in_memory); a larger
+    # grid, or no memory allowance, on tiled files: the run's outputs must not tell them apart
+    import hwc_risk.compute
+    import hwc_risk.modelling
+
+    seen: list[str] = []
+    of = hwc_risk.modelling.Design.of.__func__  # type: ignore[attr-defined]
+
+    def spy(cls, samples, stack, seed, store=None, compute=None):  # type: ignore[no-untyped-def]
+        seen.append(type(store).__name__)
+        return of(cls, samples, stack, seed, store, compute)
+
+    monkeypatch.setattr(hwc_risk.modelling.Design, "of", classmethod(spy))
+    in_memory = run(load_config(small_area), output_dir=tmp_path / "memory")
+    monkeypatch.setattr(hwc_risk.compute, "IN_MEMORY_MB", 0)
+    on_files = run(load_config(small_area), output_dir=tmp_path / "files")
+    assert seen == ["MemoryStore", "FileStore"]
+    for name in ("risk.tif", "risk_class.tif", "risk_sd.tif"):
+        with (
+            rasterio.open(in_memory.run_dir / name) as a,
+            rasterio.open(on_files.run_dir / name) as b,
+        ):
+            assert np.array_equal(a.read(1), b.read(1), equal_nan=True), name
+    for key in ("map_choice", "spatial_block_cv", "rolling_origin"):  # NaN == NaN in JSON
+        assert json.dumps(in_memory.metrics[key]) == json.dumps(on_files.metrics[key]), key
