@@ -19,10 +19,18 @@ chosen on held-out months, among candidates that include history on its own:
 
 Each candidate is scored on as many held-out months as the data allow (each
 month's surface from the months before it only), pooling the months'
-incidents; the choice (:func:`choose_map`) is the simplest candidate (in the
-order above) whose pooled top-10 % capture is within one bootstrap standard
-error of the best one's, so a candidate must be clearly better to be chosen
-over a simpler one.
+incidents; the choice (:func:`choose_map`) is the first candidate in
+:data:`PREFERENCE` order whose pooled top-10 % capture is within one bootstrap
+standard error of the best one's: the even blend ``blend_50`` unless another
+candidate is clearly better, then the simpler ones first. The even blend comes
+first because it hedges: when the held-out months cannot tell the model from
+history, a mixture of the two is rarely far below the better of them, whereas
+shipping the one that led on a few noisy months often is (the "forecast
+combination puzzle": equal weights often beat weights fitted on short
+records; Clemen 1989, *International Journal of Forecasting* 5(4); Smith and
+Wallis 2009, *Oxford Bulletin of Economics and Statistics* 71(3)). On real
+reports, a rule taking the simplest candidate first shipped past counts or
+the model where the blend did better (README, "The map a run ships").
 
 The window tasks here (:func:`history_surfaces_window`, :func:`blend_window`)
 run chunk by chunk like every other layer of a run.
@@ -58,6 +66,7 @@ from .validation import Metrics, Skipped
 __all__ = [
     "BLEND_WEIGHTS",
     "CANDIDATES",
+    "PREFERENCE",
     "BlendJob",
     "HistorySurfacesJob",
     "MapChoice",
@@ -83,6 +92,13 @@ CANDIDATES: tuple[str, ...] = (
     "history_density",
     "model",
     *(f"blend_{round(w * 100)}" for w in BLEND_WEIGHTS),
+)
+
+#: The order in which candidates are preferred when the held-out months cannot tell them
+#: apart: the even blend (the hedge), then the simplest first.
+PREFERENCE: tuple[str, ...] = (
+    "blend_50",
+    *(name for name in CANDIDATES if name != "blend_50"),
 )
 
 #: Months of reports ``recent_counts`` counts.
@@ -239,9 +255,9 @@ class MapChoice:
 
 
 def choose_map(months: list[MapMonth], fraction: float = 0.10, seed: int = 0) -> MapChoice:
-    """The simplest candidate within one bootstrap standard error of the best pooled
-    top-``fraction`` capture over the held-out months (candidates in
-    :data:`CANDIDATES` order, simplest first).
+    """The first candidate in :data:`PREFERENCE` order (the even blend, then the simplest
+    first) whose pooled top-``fraction`` capture over the held-out months is within one
+    bootstrap standard error of the best one's.
 
     >>> m = Metrics(n_incidents=10, auc=0.7, boyce=0.5, rates=((0.1, 0.5, 5.0),))
     >>> better = Metrics(n_incidents=10, auc=0.8, boyce=0.6, rates=((0.1, 0.9, 9.0),))
@@ -262,13 +278,14 @@ def choose_map(months: list[MapMonth], fraction: float = 0.10, seed: int = 0) ->
     key = f"capture_rate_{round(fraction * 100)}"
     best = max(names, key=lambda n: pooled[n][key])
     chosen = best
-    for name in names:  # simplest first
+    for name in sorted(names, key=PREFERENCE.index):
         se = _bootstrap_se(months, best, name, fraction, seed)
         if pooled[name][key] >= pooled[best][key] - se:
             chosen = name
             break
     reason = (
-        f"simplest candidate within one bootstrap standard error of the best pooled top-"
+        f"first candidate (the even blend, then the simplest) within one bootstrap standard "
+        f"error of the best pooled top-"
         f"{fraction:.0%} capture (best: {best}, {pooled[best][key]:.1%}) over {len(months)} "
         f"held-out month(s) and {sum(m.n_test for m in months)} incidents; pooled top-"
         f"{fraction:.0%} capture: " + ", ".join(f"{n} {pooled[n][key]:.1%}" for n in names)

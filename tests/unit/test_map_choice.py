@@ -68,10 +68,26 @@ def test_within_noise_the_simpler_candidate_is_kept() -> None:
     choice = choose_map(months)
     assert choice.capture("model") > choice.capture("history_density")
     assert choice.chosen == "history_density"
-    assert "simplest candidate within one bootstrap standard error" in choice.reason
+    assert "within one bootstrap standard error" in choice.reason
     # the same lead every month is clear: the model is chosen
     steady = [_month(24300 + k, base | {"history_density": 0.40, "model": 0.43}) for k in range(6)]
     assert choose_map(steady).chosen == "model"
+
+
+def test_within_noise_the_even_blend_is_shipped() -> None:
+    # past counts lead the blend by a point pooled, but not every month: the blend (the
+    # hedge) is kept; a steady lead of three points is clear and past counts are shipped
+    base = {name: 0.20 for name in CANDIDATES}
+    months = [
+        _month(24300 + k, base | {"blend_50": 0.40, "past_counts": 0.40 + d})
+        for k, d in enumerate([0.06, -0.05, 0.06, -0.05, 0.05, -0.04])
+    ]
+    choice = choose_map(months)
+    assert choice.capture("past_counts") > choice.capture("blend_50")
+    assert choice.chosen == "blend_50"
+    assert choice.weight == 0.5
+    steady = [_month(24300 + k, base | {"blend_50": 0.40, "past_counts": 0.43}) for k in range(6)]
+    assert choose_map(steady).chosen == "past_counts"
 
 
 def test_capture_is_pooled_over_incidents_not_months() -> None:
