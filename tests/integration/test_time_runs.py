@@ -81,3 +81,40 @@ def test_validate_says_how_a_monthly_covariate_is_filled() -> None:
     assert "monthly (cube), 2023-11 to 2026-10, 36 months" in line
     assert "2026-10 published" in line
     assert "greenness 2026-11: not published; used the mean of 2023, 2024, 2025" in line
+
+
+def test_the_forecast_follows_a_map_choice_of_history(
+    small_area: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the held-out months pick past counts (forced here, whatever they say): the run ships
+    # past counts, and each forecast month is those counts scaled to its expected total, not
+    # the model's surface, though the model has time features of the month it forecasts
+    from dataclasses import replace
+
+    from hwc_risk import map_choice
+    from hwc_risk.config import load_config
+    from hwc_risk.pipeline import run
+
+    choose = map_choice.choose_map
+
+    def past_counts(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return replace(choose(*args, **kwargs), chosen="past_counts")
+
+    monkeypatch.setattr(map_choice, "choose_map", past_counts)
+    config = edit_config(
+        small_area, model="auto", features={"season": True}, forecast={"horizon": 2}
+    )
+    result = run(load_config(config), output_dir=tmp_path / "out")
+    assert result.metrics["map_choice"]["chosen"] == "past_counts"
+    with rasterio.open(result.run_dir / "risk.tif") as ds:
+        risk = ds.read(1)
+    counts = risk / np.nanmin(risk[risk > 0])  # past counts scaled to a maximum of one
+    assert np.allclose(counts[np.isfinite(counts)], np.round(counts[np.isfinite(counts)]))
+    months = result.metrics["forecast"]["months"]
+    with rasterio.open(result.run_dir / "forecast.tif") as ds:
+        for k, month in enumerate(months, start=1):
+            expected = ds.read(k)
+            share = risk / np.nansum(risk)
+            total = float(np.nansum(expected))  # metrics.json rounds it to 0.01
+            assert total == pytest.approx(month["expected"], abs=0.006)
+            assert np.allclose(expected, total * share, rtol=1e-4, equal_nan=True)
