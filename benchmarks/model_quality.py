@@ -102,13 +102,12 @@ def reference_surfaces(cfg: PipelineConfig, work: Path, seed: int) -> dict[str, 
     from sklearn.preprocessing import SplineTransformer, StandardScaler
 
     from hwc_risk.covariates import build_feature_stack
-    from hwc_risk.grid import resolve_grid
     from hwc_risk.incidents import locate_incidents, read_incidents
+    from hwc_risk.plan import resolve_run_grid
     from hwc_risk.sampling import sample_background
     from hwc_risk.surfaces import baseline_surfaces
 
-    key, first = next(iter(cfg.covariates.items()))
-    grid = resolve_grid(cfg.grid, first, key)
+    grid = resolve_run_grid(cfg)
     stack = build_feature_stack(cfg.covariates, grid, cfg.features, work)
     located = locate_incidents(read_incidents(cfg.incidents), grid, stack.valid).accepted
     rows, cols = located["row"].to_numpy(), located["col"].to_numpy()
