@@ -76,7 +76,7 @@ def _spline_logistic(params: dict[str, Any], seed: int) -> BaseEstimator:
                 "logistic",
                 LogisticRegression(
                     max_iter=params.pop("max_iter", 2000),
-                    class_weight=params.pop("class_weight", "balanced"),
+                    class_weight=params.pop("class_weight", None),
                     random_state=seed,
                     **params,
                 ),
