@@ -9,15 +9,19 @@ For every scenario, three layers in the layer control, off at first:
   symmetric about 0 with limits at the 98th percentile of the change;
 - ``<name>: plan and changes``: the edits as drawn (dashed black; the
   layer's ``name`` and the edit's description in the tooltip, as text), new
-  hotspots outlined in red and vanished ones dashed grey, and the changed
-  cells where the model extrapolates (MESS < 0) hatched: "outside what the
-  model was trained on: a guess".
+  hotspots in long cyan dashes and vanished ones in grey dots (the run's own
+  hotspots are solid dark red: a colour of no ramp on the map, so that a new
+  one is not taken for an old one), and the changed cells where the model
+  extrapolates (MESS < 0) hatched: "outside what the model was trained on: a
+  guess".
 
 The whole-area images (the baseline's classes and each scenario's classes and
 change) are exclusive: switching one on switches the others off, as radio
 buttons would, while the basemap stays. A box at the bottom left holds the
-legend of these layers and the scenarios' table (collapsible). Every text
-from a scenario file or a GeoPackage goes through
+legend of these layers and the scenarios' table (collapsible); each part of
+the legend is shown only while a layer it keys is on the map
+(:func:`~hwc_risk.export.webmap.show_with_layers`), as the risk classes'
+legend is. Every text from a scenario file or a GeoPackage goes through
 :func:`~hwc_risk.export.webmap.escape_text`.
 """
 
@@ -37,7 +41,7 @@ from branca.element import Element, MacroElement, Template
 from ..grid import GridSpec
 from .geotiff import class_colormap
 from .qgis import DIVERGING
-from .webmap import escape_text, warp_to_web_mercator
+from .webmap import HOTSPOT_OUTLINE, escape_text, show_with_layers, warp_to_web_mercator
 
 __all__ = [
     "EXTRAPOLATION_NOTE",
@@ -52,7 +56,10 @@ __all__ = [
 EXTRAPOLATION_NOTE = "outside what the model was trained on: a guess"
 #: A cell whose risk moved less than this shows no change.
 _TOLERANCE = 1e-6
-_NEW, _VANISHED, _EDITS = "#d7191c", "#757575", "#111111"
+#: Outlines (colour, dashes): new hotspots in long cyan dashes (no ramp of the map has
+#: cyan, and it stands out on the reds where risk rose), vanished ones in grey dots, the
+#: plan in black dashes; the run's own hotspots are solid dark red (webmap).
+_NEW, _VANISHED, _EDITS = ("#00b4d8", "10 6"), ("#757575", "2 6"), ("#111111", "6 4")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,13 +169,13 @@ def _plan_group(layers: ScenarioLayers) -> folium.FeatureGroup:
         folium.GeoJson(
             _escaped(layers.edits, fields),
             style_function=lambda _f: {
-                "color": _EDITS, "weight": 2, "dashArray": "6 4", "fillOpacity": 0.05,
+                "color": _EDITS[0], "weight": 2, "dashArray": _EDITS[1], "fillOpacity": 0.05,
             },
             tooltip=folium.GeoJsonTooltip(fields=fields, aliases=["Edit", "Of", "Name", "Plan"]),
         ).add_to(group)  # fmt: skip
-    for frame, colour, dash, label in (
-        (layers.new_hotspots, _NEW, None, "New hotspot"),
-        (layers.vanished_hotspots, _VANISHED, "4 4", "Vanished hotspot"),
+    for frame, (colour, dash), label in (
+        (layers.new_hotspots, _NEW, "New hotspot"),
+        (layers.vanished_hotspots, _VANISHED, "Vanished hotspot"),
     ):
         if frame.empty:
             continue
@@ -177,7 +184,7 @@ def _plan_group(layers: ScenarioLayers) -> folium.FeatureGroup:
         folium.GeoJson(
             dict(json.loads(shown.to_crs("EPSG:4326").to_json())),
             style_function=lambda _f, c=colour, d=dash: {
-                "color": c, "weight": 2.5, "dashArray": d, "fillOpacity": 0.0,
+                "color": c, "weight": 3, "dashArray": d, "fillOpacity": 0.0,
             },
             tooltip=folium.GeoJsonTooltip(
                 fields=["hotspot", "area_km2"], aliases=[label, "Area (km²)"]
@@ -224,6 +231,16 @@ def _swatch(style: str) -> str:
     )
 
 
+def _outline(colour: str, dash: str | None, width: int = 3) -> str:
+    """A legend swatch drawing an outline as the map does: an SVG line, dashed or solid."""
+    dashes = "" if dash is None else f' stroke-dasharray="{dash}"'
+    return (
+        '<svg width="22" height="12" style="margin-right:6px;vertical-align:middle;">'
+        f'<line x1="1" y1="6" x2="21" y2="6" stroke="{colour}" stroke-width="{width}"{dashes} '
+        'stroke-linecap="round"/></svg>'
+    )
+
+
 def _figure(value: object) -> str:
     """A table value as a planner reads it: whole numbers from 100 up, else 3 digits."""
     if isinstance(value, float):
@@ -233,12 +250,23 @@ def _figure(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
+#: The ids of the legend's parts that follow their layers (see add_scenario_layers).
+CHANGE_LEGEND, CLASSES_LEGEND, PLAN_LEGEND = (
+    "hwc-scenario-change",
+    "hwc-scenario-classes",
+    "hwc-scenario-plan",
+)
+
+
 def _legend_html(scenarios: ScenarioMap) -> str:
     """The scenarios' legend, and their table in a collapsible part (text escaped)."""
     ramp = ", ".join(DIVERGING)
     rows = [
-        f"<div>{_swatch(f'background: linear-gradient(to right, {ramp});')}change in risk: "
-        "blue falls, red rises</div>"
+        f'<div id="{CHANGE_LEGEND}">'
+        f"{_swatch(f'background: linear-gradient(to right, {ramp});')}change in risk: "
+        "blue falls, red rises</div>",
+        f'<div id="{CLASSES_LEGEND}">risk class: the colours of the "Conflict risk" legend, '
+        "on the baseline's thresholds</div>",
     ]
     for layers in scenarios.layers:
         rows.append(
@@ -247,10 +275,14 @@ def _legend_html(scenarios: ScenarioMap) -> str:
             "</div>"
         )
     hatch = "repeating-linear-gradient(45deg, #000 0 2px, rgba(0,0,0,0.15) 2px 6px)"
-    rows.append(f"<div>{_swatch(f'background: {hatch};')}{EXTRAPOLATION_NOTE}</div>")
-    rows.append(f"<div>{_swatch(f'border: 2px solid {_NEW};')}new hotspot</div>")
-    rows.append(f"<div>{_swatch(f'border: 2px dashed {_VANISHED};')}vanished hotspot</div>")
-    rows.append(f"<div>{_swatch(f'border: 2px dashed {_EDITS};')}the plan as drawn</div>")
+    plan = [
+        f"<div>{_swatch(f'background: {hatch};')}{EXTRAPOLATION_NOTE}</div>",
+        f"<div>{_outline(HOTSPOT_OUTLINE, None, 2)}hotspot of the baseline (solid dark red)</div>",
+        f"<div>{_outline(*_NEW)}new hotspot of the scenario (cyan dashes)</div>",
+        f"<div>{_outline(*_VANISHED)}vanished hotspot (grey dots)</div>",
+        f"<div>{_outline(*_EDITS, 2)}the plan as drawn (black dashes)</div>",
+    ]
+    rows.append(f'<div id="{PLAN_LEGEND}">' + "".join(plan) + "</div>")
     table = scenarios.table.drop(index="description", errors="ignore")
     cells = "".join(
         f'<tr><th style="text-align: left;">{escape_text(label)}</th>'
@@ -276,11 +308,14 @@ def _legend_html(scenarios: ScenarioMap) -> str:
 
 def add_scenario_layers(
     fmap: folium.Map, scenarios: ScenarioMap, grid: GridSpec, baseline: Element, panels: list[str]
-) -> None:
+) -> list[Element]:
     """Add every scenario's layers and the exclusive switching with the ``baseline``
     classes overlay; the scenarios' legend and table go to ``panels`` (the map's column
-    of boxes at the bottom left; see the module's docstring)."""
+    of boxes at the bottom left; see the module's docstring), each part of the legend
+    shown with its layers. Returns the scenarios' risk-class layers (drawn in the
+    colours of the classes' legend)."""
     images: list[Element] = [baseline]
+    by_kind: dict[str, list[Element]] = {"risk class": [], "change in risk": [], "plan": []}
     for layers in scenarios.layers:
         classes, change, hatch, bounds = _images(layers, grid)
         for image, label in ((classes, "risk class"), (change, "change in risk")):
@@ -290,10 +325,19 @@ def add_scenario_layers(
             )  # fmt: skip
             overlay.add_to(fmap)
             images.append(overlay)
+            by_kind[label].append(overlay)
         group = _plan_group(layers)
         folium.raster_layers.ImageOverlay(
             image=hatch, bounds=bounds, opacity=1.0, pixelated=True
         ).add_to(group)
         group.add_to(fmap)
+        by_kind["plan"].append(group)
     _Exclusive(fmap, images).add_to(fmap)
     panels.append(_legend_html(scenarios))
+    for element_id, kind in (
+        (CHANGE_LEGEND, "change in risk"),
+        (CLASSES_LEGEND, "risk class"),
+        (PLAN_LEGEND, "plan"),
+    ):
+        show_with_layers(fmap, element_id, by_kind[kind])
+    return by_kind["risk class"]

@@ -8,7 +8,9 @@ Incidents go into the page as JSON data (folium's ``tojson`` escapes ``<``,
 ``>`` and ``&``) and their popups are built in the browser with
 ``textContent``, so text from the user's files is shown, never run. Titles,
 legend and other HTML get :func:`escape_text`. Many incidents are clustered.
-With ``offline=True`` every script and stylesheet is inlined
+A legend follows its layers (:func:`show_with_layers`): the risk classes' key is on
+the page only while a layer drawn in its colours is on the map. With
+``offline=True`` every script and stylesheet is inlined
 (:mod:`hwc_risk.export.offline`) and the basemap is replaced by a plain
 background.
 """
@@ -41,15 +43,20 @@ if TYPE_CHECKING:
     from .scenario_map import ScenarioMap
 
 __all__ = [
+    "HOTSPOT_OUTLINE",
     "classes_to_web_mercator",
     "escape_text",
     "generalise_points",
+    "show_with_layers",
     "warp_to_web_mercator",
     "web_mercator_frame",
     "write_map",
 ]
 
 WEB_MERCATOR = "EPSG:3857"
+#: The outline of the run's hotspots (solid; a scenario's new and vanished ones are dashed
+#: and dotted in other colours: :mod:`hwc_risk.export.scenario_map`).
+HOTSPOT_OUTLINE = "#67000d"
 LEAFLET_JS = ("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js")
 LEAFLET_CSS = ("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css")
 
@@ -166,12 +173,17 @@ _LEGEND = """
 <div id="hwc-legend" style="position: fixed; bottom: 30px; right: 10px; z-index: 9999;
      background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 4px;
      font: 13px/1.4 sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.3); max-width: 360px;">
+  <div id="hwc-legend-classes">
   <div style="font-weight: bold; margin-bottom: 4px;">{{ this.title }}</div>
   {% for colour, label in this.items %}
   <div><span style="display:inline-block; width: 14px; height: 14px; background: {{ colour }};
        border: 1px solid #777; margin-right: 6px; vertical-align: middle;"></span>{{ label }}</div>
   {% endfor %}
   {% for note in this.notes %}
+  <div class="hwc-note" style="margin-top: 4px; color: #444;">{{ note }}</div>
+  {% endfor %}
+  </div>
+  {% for note in this.general %}
   <div class="hwc-note" style="margin-top: 4px; color: #444;">{{ note }}</div>
   {% endfor %}
 </div>
@@ -195,14 +207,63 @@ class _HideLayer(MacroElement):
         self.layer = layer
 
 
+_SHOW_WITH = """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this.map.get_name() }};
+  var layers = [{{ this.names }}];
+  var box = document.getElementById({{ this.element_id }});
+  // the layer control fires these for every overlay it lists, whether a planner ticked
+  // it or a script (the exclusive switching of whole-area images) added or removed it
+  function follow() {
+    var on = layers.some(function (layer) { return map.hasLayer(layer); });
+    box.style.display = on ? '' : 'none';
+  }
+  map.on('overlayadd overlayremove', follow);
+  follow();
+})();
+{% endmacro %}
+"""
+
+
+class _ShowWithLayers(MacroElement):
+    def __init__(self, fmap: folium.Map, element_id: str, layers: list[Element]) -> None:
+        super().__init__()
+        self._name = "ShowWithLayers"
+        self.map = fmap
+        self.element_id = json.dumps(element_id)
+        self.names = ", ".join(layer.get_name() for layer in layers)
+        self._template = Template(_SHOW_WITH)
+
+
+def show_with_layers(fmap: folium.Map, element_id: str, layers: list[Element]) -> None:
+    """Show the page's element ``element_id`` (a legend) only while one of ``layers`` is
+    on the map: hidden when the last of them is switched off in the layer control (or by
+    a script), shown again when one is switched on. Every layer must be in the layer
+    control, whose ``overlayadd`` and ``overlayremove`` events drive it."""
+    _ShowWithLayers(fmap, element_id, layers).add_to(fmap)
+
+
 class _Legend(MacroElement):
-    def __init__(self, title: str, items: list[tuple[str, str]], notes: list[str]) -> None:
+    """The legend box: the risk classes' key (``#hwc-legend-classes``: title, colours and
+    their ``notes``) and below it the ``general`` notes about the page."""
+
+    def __init__(
+        self, title: str, items: list[tuple[str, str]], notes: list[str], general: list[str]
+    ) -> None:
         super().__init__()
         self._name = "Legend"
         self.title = escape_text(title)
         self.items = [(colour, escape_text(label)) for colour, label in items]
         self.notes = [escape_text(n) for n in notes]
+        self.general = [escape_text(n) for n in general]
         self._template = Template(_LEGEND)
+
+    @property
+    def follows(self) -> str:
+        """The element to show only with the class layers: the key alone when general
+        notes must stay on the page, else the whole box."""
+        return "hwc-legend-classes" if self.general else "hwc-legend"
 
 
 # Builds each incident marker and its popup in the browser. Text goes in with
@@ -288,7 +349,7 @@ def _add_hotspots(fmap: folium.Map, hotspots: gpd.GeoDataFrame) -> None:
     folium.GeoJson(
         json.loads(shown.to_json()),
         name=f"Hotspots ({len(shown)})",
-        style_function=lambda _f: {"color": "#67000d", "weight": 2, "fillOpacity": 0.0},
+        style_function=lambda _f: {"color": HOTSPOT_OUTLINE, "weight": 2, "fillOpacity": 0.0},
         tooltip=folium.GeoJsonTooltip(
             fields=fields, aliases=[aliases[f] for f in fields], localize=True
         ),
@@ -375,7 +436,8 @@ def write_map(
 ) -> Path:
     """Write the planners' map: risk classes, hotspots, incidents by month, legend, controls;
     with ``scenarios``, their comparison layers (:mod:`hwc_risk.export.scenario_map`); with
-    a ``forecast``, the expected incidents of next month (off at first) and a chart."""
+    a ``forecast``, the expected incidents of next month (off at first) and a chart. The
+    classes' legend is shown while the risk classes, or a scenario's, are on the map."""
     assets = require_web_assets() if offline else None
     image, bounds = classes_to_web_mercator(classes, grid)
     fmap = _base_map(title, bounds, offline)
@@ -384,24 +446,28 @@ def write_map(
     )
     baseline.add_to(fmap)
     panels: list[str] = []  # boxes stacked at the bottom left: scenarios, then the chart
+    in_class_colours: list[Element] = [baseline]  # the layers the legend's colours key
     if scenarios is not None:
         from .scenario_map import add_scenario_layers
 
-        add_scenario_layers(fmap, scenarios, grid, baseline, panels)
+        in_class_colours += add_scenario_layers(fmap, scenarios, grid, baseline, panels)
     if hotspots is not None and len(hotspots):
         _add_hotspots(fmap, hotspots)
-    notes = ["Classes by share of the area; risk is relative."]
-    hidden = _add_incidents(fmap, incidents, month, grid, generalise, notes)
+    general: list[str] = []  # notes about the page, not the classes: they stay on it
+    hidden = _add_incidents(fmap, incidents, month, grid, generalise, general)
     if forecast is not None:
         hidden += add_forecast(fmap, forecast, grid, panels)
     _add_panels(fmap, panels)
     items = [(s.risk_class.colour, s.legend()) for s in class_shares(class_captures)]
+    notes = ["Classes by share of the area; risk is relative."]
     if change_note:
         notes.append(change_note)
     if offline:
-        notes.append("Offline map: no basemap.")
-    _Legend("Conflict risk", items, notes).add_to(fmap)
+        general.append("Offline map: no basemap.")
+    legend = _Legend("Conflict risk", items, notes, general)
+    legend.add_to(fmap)
     _add_controls(fmap, title, hidden)
+    show_with_layers(fmap, legend.follows, in_class_colours)
     fmap.fit_bounds(bounds)
     page = fmap.get_root().render()
     if assets is not None:

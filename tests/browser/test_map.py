@@ -117,6 +117,34 @@ def test_map_initialises_with_risk_layer_and_legend(open_map: Any, xss_map: Path
     assert shot.stat().st_size > 10_000
 
 
+def _toggle(page: Any, label: str) -> None:
+    """Tick or untick the layer whose label starts with ``label``."""
+    overlays = page.locator(".leaflet-control-layers-overlays label")
+    overlays.filter(has_text=label).locator("input").click()
+    page.wait_for_timeout(150)
+
+
+def test_the_legend_follows_the_risk_classes(open_map: Any, xss_map: Path) -> None:
+    # the classes' legend is on the page while the risk classes are, as a planner ticks
+    # and unticks them in the layer control; other layers leave it as it is
+    opened = open_map(xss_map)
+    page = opened.page
+    page.wait_for_selector(".leaflet-image-layer")
+    legend = page.locator("#hwc-legend")
+    assert legend.is_visible()
+    _toggle(page, "Risk class")
+    assert page.locator("img.leaflet-image-layer").count() == 0
+    assert legend.is_hidden()
+    _toggle(page, "Earlier incidents")  # another layer on: the legend stays hidden
+    assert legend.is_hidden()
+    _toggle(page, "Risk class")
+    assert page.locator("img.leaflet-image-layer").count() == 1
+    assert legend.is_visible() and "very high" in legend.inner_text()
+    _toggle(page, "Earlier incidents")
+    assert legend.is_visible()
+    assert opened.page_errors == [] and _unexpected(opened.console_errors) == []
+
+
 def test_user_text_is_escaped_and_runs_nothing(open_map: Any, xss_map: Path) -> None:
     opened = open_map(xss_map)
     page = opened.page

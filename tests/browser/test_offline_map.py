@@ -174,3 +174,11 @@ def test_generalised_locations_never_reach_the_page(open_map: Any, tmp_path: Pat
     opened = open_map(path, network=False)
     legend = opened.page.locator("#hwc-legend").inner_text()
     assert "generalised to a 0.01° grid" in legend
+    # the risk classes switched off take their key away, not what the page says of the
+    # incidents' places (nor that it is offline)
+    opened.page.get_by_role("checkbox", name="Risk class", exact=True).click()
+    opened.page.wait_for_timeout(150)
+    assert opened.page.locator("#hwc-legend-classes").is_hidden()
+    legend = opened.page.locator("#hwc-legend").inner_text()
+    assert "very high" not in legend
+    assert "generalised to a 0.01° grid" in legend and "Offline map" in legend

@@ -2,9 +2,11 @@
 
 On the shared sample run (the planned road and the farm expansion): every scenario
 layer switches on and off, the whole-area images replace one another as radio buttons
-would and sit on their bounds, the legend names what the hatching and the outlines
-mean, and the table opens. On a small area whose scenario description and GeoPackage
-``name`` carry HTML and JavaScript, nothing runs and the text shows as text.
+would and sit on their bounds, each legend is on the page only while its layers are,
+the legend names what the hatching and the outlines mean, new hotspots are drawn as
+the legend says and apart from the baseline's, and the table opens. On a small area
+whose scenario description and GeoPackage ``name`` carry HTML and JavaScript, nothing
+runs and the text shows as text.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
+from hwc_risk.classes import RISK_CLASSES
+from hwc_risk.export.qgis import DIVERGING, EXPECTED_RAMP
+from hwc_risk.export.webmap import HOTSPOT_OUTLINE
 from tests.browser.test_map import FIND_MAP, JS_BREAKOUTS, OVERLAY_GAP, XSS, _unexpected
 from tests.conftest import edit_config, run_cli
 
@@ -87,12 +92,99 @@ def test_every_scenario_layer_toggles(open_map: Any, sample_run: Path) -> None:
     assert opened.page_errors == [] and _unexpected(opened.console_errors) == []
 
 
+#: The parts of the legends that follow their layers.
+LEGENDS = ("hwc-legend-classes", "hwc-scenario-change", "hwc-scenario-classes", "hwc-scenario-plan")
+
+
+def _legends_shown(page: Any) -> set[str]:
+    return {part for part in LEGENDS if page.locator(f"#{part}").is_visible()}
+
+
+def test_each_legend_follows_its_layers(open_map: Any, sample_run: Path) -> None:
+    # one picture, one key: the risk classes' legend leaves when the change in risk
+    # replaces them, and each scenario legend comes with its layers
+    opened = open_map(sample_run / "map.html")
+    page = opened.page
+    page.wait_for_selector("#hwc-scenarios")
+    assert _legends_shown(page) == {"hwc-legend-classes"}
+    _click(page, "planned-road: change in risk")  # the baseline's classes switch off
+    page.wait_for_timeout(300)
+    assert "Risk class" not in page.evaluate(CHECKED)
+    assert _legends_shown(page) == {"hwc-scenario-change"}
+    assert page.locator("#hwc-legend").is_hidden()  # the sample's legend has no other note
+    opened.screenshot("map-sample-change-legend.png")
+    _click(page, "farm-expansion: change in risk")  # another change: its key stays
+    page.wait_for_timeout(300)
+    assert _legends_shown(page) == {"hwc-scenario-change"}
+    _click(page, "farm-expansion: risk class")  # in the classes' colours: their key is back
+    page.wait_for_timeout(300)
+    assert _legends_shown(page) == {"hwc-legend-classes", "hwc-scenario-classes"}
+    _click(page, "farm-expansion: plan and changes")
+    assert _legends_shown(page) == {
+        "hwc-legend-classes",
+        "hwc-scenario-classes",
+        "hwc-scenario-plan",
+    }
+    _click(page, "farm-expansion: plan and changes")
+    _click(page, "Risk class")
+    page.wait_for_timeout(300)
+    assert _legends_shown(page) == {"hwc-legend-classes"}
+    _click(page, "Risk class")  # no image at all: no key
+    assert _legends_shown(page) == set()
+    assert opened.page_errors == [] and _unexpected(opened.console_errors) == []
+
+
+OUTLINES = """() => [...document.querySelectorAll('path.leaflet-interactive')]
+  .map(p => [p.getAttribute('stroke'), p.getAttribute('stroke-dasharray')])"""
+
+SWATCHES = """() => [...document.querySelectorAll('#hwc-scenario-plan div')]
+  .filter(d => d.querySelector('svg line'))
+  .map(d => [d.textContent.trim(), d.querySelector('line').getAttribute('stroke'),
+             d.querySelector('line').getAttribute('stroke-dasharray')])"""
+
+
+def test_new_hotspots_stand_apart_from_the_baselines(open_map: Any, sample_run: Path) -> None:
+    # a new hotspot once looked like an old one (two reds, both solid): the legend says
+    # which outline is which, the map draws each as it says, and no two look alike
+    spots = sample_run / "scenarios" / "farm-expansion" / "hotspots.gpkg"
+    counts = {
+        "hotspot of the baseline": len(
+            gpd.read_file(sample_run / "hotspots.gpkg", layer="hotspots")
+        ),
+        "new hotspot": len(gpd.read_file(spots, layer="new_hotspots")),
+        "vanished hotspot": len(gpd.read_file(spots, layer="vanished_hotspots")),
+    }
+    assert counts["new hotspot"] > 0 and counts["vanished hotspot"] > 0
+    opened = open_map(sample_run / "map.html")
+    page = opened.page
+    page.wait_for_selector("#hwc-scenarios")
+    _click(page, "farm-expansion: plan and changes")
+    page.wait_for_timeout(300)
+    swatches = {text: (stroke, dash) for text, stroke, dash in page.evaluate(SWATCHES)}
+    styles = {}
+    for words, count in counts.items():
+        (text,) = [t for t in swatches if t.startswith(words)]
+        styles[words] = swatches[text]
+        drawn = [s for s in page.evaluate(OUTLINES) if tuple(s) == swatches[text]]
+        assert len(drawn) == count, (text, swatches[text], len(drawn), count)
+    assert styles["hotspot of the baseline"] == (HOTSPOT_OUTLINE, None)  # solid
+    assert len(set(styles.values())) == len(styles)
+    ramps = {c.colour for c in RISK_CLASSES} | set(DIVERGING) | set(EXPECTED_RAMP)
+    new_colour = styles["new hotspot"][0]
+    assert new_colour not in ramps | {HOTSPOT_OUTLINE} and styles["new hotspot"][1]
+    assert "new hotspot of the scenario (cyan dashes)" in swatches
+    assert "hotspot of the baseline (solid dark red)" in swatches
+    opened.screenshot("map-sample-new-hotspots.png")
+
+
 def test_the_scenario_legend_and_table(open_map: Any, sample_run: Path) -> None:
     opened = open_map(sample_run / "map.html")
     page = opened.page
     page.wait_for_selector("#hwc-scenarios")
     legend = page.locator("#hwc-scenarios")
     assert legend.is_visible()
+    _click(page, "planned-road: change in risk")
+    _click(page, "planned-road: plan and changes")
     text = legend.inner_text()
     for words in (
         "nothing refitted",
