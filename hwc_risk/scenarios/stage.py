@@ -236,7 +236,7 @@ def _measure(
     people = built.edited.get(basis.population) if basis.population else None
     comparison = compare_surfaces(
         basis.risk.risk, risk, basis.risk.thresholds, grid, work, basis.people,
-        basis.people_factor, compute, mess, people,
+        basis.people_factor, compute, mess, people, basis.risk.classes,
     )  # fmt: skip
     hotspots = hotspot_polygons(
         comparison.classes, risk, grid, people or basis.people, basis.people_factor,

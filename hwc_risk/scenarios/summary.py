@@ -64,6 +64,7 @@ __all__ = [
     "read_table_csv",
     "read_thresholds",
     "risk_delta",
+    "scenario_classes",
     "scenarios_table",
     "tally_classes",
     "write_scenarios_csv",
@@ -313,13 +314,39 @@ class CompareJob:
     baseline: str
     scenario: str
     thresholds: tuple[tuple[str, float], ...]
+    baseline_classes: str | None = None  # the run's risk_class.tif
+
+
+def scenario_classes(
+    base: np.ndarray, scen: np.ndarray, thresholds: Mapping[str, float], base_classes: np.ndarray
+) -> np.ndarray:
+    """The scenario's classes: a cell the scenario leaves as it was keeps the run's class;
+    a changed one takes the class whose baseline threshold it reaches. (The run cut its
+    classes by share of area, splitting cells tied at a threshold in raster order: on a
+    flat map, past counts with most cells 0, thresholds alone would move tied cells
+    between classes though nothing changed.)
+
+    >>> t = {"very high": 0.5, "high": 0.5, "moderate": 0.0, "low": 0.0}
+    >>> base = np.array([0.0, 0.0, 0.5, 0.5])
+    >>> scenario_classes(base, np.array([0.0, 0.7, 0.5, 0.2]), t, np.array([1, 2, 3, 4])).tolist()
+    [1, 4, 3, 2]
+    """
+    out = classify_on_thresholds(scen, thresholds)
+    same = base == scen
+    out[same] = base_classes[same]
+    return out
 
 
 def compare_window(job: CompareJob, window: Window) -> list[np.ndarray]:
     """The window task: the risk delta (float32) and the scenario's classes (uint8)."""
     with rasterio.open(job.baseline) as b, rasterio.open(job.scenario) as s:
         base, scen = b.read(1, window=window), s.read(1, window=window)
-    return [risk_delta(base, scen), classify_on_thresholds(scen, dict(job.thresholds))]
+    thresholds = dict(job.thresholds)
+    if job.baseline_classes is None:
+        return [risk_delta(base, scen), classify_on_thresholds(scen, thresholds)]
+    with rasterio.open(job.baseline_classes) as c:
+        base_classes = c.read(1, window=window)
+    return [risk_delta(base, scen), scenario_classes(base, scen, thresholds, base_classes)]
 
 
 #: Bins of |delta| in [0, 1] for its percentiles (1e-4 wide: the styles' limits).
@@ -390,10 +417,14 @@ def compare_surfaces(
     compute: Compute | None = None,
     mess: Path | None = None,
     scenario_people: Path | None = None,
+    baseline_classes: Path | None = None,
 ) -> SurfaceComparison:
     """Write ``risk_delta`` and ``risk_class`` tiled GTiffs under ``out_dir``, chunk by
     chunk, and tally cells and people (``people`` raster x ``people_factor`` = people per
     cell) per class for both surfaces on the baseline's thresholds.
+
+    ``baseline_classes``: the run's ``risk_class.tif``: the baseline is tallied on it,
+    and cells the scenario leaves as they were keep its class (:func:`scenario_classes`).
 
     ``scenario_people``: the scenario's own people raster (when it edits the
     population), else ``people`` counts for both. ``mess``: the scenario's MESS
@@ -404,12 +435,18 @@ def compare_surfaces(
     classes = create_band(
         out_dir / "risk_class_tiled.tif", grid, "risk class", compute.block, "uint8", 0
     )
-    job = CompareJob(str(baseline_risk), str(scenario_risk), tuple(thresholds.items()))
+    job = CompareJob(
+        str(baseline_risk),
+        str(scenario_risk),
+        tuple(thresholds.items()),
+        str(baseline_classes) if baseline_classes is not None else None,
+    )
     run_windows(compare_window, job, [delta, classes], compute, grid.shape, "scenario: delta")
     counts = _Counts()
     scenario_people = scenario_people or people
     with ExitStack() as files:
         b, c, d = (files.enter_context(rasterio.open(p)) for p in (baseline_risk, classes, delta))
+        k = files.enter_context(rasterio.open(baseline_classes)) if baseline_classes else None
         pops = [
             files.enter_context(rasterio.open(p)) if p is not None else None
             for p in (people, scenario_people)
@@ -417,7 +454,11 @@ def compare_surfaces(
         m = files.enter_context(rasterio.open(mess)) if mess is not None else None
         for win in compute.windows(grid.shape):
             heads = [p.read(1, window=win) * people_factor if p is not None else None for p in pops]
-            base_classes = classify_on_thresholds(b.read(1, window=win), thresholds)
+            base_classes = (
+                k.read(1, window=win)
+                if k is not None
+                else classify_on_thresholds(b.read(1, window=win), thresholds)
+            )
             counts.base += tally_classes(base_classes, heads[0])
             counts.scen += tally_classes(c.read(1, window=win), heads[1])
             mess_block = m.read(1, window=win) if m is not None else None

@@ -209,13 +209,6 @@ def test_history_alone_is_left_as_it_is(shipped_runs: dict[str, Path]) -> None:
         assert before == after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a scenario classes its map on the baseline's thresholds (value >= min_risk) "
-    "while the run's risk_class.tif breaks ties in raster order; on a flat map (past "
-    "counts: most cells 0, thresholds 0) the two differ, and the hotspots drawn from them "
-    "come out 'new' though nothing changed",
-)
 def test_history_alone_keeps_the_classes_and_hotspots(shipped_runs: dict[str, Path]) -> None:
     history = shipped_runs["past_counts"]
     folder = history / "scenarios" / "pasture"
