@@ -62,7 +62,7 @@ from ..sampling import draw_samples
 from ..temporal.stack import run_features
 from .config import ScenarioFile, check_scenarios, load_scenarios
 from .results import ScenarioResults
-from .stage import ScenarioBasis, baseline_of, evaluate_scenarios
+from .stage import ScenarioBasis, baseline_of, evaluate_scenarios, warn_history_alone
 from .summary import read_table_csv, read_thresholds, write_table_csv
 
 __all__ = ["ScenarioCommandResult", "add_scenarios", "refit_final"]
@@ -211,6 +211,7 @@ def _basis(
     risk, chosen, share = _shipped(plan, design, model, record)
     _check_reproduced(risk, run_dir, manifest, compute)
     log.info("the refitted model reproduces %s exactly", run_dir / "risk.tif")
+    warn_history_alone(chosen, share)
     baseline = RiskMap(
         risk=risk,
         classes=run_dir / "risk_class.tif",

@@ -69,6 +69,7 @@ __all__ = [
     "run_scenario",
     "scenarios_stage",
     "shift_window",
+    "warn_history_alone",
 ]
 
 log = logging.getLogger(__name__)
@@ -363,7 +364,8 @@ def baseline_of(
     )
 
 
-def _warn_history(shipped: str, share: float) -> None:
+def warn_history_alone(shipped: str, share: float) -> None:
+    """Say in the log when the shipped map is history alone: plans change nothing on it."""
     if share == 0.0:
         log.warning(
             "the run ships '%s' (history alone, chosen on held-out months): a plan changes "
@@ -391,7 +393,7 @@ def scenarios_stage(
     work = staging / "_work" / "scenarios"
     source = str(config.config_path or "the config")
     share = selection.model_share(FileBand(risk.model or risk.risk), plan.month)
-    _warn_history(selection.shipped, share)
+    warn_history_alone(selection.shipped, share)
     basis = baseline_of(
         plan, stack, incidents.used, fitted, risk, work, compute, source,
         (selection.shipped, share),

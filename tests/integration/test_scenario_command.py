@@ -159,6 +159,9 @@ def shipped_runs(
         proc = cli("scenario", config, plan, "--month", run_dir.name, "--output-dir", out)
         assert proc.exit_code == 0, proc.stderr
         assert "reproduces" in proc.stderr  # the shipped map was made again, cell for cell
+        # history alone: the command says, as a run's scenarios stage does, that plans
+        # change nothing on the map
+        assert ("change nothing on the map" in proc.stderr) == (shipped == "past_counts")
         runs[shipped] = run_dir
     return runs
 
