@@ -19,12 +19,20 @@ chosen on held-out months, among candidates that include history on its own:
 
 Each candidate is scored on as many held-out months as the data allow (each
 month's surface from the months before it only), pooling the months'
-incidents; the choice (:func:`choose_map`) is the first candidate in
-:data:`PREFERENCE` order whose pooled top-10 % capture is within one bootstrap
-standard error of the best one's: the even blend ``blend_50`` unless another
-candidate is clearly better, then the simpler ones first. The even blend comes
-first because it hedges: when the held-out months cannot tell the model from
-history, a mixture of the two is rarely far below the better of them, whereas
+incidents; the choice (:func:`choose_map`) is the first candidate in order of
+preference whose pooled top-10 % capture is within one bootstrap standard
+error of the best one's:
+
+- :data:`PREFERENCE`: the even blend ``blend_50`` unless another candidate is
+  clearly better, then the simpler ones first;
+- :data:`MODEL_FIRST`, when the model is clearly better than the best history
+  alone: the model, then the blends mostly model. History has then shown no
+  value of its own on these months, and blending it in only dilutes the model
+  (synthetic series where reports do not repeat).
+
+The even blend comes first otherwise because it hedges: when the held-out
+months cannot tell the model from history, a mixture of the two is rarely far
+below the better of them, whereas
 shipping the one that led on a few noisy months often is (the "forecast
 combination puzzle": equal weights often beat weights fitted on short
 records; Clemen 1989, *International Journal of Forecasting* 5(4); Smith and
@@ -69,6 +77,7 @@ from .validation import Metrics, Skipped
 __all__ = [
     "BLEND_WEIGHTS",
     "CANDIDATES",
+    "MODEL_FIRST",
     "PREFERENCE",
     "BlendJob",
     "HistorySurfacesJob",
@@ -103,6 +112,20 @@ PREFERENCE: tuple[str, ...] = (
     "blend_50",
     *(name for name in CANDIDATES if name != "blend_50"),
 )
+
+#: The order of preference when the model is clearly better than history alone.
+MODEL_FIRST: tuple[str, ...] = (
+    "model",
+    "blend_75",
+    "blend_50",
+    "blend_25",
+    "past_counts",
+    "recent_counts",
+    "history_density",
+)
+
+#: The candidates that are history alone.
+HISTORY: tuple[str, ...] = ("past_counts", "recent_counts", "history_density")
 
 #: Months of reports ``recent_counts`` counts.
 RECENT_MONTHS = 12
@@ -258,9 +281,10 @@ class MapChoice:
 
 
 def choose_map(months: list[MapMonth], fraction: float = 0.10, seed: int = 0) -> MapChoice:
-    """The first candidate in :data:`PREFERENCE` order (the even blend, then the simplest
-    first) whose pooled top-``fraction`` capture over the held-out months is within one
-    bootstrap standard error of the best one's.
+    """The first candidate in order of preference whose pooled top-``fraction`` capture
+    over the held-out months is within one bootstrap standard error of the best one's:
+    :data:`MODEL_FIRST` when the model is clearly (one standard error) better than the
+    best history alone, else :data:`PREFERENCE` (the even blend, then the simplest).
 
     >>> m = Metrics(n_incidents=10, auc=0.7, boyce=0.5, rates=((0.1, 0.5, 5.0),))
     >>> better = Metrics(n_incidents=10, auc=0.8, boyce=0.6, rates=((0.1, 0.9, 9.0),))
@@ -280,14 +304,21 @@ def choose_map(months: list[MapMonth], fraction: float = 0.10, seed: int = 0) ->
     }
     key = f"capture_rate_{round(fraction * 100)}"
     best = max(names, key=lambda n: pooled[n][key])
+    order, words = PREFERENCE, "the even blend, then the simplest"
+    history = [n for n in HISTORY if n in names]
+    if "model" in names and history:
+        top = max(history, key=lambda n: pooled[n][key])
+        lead = pooled["model"][key] - pooled[top][key]
+        if lead > _bootstrap_se(months, "model", top, fraction, seed):
+            order, words = MODEL_FIRST, "the model clearly above history alone: the model first"
     chosen = best
-    for name in sorted(names, key=PREFERENCE.index):
+    for name in sorted(names, key=order.index):
         se = _bootstrap_se(months, best, name, fraction, seed)
         if pooled[name][key] >= pooled[best][key] - se:
             chosen = name
             break
     reason = (
-        f"first candidate (the even blend, then the simplest) within one bootstrap standard "
+        f"first candidate ({words}) within one bootstrap standard "
         f"error of the best pooled top-"
         f"{fraction:.0%} capture (best: {best}, {pooled[best][key]:.1%}) over {len(months)} "
         f"held-out month(s) and {sum(m.n_test for m in months)} incidents; pooled top-"

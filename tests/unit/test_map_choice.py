@@ -147,3 +147,22 @@ def test_blends_mix_intensities_scaled_to_a_mean_of_one(tmp_path: Path) -> None:
     np.testing.assert_allclose(model_only, model / model.mean(), rtol=1e-5)
     np.testing.assert_allclose(half, 0.5 * (history + model_only), rtol=1e-5)
     assert math.isclose(float(half.mean()), 1.0, rel_tol=1e-5)
+
+
+def test_the_model_clearly_above_history_alone_is_shipped_before_the_blend() -> None:
+    # history alone is well below the model every month, the blend a little below it and
+    # within noise: history adds nothing of its own, so the model is shipped, not the blend
+    base = {name: 0.15 for name in CANDIDATES}
+    months = [
+        _month(24300 + k, base | {"model": 0.40 + d, "blend_50": 0.39, "blend_75": 0.395})
+        for k, d in enumerate([0.04, -0.03, 0.03, -0.02, 0.02, -0.03])
+    ]
+    choice = choose_map(months)
+    assert choice.chosen == "model"
+    assert "the model clearly above history alone" in choice.reason
+    # history as good as the model: the even blend is the hedge again
+    even = [
+        _month(24300 + k, base | {"model": 0.40 + d, "history_density": 0.40 - d, "blend_50": 0.41})
+        for k, d in enumerate([0.04, -0.03, 0.03, -0.02, 0.02, -0.03])
+    ]
+    assert choose_map(even).chosen == "blend_50"
