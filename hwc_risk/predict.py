@@ -36,21 +36,28 @@ __all__ = [
 ]
 
 
+#: Cells scored at once within a chunk: bounds the model's own working memory (MaxEnt's
+#: hinge features, a spline basis: tens of values per feature and cell) whatever the
+#: chunk size and the number of features.
+SCORE_CELLS = 1 << 18
+
+
 def predict_block(model: BaseEstimator, features: np.ndarray) -> np.ndarray:
     """Risk of every cell of a ``(n_features, rows, cols)`` block; NaN where a feature is.
 
-    Only cells with all features valid are passed to the model.
+    Only cells with all features valid are passed to the model, at most
+    :data:`SCORE_CELLS` at a time (each cell's score depends on its own features only).
     """
     n, h, w = features.shape
     flat = features.reshape(n, h * w)
-    ok = np.isfinite(flat).all(axis=0)
+    ok = np.flatnonzero(np.isfinite(flat).all(axis=0))
     out = np.full(h * w, np.nan, dtype=np.float32)
-    if ok.any():
-        valid = flat[:, ok]  # (n_features, n_cells), each feature contiguous
-        if compile_model(model) is not None:
-            out[ok] = risk_scores(model, valid.T)  # compiled scorers read feature by feature
-        else:
-            out[ok] = risk_scores(model, np.ascontiguousarray(valid.T))
+    compiled = compile_model(model) is not None
+    for start in range(0, ok.size, SCORE_CELLS):
+        cells = ok[start : start + SCORE_CELLS]
+        valid = flat[:, cells]  # (n_features, n_cells), each feature contiguous
+        # compiled scorers read feature by feature; others want cells contiguous
+        out[cells] = risk_scores(model, valid.T if compiled else np.ascontiguousarray(valid.T))
     return out.reshape(h, w)
 
 

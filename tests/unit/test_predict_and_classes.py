@@ -106,3 +106,20 @@ def test_prediction_windows_and_stacks_in_memory(stack, tmp_path: Path) -> None:
     out = MemoryStore().band("risk", stack.grid.shape)
     predict_to_band(model, memory, out, Compute(chunk_size=16))
     np.testing.assert_array_equal(read_band(out), read_band(on_disk))
+
+
+def test_predict_block_scores_in_slices_as_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a chunk is scored SCORE_CELLS cells at a time (the model's working memory bounded):
+    # the surface is the one scoring every cell at once gives, NaN cells included
+    import hwc_risk.predict
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    model = LogisticRegression().fit(X, (X[:, 0] + rng.normal(size=400) > 0).astype(int))
+    block = rng.normal(size=(3, 30, 40)).astype(np.float32)
+    block[1, 5:9, 7:20] = np.nan
+    whole = predict_block(model, block)
+    monkeypatch.setattr(hwc_risk.predict, "SCORE_CELLS", 37)
+    sliced = predict_block(model, block)
+    np.testing.assert_array_equal(sliced, whole)
+    assert np.isnan(whole[5:9, 7:20]).all() and np.isfinite(whole).sum() == 1200 - 52
