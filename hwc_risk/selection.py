@@ -101,19 +101,6 @@ def held_out_months(months: np.ndarray, run_month: Month, at_least: int) -> list
     return [Month(m) for m in origins]
 
 
-def _paired_se(a: RollingOrigin | Skipped, b: RollingOrigin | Skipped) -> float:
-    """Standard error of the mean per-month skill difference of two validations on the
-    same months (0 when either is skipped or they share under two months)."""
-    if not isinstance(a, RollingOrigin) or not isinstance(b, RollingOrigin):
-        return 0.0
-    skills_b = {e.month: e.model.skill for e in b.per_month}
-    diffs = np.array(
-        [e.model.skill - skills_b[e.month] for e in a.per_month if e.month in skills_b]
-    )
-    diffs = diffs[np.isfinite(diffs)]
-    return float(diffs.std(ddof=1) / np.sqrt(diffs.size)) if diffs.size > 1 else 0.0
-
-
 @dataclass(frozen=True, kw_only=True)
 class Toggle:
     """Whether a feature group was kept, and the skill with and without it."""
@@ -123,30 +110,14 @@ class Toggle:
     score_without: float
 
     @classmethod
-    def compare(
-        cls,
-        with_: RollingOrigin | Skipped,
-        without: RollingOrigin | Skipped,
-        margin: str = "none",
-    ) -> Toggle:
-        """Whether to keep a feature group, by the held-out skill with and without it.
-
-        ``margin``: ``"none"``, kept if it adds any skill; ``"in"``, kept unless leaving it
-        out is clearly better (one standard error of the paired per-month difference): a
-        covariate group the user gave stays unless the months say otherwise; ``"out"``,
-        kept only if it is clearly better: incident history, which the map choice blends
-        in anyway, joins the model only when it clearly adds skill. With a few noisy
-        months, a toggle on any difference followed the noise (issue 17: the synthetic
-        family's landscapes without repeat reporting kept history, or dropped the class
-        fractions, by chance).
-        """
+    def compare(cls, with_: RollingOrigin | Skipped, without: RollingOrigin | Skipped) -> Toggle:
+        """Keep the group only if it adds held-out skill."""
         score_with, score_without = skill_of(with_), skill_of(without)
-        se = _paired_se(with_, without) if margin != "none" else 0.0
-        if margin == "in":
-            used = not score_without > score_with + se
-        else:
-            used = score_with > score_without + se
-        return cls(used=bool(used), score_with=score_with, score_without=score_without)
+        return cls(
+            used=bool(score_with > score_without),
+            score_with=score_with,
+            score_without=score_without,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -456,10 +427,9 @@ def _auto(
     top: float,
     config_dir: Path | None,
 ) -> tuple[ModelRecipe, Design, RollingOrigin | Skipped, Choice]:
-    """``model: auto``: the recipe by the 1-SE rule, then the feature groups by their
-    held-out skill (:meth:`Toggle.compare`): the neighbourhood class fractions kept unless
-    leaving them out is clearly better, incident history added only if it is clearly
-    better. With no static feature (incidents alone), history is in from the start."""
+    """``model: auto``: the recipe by the 1-SE rule, then each feature group kept only if
+    it adds held-out skill (neighbourhood class fractions, then incident history). With
+    no static feature (incidents alone), history is in from the start."""
     names = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
     static = design.with_history(None)
     if not static.names:
@@ -476,7 +446,7 @@ def _auto(
         no_fractions = static.without("fraction")
         job = RollingMonths(no_fractions, chosen, tuple(origins), fractions)
         r_nf = run_jobs(design.compute, [job], "without class fractions")[0]
-        toggle = Toggle.compare(rolling, r_nf, margin="in")
+        toggle = Toggle.compare(rolling, r_nf)
         choice = choice.toggled("neighbourhood_fractions", toggle, "neighbourhood class fractions")
         if not toggle.used:
             static, rolling = no_fractions, r_nf
@@ -484,7 +454,7 @@ def _auto(
         with_history = static.with_history(design.history)
         job = RollingMonths(with_history, chosen, tuple(origins), fractions)
         r_h = run_jobs(design.compute, [job], "with incident history")[0]
-        toggle = Toggle.compare(r_h, rolling, margin="out")
+        toggle = Toggle.compare(r_h, rolling)
         choice = choice.toggled("history", toggle, "incident history")
         if toggle.used:
             return chosen, with_history, r_h, choice
