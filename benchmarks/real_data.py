@@ -132,9 +132,10 @@ class Series:
     grid_crs: str | None = None
     resolution: float = 500.0
 
-    def months(self) -> list[str]:
-        """The scored months: the last 12 of the series."""
-        return [f"{self.last_year}-{m:02d}" for m in range(1, 13)]
+    def months(self, years: int = 1) -> list[str]:
+        """The scored months: the last ``12 * years`` of the series."""
+        first = self.last_year - years + 1
+        return [f"{y}-{m:02d}" for y in range(first, self.last_year + 1) for m in range(1, 13)]
 
     def has_model_runs(self) -> bool:
         return self.raster is not None or INCIDENTS_ONLY_RUNS
@@ -553,9 +554,10 @@ def commit_measured() -> str:
     return git("rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")
 
 
-def parse_months(values: list[str] | None, series: Series) -> list[str]:
-    """``--months``: a count of last months, or ``YYYY-MM`` labels (others are ignored)."""
-    months = series.months()
+def parse_months(values: list[str] | None, series: Series, years: int = 1) -> list[str]:
+    """``--months``: a count of last months, or ``YYYY-MM`` labels (others are ignored),
+    among the last ``years`` years of the series (``--years``)."""
+    months = series.months(years)
     if not values:
         return months
     if len(values) == 1 and values[0].isdigit():
@@ -569,6 +571,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--species", nargs="+", default=[s.name for s in SERIES])
     parser.add_argument("--months", nargs="+", help="a number of last months, or YYYY-MM labels")
+    parser.add_argument(
+        "--years", type=int, default=1, help="score the last N years of each series (default 1)"
+    )
     parser.add_argument("--recipes", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--cached-only", action="store_true", help="score only cached runs")
@@ -591,7 +596,8 @@ def main(argv: list[str] | None = None) -> None:
     plans = []
     for s in chosen:
         variants = [v for v in args.recipes if s.has_model_runs() and (v != "auto-tg" or s.others)]
-        plans.append((s, variants, parse_months(args.months, s), code_key(s, args.data)))
+        months = parse_months(args.months, s, args.years)
+        plans.append((s, variants, months, code_key(s, args.data)))
     order = {v: i for i, v in enumerate(args.recipes)}
     jobs = sorted(
         (Job(s, v, m) for s, variants, months, _ in plans for v in variants for m in months),
