@@ -125,8 +125,9 @@ def test_monthly_figures(runs: Path) -> None:
         total = {"2025-01": 11.0, "2025-02": 12.5}[month]
         assert district["next_month"] == month_label(as_month(month) + 1)
         assert float(district["expected_next_month"]) == pytest.approx(total, abs=1e-3)
+        # each class's figure is rounded to 0.001: four of them sum within 0.002
         assert sum(float(r["expected_next_month"]) for r in classes) == pytest.approx(
-            total, abs=1e-3
+            total, abs=2e-3
         )
         assert float(very_high["mean_risk"]) > float(district["mean_risk"])
         gpkg = gpd.read_file(runs / month / "hotspots.gpkg", layer="hotspots")
