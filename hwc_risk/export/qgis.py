@@ -158,26 +158,9 @@ def _stops(stops: list[tuple[float, str, str]]) -> str:
 
 def write_class_qml(path: Path, captures: dict[str, float] | None = None) -> Path:
     """Paletted style for ``risk_class.tif``: one entry per class, labelled in words."""
-    renderer = ET.Element(
-        "rasterrenderer",
-        {"type": "paletted", "band": "1", "opacity": "1", "alphaBand": "-1", "nodataColor": ""},
-    )
-    ET.SubElement(renderer, "rasterTransparency")
-    _min_max_origin(renderer)
-    palette = ET.SubElement(renderer, "colorPalette")
-    for shares in sorted(class_shares(captures), key=lambda s: s.risk_class.code):
-        cls = shares.risk_class
-        ET.SubElement(
-            palette,
-            "paletteEntry",
-            {
-                "value": str(cls.code),
-                "color": cls.colour,
-                "alpha": "255",
-                "label": shares.palette_label(),
-            },
-        )
-    return _write(_document(renderer, "Conflict risk classes by share of area."), path)
+    shares = sorted(class_shares(captures), key=lambda s: s.risk_class.code)
+    entries = [(s.risk_class.code, s.risk_class.colour, s.palette_label()) for s in shares]
+    return write_palette_qml(path, entries, "Conflict risk classes by share of area")
 
 
 # --- scenarios (issue 15): a diverging ramp for differences, a palette for any codes ---
