@@ -22,7 +22,7 @@ from shapely.geometry import box
 from hwc_risk.classes import RISK_CLASSES
 from hwc_risk.export.qgis import DIVERGING, EXPECTED_RAMP
 from hwc_risk.export.webmap import HOTSPOT_OUTLINE
-from tests.browser.test_map import FIND_MAP, JS_BREAKOUTS, OVERLAY_GAP, XSS, _unexpected
+from tests.browser.test_map import FIND_MAP, JS_BREAKOUTS, XSS, _unexpected, settled_gap
 from tests.conftest import edit_config, run_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,20 +37,6 @@ CHECKED = """() => [...document.querySelectorAll('.leaflet-control-layers-overla
 def _click(page: Any, label: str) -> None:
     page.get_by_role("checkbox", name=label, exact=True).click()
     page.wait_for_timeout(150)
-
-
-def _settled_gap(page: Any, name: str) -> float:
-    gap = None
-    for _ in range(20):
-        page.wait_for_timeout(200)
-        if page.evaluate("(name) => window[name]._animatingZoom === true", name):
-            continue
-        now = page.evaluate(OVERLAY_GAP, name)
-        if gap is not None and abs(now - gap) < 0.01:
-            break
-        gap = now
-    assert gap is not None
-    return gap
 
 
 def test_every_scenario_layer_toggles(open_map: Any, sample_run: Path) -> None:
@@ -73,7 +59,7 @@ def test_every_scenario_layer_toggles(open_map: Any, sample_run: Path) -> None:
     checked = page.evaluate(CHECKED)
     assert "planned-road: change in risk" in checked and "Risk class" not in checked
     assert page.locator("img.leaflet-image-layer").count() == 1
-    assert _settled_gap(page, name) < 1.5  # the change sits on its bounds
+    assert settled_gap(page, name) < 1.5  # the change sits on its bounds
     opened.screenshot("map-sample-scenario-change.png")
     _click(page, "farm-expansion: risk class")
     page.wait_for_timeout(300)

@@ -58,36 +58,35 @@ def test_history_wins_when_it_is_what_predicts() -> None:
     assert choose_map(_months(means, 0.05, 12, 1)).chosen == "recent_counts"
 
 
-def test_within_noise_the_simpler_candidate_is_kept() -> None:
-    # the model leads by half a point pooled, but wins some months and loses others
+#: A rival's lead over the kept candidate month by month: half a point on average, winning
+#: some months and losing others; and three points every month.
+NOISY_LEAD = [0.06, -0.05, 0.06, -0.05, 0.05, -0.04]
+STEADY_LEAD = [0.03] * 6
+
+
+def _lead(kept: str, rival: str, leads: list[float]) -> list[MapMonth]:
+    """Months where ``kept`` captures 40 % and ``rival`` 40 % plus each lead (others 20 %)."""
     base = {name: 0.20 for name in CANDIDATES}
-    months = [
-        _month(24300 + k, base | {"history_density": 0.40, "model": 0.40 + d})
-        for k, d in enumerate([0.06, -0.05, 0.06, -0.05, 0.05, -0.04])
-    ]
-    choice = choose_map(months)
+    return [_month(24300 + k, base | {kept: 0.40, rival: 0.40 + d}) for k, d in enumerate(leads)]
+
+
+def test_within_noise_the_simpler_candidate_is_kept() -> None:
+    choice = choose_map(_lead("history_density", "model", NOISY_LEAD))
     assert choice.capture("model") > choice.capture("history_density")
     assert choice.chosen == "history_density"
     assert "within one bootstrap standard error" in choice.reason
     # the same lead every month is clear: the model is chosen
-    steady = [_month(24300 + k, base | {"history_density": 0.40, "model": 0.43}) for k in range(6)]
-    assert choose_map(steady).chosen == "model"
+    assert choose_map(_lead("history_density", "model", STEADY_LEAD)).chosen == "model"
 
 
 def test_within_noise_the_even_blend_is_shipped() -> None:
-    # past counts lead the blend by a point pooled, but not every month: the blend (the
-    # hedge) is kept; a steady lead of three points is clear and past counts are shipped
-    base = {name: 0.20 for name in CANDIDATES}
-    months = [
-        _month(24300 + k, base | {"blend_50": 0.40, "past_counts": 0.40 + d})
-        for k, d in enumerate([0.06, -0.05, 0.06, -0.05, 0.05, -0.04])
-    ]
-    choice = choose_map(months)
+    # past counts lead the blend pooled, but not every month: the blend (the hedge) is
+    # kept; a steady lead is clear and past counts are shipped
+    choice = choose_map(_lead("blend_50", "past_counts", NOISY_LEAD))
     assert choice.capture("past_counts") > choice.capture("blend_50")
     assert choice.chosen == "blend_50"
     assert choice.weight == 0.5
-    steady = [_month(24300 + k, base | {"blend_50": 0.40, "past_counts": 0.43}) for k in range(6)]
-    assert choose_map(steady).chosen == "past_counts"
+    assert choose_map(_lead("blend_50", "past_counts", STEADY_LEAD)).chosen == "past_counts"
 
 
 def test_capture_is_pooled_over_incidents_not_months() -> None:
