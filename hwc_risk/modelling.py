@@ -560,11 +560,14 @@ class SpatialFolds:
         return summary, spread
 
 
+#: The band description of the spatial-fold models' spread (``risk_sd.tif``).
+SPREAD_DESCRIPTION = "spread of the spatial-fold models' risk (standard deviation)"
+
+
 def _spread(design: Design, surfaces: list[Band], name: str) -> Band:
     """The per-cell standard deviation of the fold models' surfaces, as a band."""
     grid = design.stack.grid
-    description = "spread of the spatial-fold models' risk (standard deviation)"
-    spread = design.store.child("surfaces").band(name, grid.shape, grid, description)
+    spread = design.store.child("surfaces").band(name, grid.shape, grid, SPREAD_DESCRIPTION)
     job = SpreadJob(design.stack.valid, tuple(surfaces))
     run_windows(spread_window, job, [spread], design.compute, grid.shape, "risk spread")
     return spread

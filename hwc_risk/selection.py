@@ -42,7 +42,7 @@ from .map_choice import (
     map_months,
     model_share,
 )
-from .modelling import Design, RollingMonths, SpatialFolds, run_jobs
+from .modelling import SPREAD_DESCRIPTION, Design, RollingMonths, SpatialFolds, run_jobs
 from .models import ModelRecipe, load_recipe
 from .months import Month
 from .validation import (
@@ -361,8 +361,7 @@ class Selection:
         spread = self.spread
         if spread is not None and not isinstance(spread, FileBand):
             grid, values = stack.grid, read_band(spread)
-            description = "spread of the spatial-fold models' risk (standard deviation)"
-            spread = store.child("surfaces").band("spread", grid.shape, grid, description)
+            spread = store.child("surfaces").band("spread", grid.shape, grid, SPREAD_DESCRIPTION)
             with spread.writer() as w:
                 w.write(values, Window(0, 0, grid.width, grid.height))
         design = replace(self.design, stack=stack, store=store)
