@@ -152,6 +152,7 @@ def open_compute(cfg: ComputeConfig | None = None) -> Iterator[Compute]:
     """A :class:`Compute` for a run; connects to ``cfg.scheduler`` if one is set."""
     cfg = cfg or ComputeConfig()
     address = cfg.scheduler
+    map_large_arrays()
     compute = Compute(
         chunk_size=cfg.chunk_size, workers=cfg.workers or default_workers(), pool=cfg.pool
     )
@@ -186,6 +187,31 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):
         return None
+
+
+#: Arrays of at least this many bytes get memory of their own from the system, given back
+#: when they are freed (glibc's ``M_MMAP_THRESHOLD``; see :func:`map_large_arrays`).
+MMAP_THRESHOLD_BYTES = 4 << 20
+
+
+@functools.cache
+def map_large_arrays() -> bool:
+    """Have glibc map arrays of :data:`MMAP_THRESHOLD_BYTES` or more on their own, once
+    per process; False on another C library.
+
+    glibc raises its threshold as large blocks are freed (up to 32 MB), after which a
+    run's chunk-sized arrays come from the per-thread heaps and stay resident once freed:
+    at 4 Mpx that held a run's peak 200-400 MB above what it used, more when validation
+    fits run side by side (issue 14; README "Performance"). A fixed threshold keeps the
+    peak near the arrays alive.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return False
+    m_mmap_threshold = -3  # <malloc.h>
+    return bool(mallopt is not None and mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES) == 1)
 
 
 def _resident_bytes() -> int | None:
@@ -242,6 +268,7 @@ _PROCESS_SHARED: Any = None
 def _set_process_shared(shared: Any) -> None:
     global _PROCESS_SHARED
     _PROCESS_SHARED = shared
+    map_large_arrays()
     rasterio.env.set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_MB)
     threadpool_limits(limits=1)
 

@@ -11,6 +11,7 @@ size, never on the grid.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 
-from .bands import Band, FileBand, file_of, read_band
+from .bands import Band, FileBand, file_of
 from .compiled import compile_model
 from .compute import Compute, run_windows
 from .covariates import FeatureStack, create_band
@@ -79,12 +80,26 @@ class PredictJob:
 
 
 def predict_window(job: PredictJob, window: Window) -> list[np.ndarray]:
-    """The window task: read the window of every feature (own handles) and score it."""
+    """The window task: read every feature (own handles) and score the window.
+
+    Rows are read and scored in strips of about :data:`SCORE_CELLS` cells, so a
+    window in flight holds ``n_features x SCORE_CELLS`` values, not the whole
+    chunk of every feature (a monthly run has two to three times the features of
+    a static one).
+    """
     h, w = int(window.height), int(window.width)
-    block = np.empty((len(job.bands), h, w), dtype=np.float32)
-    for k, band in enumerate(job.bands):
-        block[k] = read_band(band, window)
-    return [predict_block(job.model, block)]
+    out = np.empty((h, w), dtype=np.float32)
+    rows = max(1, SCORE_CELLS // max(w, 1))
+    with ExitStack() as files:
+        readers = [files.enter_context(band.reader()) for band in job.bands]
+        for top in range(0, h, rows):
+            n = min(rows, h - top)
+            strip = Window(window.col_off, window.row_off + top, w, n)
+            block = np.empty((len(readers), n, w), dtype=np.float32)
+            for k, reader in enumerate(readers):
+                block[k] = reader.read(strip)
+            out[top : top + n] = predict_block(job.model, block)
+    return [out]
 
 
 def predict_to_band(
