@@ -101,6 +101,19 @@ def held_out_months(months: np.ndarray, run_month: Month, at_least: int) -> list
     return [Month(m) for m in origins]
 
 
+def _paired_se(a: RollingOrigin | Skipped, b: RollingOrigin | Skipped) -> float:
+    """Standard error of the mean per-month skill difference of two validations on the
+    same months (0 when either is skipped or they share under two months)."""
+    if not isinstance(a, RollingOrigin) or not isinstance(b, RollingOrigin):
+        return 0.0
+    skills_b = {e.month: e.model.skill for e in b.per_month}
+    diffs = np.array(
+        [e.model.skill - skills_b[e.month] for e in a.per_month if e.month in skills_b]
+    )
+    diffs = diffs[np.isfinite(diffs)]
+    return float(diffs.std(ddof=1) / np.sqrt(diffs.size)) if diffs.size > 1 else 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Toggle:
     """Whether a feature group was kept, and the skill with and without it."""
@@ -110,14 +123,27 @@ class Toggle:
     score_without: float
 
     @classmethod
-    def compare(cls, with_: RollingOrigin | Skipped, without: RollingOrigin | Skipped) -> Toggle:
-        """Keep the group only if it adds held-out skill."""
+    def compare(
+        cls,
+        with_: RollingOrigin | Skipped,
+        without: RollingOrigin | Skipped,
+        keep_unless_worse: bool = False,
+    ) -> Toggle:
+        """Whether to keep a feature group, by the held-out skill with and without it.
+
+        By default the group is kept only if it adds skill. With ``keep_unless_worse``
+        (a group derived from the user's own covariates) it stays unless leaving it out
+        is clearly better: by more than one standard error of the paired per-month
+        difference. On a few dozen held-out reports a toggle on any difference follows
+        their noise (issue 17: sparse synthetic landscapes dropped the class fractions
+        their truth depends on).
+        """
         score_with, score_without = skill_of(with_), skill_of(without)
-        return cls(
-            used=bool(score_with > score_without),
-            score_with=score_with,
-            score_without=score_without,
-        )
+        if keep_unless_worse:
+            used = not score_without > score_with + _paired_se(with_, without)
+        else:
+            used = score_with > score_without
+        return cls(used=bool(used), score_with=score_with, score_without=score_without)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -445,7 +471,7 @@ def _auto(
         no_fractions = static.without("fraction")
         job = RollingMonths(no_fractions, chosen, tuple(origins), fractions)
         r_nf = run_jobs(design.compute, [job], "without class fractions")[0]
-        toggle = Toggle.compare(rolling, r_nf)
+        toggle = Toggle.compare(rolling, r_nf, keep_unless_worse=True)
         choice = choice.toggled("neighbourhood_fractions", toggle, "neighbourhood class fractions")
         if not toggle.used:
             static, rolling = no_fractions, r_nf
