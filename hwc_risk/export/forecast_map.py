@@ -46,15 +46,22 @@ def _rgb(hex_colour: str) -> np.ndarray:
     return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)], dtype=float)
 
 
+#: Rows coloured at once: the ramp's float temporaries stay a few MB whatever the image.
+COLOUR_ROWS = 256
+
+
 def _colour(values: np.ndarray, stops: list[float]) -> np.ndarray:
-    """RGBA of values on the ramp (transparent where NaN or 0)."""
+    """RGBA of values on the ramp (transparent where NaN or 0), a strip of
+    :data:`COLOUR_ROWS` rows at a time."""
     colours = np.stack([_rgb(c) for c in EXPECTED_RAMP])
     out = np.zeros((*values.shape, 4), dtype=np.uint8)
-    ok = np.isfinite(values) & (values > 0)
-    v = np.clip(values[ok], stops[0], stops[-1])
-    for k in range(3):
-        out[..., k][ok] = np.interp(v, stops, colours[:, k]).astype(np.uint8)
-    out[..., 3][ok] = 210
+    for top in range(0, values.shape[0], COLOUR_ROWS):
+        strip, rgba = values[top : top + COLOUR_ROWS], out[top : top + COLOUR_ROWS]
+        ok = np.isfinite(strip) & (strip > 0)
+        v = np.clip(strip[ok], stops[0], stops[-1])
+        for k in range(3):
+            rgba[..., k][ok] = np.interp(v, stops, colours[:, k]).astype(np.uint8)
+        rgba[..., 3][ok] = 210
     return out
 
 
