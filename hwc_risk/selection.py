@@ -451,10 +451,14 @@ def _auto(
     fractions: tuple[float, ...],
     top: float,
     config_dir: Path | None,
+    toggle_months: list[Month],
 ) -> tuple[ModelRecipe, Design, RollingOrigin | Skipped, Choice]:
-    """``model: auto``: the recipe by the 1-SE rule, then each feature group kept only if
-    it adds held-out skill (neighbourhood class fractions, then incident history). With
-    no static feature (incidents alone), history is in from the start."""
+    """``model: auto``: the recipe by the 1-SE rule, then the feature groups by held-out
+    skill (:meth:`Toggle.compare`): the neighbourhood class fractions kept unless leaving
+    them out is clearly better; incident history added if it adds skill over the rolling
+    months and the earlier of ``toggle_months`` (the map choice's, up to 12: on the few
+    rolling months alone its gain followed their noise). With no static feature
+    (incidents alone), history is in from the start."""
     names = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
     static = design.with_history(None)
     if not static.names:
@@ -477,13 +481,32 @@ def _auto(
             static, rolling = no_fractions, r_nf
     if design.history is not None and static.history is None:
         with_history = static.with_history(design.history)
-        job = RollingMonths(with_history, chosen, tuple(origins), fractions)
-        r_h = run_jobs(design.compute, [job], "with incident history")[0]
-        toggle = Toggle.compare(r_h, rolling)
+        extra = tuple(m for m in toggle_months if m not in origins)
+        jobs = [RollingMonths(with_history, chosen, tuple(origins), fractions)]
+        if extra:
+            jobs += [
+                RollingMonths(with_history, chosen, extra, fractions, with_baselines=False),
+                RollingMonths(static, chosen, extra, fractions, with_baselines=False),
+            ]
+        found = run_jobs(design.compute, jobs, "with incident history")
+        r_h = found[0]
+        if extra:
+            toggle = Toggle.compare(_joined(r_h, found[1]), _joined(rolling, found[2]))
+        else:
+            toggle = Toggle.compare(r_h, rolling)
         choice = choice.toggled("history", toggle, "incident history")
         if toggle.used:
             return chosen, with_history, r_h, choice
     return chosen, static, rolling, choice
+
+
+def _joined(a: RollingOrigin | Skipped, b: RollingOrigin | Skipped) -> RollingOrigin | Skipped:
+    """Two rolling-origin validations of one model on different months, as one."""
+    parts = [r for r in (a, b) if isinstance(r, RollingOrigin)]
+    if not parts:
+        return a
+    per_month = sorted((e for r in parts for e in r.per_month), key=lambda e: e.month.index)
+    return RollingOrigin(per_month=tuple(per_month))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -616,8 +639,9 @@ def select_and_validate(
     )
     choice = None
     if recipe.estimator == "auto":
+        toggle_months = map_months(p_months, run_month, settings.map_months)
         recipe, design, rolling, choice = _auto(
-            design, recipe, origins, fractions, settings.top_fraction, config_dir
+            design, recipe, origins, fractions, settings.top_fraction, config_dir, toggle_months
         )
     else:
         job = RollingMonths(design, recipe, tuple(origins), fractions)

@@ -9,11 +9,11 @@ from hwc_risk.selection import Toggle
 from hwc_risk.validation import Metrics, MonthEvaluation, RollingOrigin
 
 
-def _rolling(captures: list[float]) -> RollingOrigin:
+def _rolling(captures: list[float], first: int = 24300) -> RollingOrigin:
     months = [
         MonthEvaluation(
             model=Metrics(n_incidents=20, auc=0.7, boyce=0.5, rates=((0.1, c, c * 10),)),
-            month=Month(24300 + k),
+            month=Month(first + k),
             n_train=100,
             n_test=20,
         )
@@ -38,3 +38,16 @@ def test_a_covariate_group_stays_unless_leaving_it_out_is_clearly_better() -> No
     # clearly worse with it, every month: left out
     clear = Toggle.compare(_rolling(CLEAR_GAIN[1]), _rolling(CLEAR_GAIN[0]), keep_unless_worse=True)
     assert not clear.used
+
+
+def test_history_is_judged_on_the_rolling_months_and_the_map_choices_earlier_ones() -> None:
+    from hwc_risk.selection import _joined
+
+    with_late, with_early = _rolling([0.40, 0.30]), _rolling([0.20, 0.25], first=24290)
+    both = _joined(with_late, with_early)
+    assert isinstance(both, RollingOrigin)
+    assert [e.month.index for e in both.per_month] == [24290, 24291, 24300, 24301]
+    without_late, without_early = _rolling([0.35, 0.28]), _rolling([0.40, 0.45], first=24290)
+    # better on the rolling months alone, worse over all the months: not kept
+    assert Toggle.compare(with_late, without_late).used
+    assert not Toggle.compare(both, _joined(without_late, without_early)).used
