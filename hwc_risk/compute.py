@@ -180,11 +180,12 @@ def open_compute(cfg: ComputeConfig | None = None) -> Iterator[Compute]:
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None on another C library."""
+def _glibc(function: str) -> Callable[..., int] | None:
+    """A function of glibc's allocator (``malloc_trim``, ``mallopt``), or None on another
+    C library."""
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
+        return getattr(ctypes.CDLL(name), function) if name else None
     except (OSError, AttributeError):
         return None
 
@@ -205,13 +206,9 @@ def map_large_arrays() -> bool:
     fits run side by side (issue 14; README "Performance"). A fixed threshold keeps the
     peak near the arrays alive.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        return False
+    mallopt = _glibc("mallopt")
     m_mmap_threshold = -3  # <malloc.h>
-    return bool(mallopt is not None and mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES) == 1)
+    return mallopt is not None and mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES) == 1
 
 
 def _resident_bytes() -> int | None:
@@ -240,7 +237,7 @@ class MemoryKeeper:
 
     def __call__(self) -> None:
         rss = _resident_bytes()
-        trim = _malloc_trim()
+        trim = _glibc("malloc_trim")
         if rss is None or trim is None:
             return
         if self.floor is not None and rss > self.floor + self.slack:

@@ -637,11 +637,11 @@ def select_and_validate(
     block_size = settings.block_size or default_block_size(
         grid.shape, grid.cell_size, neighbourhood
     )
+    choice_months = map_months(p_months, run_month, settings.map_months)
     choice = None
     if recipe.estimator == "auto":
-        toggle_months = map_months(p_months, run_month, settings.map_months)
         recipe, design, rolling, choice = _auto(
-            design, recipe, origins, fractions, settings.top_fraction, config_dir, toggle_months
+            design, recipe, origins, fractions, settings.top_fraction, config_dir, choice_months
         )
     else:
         job = RollingMonths(design, recipe, tuple(origins), fractions)
@@ -655,8 +655,7 @@ def select_and_validate(
     temporal = rolling.month(run_month) if isinstance(rolling, RollingOrigin) else rolling
     map_job = None
     if choice is not None and settings.map_choice and history_settings is not None:
-        months = tuple(map_months(p_months, run_month, settings.map_months))
-        map_job = MapMonths(design, recipe, months, history_settings, fractions)
+        map_job = MapMonths(design, recipe, tuple(choice_months), history_settings, fractions)
     spatial, spread, ablation, map_choice = _final_validation(
         design,
         recipe,

@@ -14,8 +14,7 @@ import pytest
 def test_large_arrays_are_mapped_on_their_own_under_glibc() -> None:
     """The run fixes glibc's mmap threshold (README "Performance": without it a run's
     freed chunk arrays stayed resident); mallopt accepts it, and again (once per process)."""
-    from hwc_risk.compute import MMAP_THRESHOLD_BYTES, map_large_arrays
+    from hwc_risk.compute import map_large_arrays
 
-    assert MMAP_THRESHOLD_BYTES == 4 << 20
     assert map_large_arrays() is True
     assert map_large_arrays() is True
