@@ -280,11 +280,15 @@ class MapChoice:
         }
 
 
-def choose_map(months: list[MapMonth], fraction: float = 0.10, seed: int = 0) -> MapChoice:
+def choose_map(
+    months: list[MapMonth], fraction: float = 0.10, seed: int = 0, model_first: bool = False
+) -> MapChoice:
     """The first candidate in order of preference whose pooled top-``fraction`` capture
     over the held-out months is within one bootstrap standard error of the best one's:
     :data:`MODEL_FIRST` when the model is clearly (one standard error) better than the
-    best history alone, else :data:`PREFERENCE` (the even blend, then the simplest).
+    best history alone or with ``model_first`` (the reports do not repeat near each
+    other: :mod:`hwc_risk.near_repeat`), else :data:`PREFERENCE` (the even blend, then
+    the simplest).
 
     >>> m = Metrics(n_incidents=10, auc=0.7, boyce=0.5, rates=((0.1, 0.5, 5.0),))
     >>> better = Metrics(n_incidents=10, auc=0.8, boyce=0.6, rates=((0.1, 0.9, 9.0),))
@@ -306,7 +310,9 @@ def choose_map(months: list[MapMonth], fraction: float = 0.10, seed: int = 0) ->
     best = max(names, key=lambda n: pooled[n][key])
     order, words = PREFERENCE, "the even blend, then the simplest"
     history = [n for n in HISTORY if n in names]
-    if "model" in names and history:
+    if model_first and "model" in names:
+        order, words = MODEL_FIRST, "reports do not repeat near each other: the model first"
+    elif "model" in names and history:
         top = max(history, key=lambda n: pooled[n][key])
         lead = pooled["model"][key] - pooled[top][key]
         if lead > _bootstrap_se(months, "model", top, fraction, seed):
@@ -411,6 +417,7 @@ class MapMonths:
     origins: tuple[Month, ...]
     settings: HistorySettings
     fractions: tuple[float, ...]
+    model_first: bool = False  # the reports do not repeat: MODEL_FIRST whatever the lead
 
     def tasks(self) -> list[Callable[[], MapMonth | Skipped]]:
         last = self.origins[-1] if self.origins else None
@@ -431,7 +438,7 @@ class MapMonths:
         months = [r for r in results if isinstance(r, MapMonth)]
         if not months:
             return Skipped("no held-out month to choose the map on")
-        return choose_map(months, seed=self.design.seed)
+        return choose_map(months, seed=self.design.seed, model_first=self.model_first)
 
 
 def map_months(months: np.ndarray, run_month: Month, at_most: int = 12) -> list[Month]:

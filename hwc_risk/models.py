@@ -37,6 +37,7 @@ from .errors import ModelRecipeError
 __all__ = [
     "ESTIMATORS",
     "ModelRecipe",
+    "average_recipe",
     "build_estimator",
     "fit_estimator",
     "load_recipe",
@@ -99,6 +100,10 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
     ``fit`` predicts each training sample with members fitted on the other
     folds, finds non-negative weights by least squares against the labels
     (normalised to sum to one), and refits every member on all the data.
+    With ``cv=0`` nothing is learned: each member weighs the inverse of its mean
+    score over the background (normalised to sum to one), so each contributes its
+    intensity relative to its own mean alike, whatever its scale (a MaxEnt
+    cloglog and a logistic probability differ by an order of magnitude).
     """
 
     def __init__(
@@ -117,6 +122,8 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
 
         recipes = [load_recipe(m) for m in self.members]
         y = np.asarray(y)
+        if self.cv == 0:
+            return self._fit_equal(recipes, X, y)
         oof = np.zeros((len(y), len(recipes)))
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         for train, test in folds.split(X, y):
@@ -134,6 +141,21 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
             fit_estimator(est, X, y)
             self.members_.append(est)
         self.classes_ = np.array([0, 1])
+        return self
+
+    def _fit_equal(
+        self, recipes: list[ModelRecipe], X: np.ndarray, y: np.ndarray
+    ) -> BlendClassifier:
+        self.members_ = []
+        for recipe in recipes:
+            est = build_estimator(recipe, self.random_state)
+            fit_estimator(est, X, y)
+            self.members_.append(est)
+        self.classes_ = np.array([0, 1])
+        background = X[y == 0] if (y == 0).any() else X
+        means = self.member_scores(background).astype(np.float64).mean(axis=0)
+        inverse = 1.0 / np.maximum(means, 1e-12)
+        self.weights_ = inverse / inverse.sum()
         return self
 
     def member_scores(self, X: np.ndarray) -> np.ndarray:
@@ -261,3 +283,21 @@ def risk_scores(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
     fast = compiled_scores(model, X)
     scores = fast if fast is not None else own_scores(model, X)
     return np.clip(scores, 0.0, 1.0).astype(np.float32)
+
+
+def average_recipe(names: list[str], config_dir: Path | None = None) -> ModelRecipe:
+    """The recipe of ``model: auto``'s choice (:func:`hwc_risk.selection.one_se_choice`):
+    one candidate, or the equal-weight average of several (:class:`BlendClassifier`
+    with ``cv: 0``), named by the candidates' names joined by ``+``."""
+    recipes = [load_recipe(n, config_dir) for n in names]
+    if len(recipes) == 1:
+        return recipes[0]
+    own = config_dir / "models" if config_dir is not None else None
+    members = [str(r.path) if own and r.path and r.path.parent == own else r.name for r in recipes]
+    return ModelRecipe(
+        name="+".join(names),
+        description=f"equal-weight average of {', '.join(names)}",
+        estimator="blend",
+        params={"members": members, "cv": 0},
+        path=None,
+    )

@@ -5,10 +5,12 @@ Everything a run decides by held-out skill lives here:
 - which months are held out (:func:`held_out_months`): the last
   ``validation.rolling_months`` months with incidents, extended back until
   they hold 30 incidents;
-- with ``model: auto``, which recipe (:func:`one_se_choice`: the simplest
-  candidate within one standard error of the best skill), and whether the
-  neighbourhood class fractions and the incident history add skill
-  (:class:`Toggle`);
+- whether the reports repeat near each other in space and time (the Knox test
+  of :mod:`hwc_risk.near_repeat`, ``near_repeat`` in metrics.json);
+- with ``model: auto``, which recipe (:func:`one_se_choice`: the best
+  candidate, averaged with the runner-up when the months cannot tell them
+  apart), and whether the neighbourhood class fractions and the incident
+  history add skill (:class:`Toggle`);
 - the validation reported in ``metrics.json``: rolling origin, the temporal
   holdout (the run's own month), spatial block cross-validation and, with a
   ``connectivity:`` section, the same without the connectivity layers
@@ -31,6 +33,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from .bands import Band, FileBand, FileStore, read_band
+from .compute import Compute
 from .config import PipelineConfig, ValidationSettings
 from .covariates import FeatureStack
 from .history import HistorySettings, choose_history
@@ -43,8 +46,9 @@ from .map_choice import (
     model_share,
 )
 from .modelling import SPREAD_DESCRIPTION, Design, RollingMonths, SpatialFolds, run_jobs
-from .models import ModelRecipe, load_recipe
+from .models import ModelRecipe, average_recipe, load_recipe
 from .months import Month
+from .near_repeat import NearRepeat, knox_test
 from .validation import (
     Metrics,
     MonthEvaluation,
@@ -128,6 +132,7 @@ class Toggle:
         with_: RollingOrigin | Skipped,
         without: RollingOrigin | Skipped,
         keep_unless_worse: bool = False,
+        clear_gain: bool = False,
     ) -> Toggle:
         """Whether to keep a feature group, by the held-out skill with and without it.
 
@@ -136,11 +141,14 @@ class Toggle:
         is clearly better: by more than one standard error of the paired per-month
         difference. On a few dozen held-out reports a toggle on any difference follows
         their noise (issue 17: sparse synthetic landscapes dropped the class fractions
-        their truth depends on).
+        their truth depends on). With ``clear_gain`` the group joins only if it is
+        clearly better, by the same margin.
         """
         score_with, score_without = skill_of(with_), skill_of(without)
         if keep_unless_worse:
             used = not score_without > score_with + _paired_se(with_, without)
+        elif clear_gain:
+            used = score_with > score_without + _paired_se(with_, without)
         else:
             used = score_with > score_without
         return cls(used=bool(used), score_with=score_with, score_without=score_without)
@@ -184,12 +192,19 @@ class Choice:
 
 
 def one_se_choice(results: dict[str, RollingOrigin | Skipped], top: float) -> Choice:
-    """The simplest candidate within one standard error of the best skill (the 1-SE rule).
+    """The candidate with the best skill, averaged with the runner-up when that is within
+    one standard error of it (:func:`hwc_risk.models.average_recipe`).
 
     Skill is :attr:`~hwc_risk.validation.Metrics.skill` on the rolling-origin
-    months; candidates are taken in the recipe's order, simplest first. With
-    few held-out incidents the months disagree, and the rule then prefers the
-    model less likely to have won by chance.
+    months. With few held-out incidents the months cannot tell close candidates
+    apart, and shipping the one that led on them (or the simplest, as the 1-SE
+    rule did) is a coin toss between maps that differ where it matters; their
+    average is rarely far below the better of them (issue 17: on synthetic
+    landscapes without repeat reporting the GLM and MaxEnt tied on the held-out
+    months while one was 0.01-0.02 better against the truth, and their average
+    was within 0.01 of the better). Only the two best are averaged: a third that
+    trails within the error drags the average down (on the same landscapes, GBM).
+    ``chosen`` is the names joined by ``+``, in the recipe's order.
     """
     scored = {n: r for n, r in results.items() if isinstance(r, RollingOrigin)}
     candidates = {
@@ -203,16 +218,21 @@ def one_se_choice(results: dict[str, RollingOrigin | Skipped], top: float) -> Ch
     best = max(skill, key=lambda n: skill[n])
     per_month = scored[best].month_skills()
     se = float(per_month.std(ddof=1) / np.sqrt(per_month.size)) if per_month.size > 1 else 0.0
-    chosen = next(n for n in skill if skill[n] >= skill[best] - se)
-    months = scored[chosen].months
+    runner_up = sorted(skill, key=lambda n: skill[n])[-2:][0]
+    averaged = runner_up != best and skill[runner_up] >= skill[best] - se
+    within = [n for n in skill if n == best or (averaged and n == runner_up)]
+    months = scored[best].months
     capture = ", ".join(f"{n} {r.mean.model.capture(top):.1%}" for n, r in scored.items())
+    if averaged:
+        what = f"the average of {best} (best) and {runner_up}, within one standard error"
+    else:
+        what = f"{best}, no other candidate within one standard error"
     reason = (
-        f"simplest candidate within one standard error ({se:.3f}) of the best skill "
-        f"(mean of top-10 % and top-20 % capture and AUC; best: {best}) on "
-        f"{len(months)} rolling-origin month(s) ({', '.join(months)}); top-{top:.0%} "
-        f"capture: {capture}"
+        f"{what} ({se:.3f}) of the best skill (mean of top-10 % and top-20 % capture and "
+        f"AUC) on {len(months)} rolling-origin month(s) ({', '.join(months)}); "
+        f"top-{top:.0%} capture: {capture}"
     )
-    return Choice(chosen=chosen, reason=reason, candidates=candidates, skill=skill)
+    return Choice(chosen="+".join(within), reason=reason, candidates=candidates, skill=skill)
 
 
 def _model_json(result: RollingOrigin | SpatialCV | Skipped) -> dict[str, Any]:
@@ -363,6 +383,7 @@ class Selection:
     ablation: Ablation | None = None
     time_ablation: TimeAblation | None = None
     map_choice: MapChoice | Skipped | None = None  # which surface is shipped (model: auto)
+    near_repeat: NearRepeat | None = None  # do the reports repeat near each other?
 
     @property
     def shipped(self) -> str:
@@ -415,6 +436,7 @@ class Selection:
         return {
             "model_choice": self.choice.to_json() if self.choice is not None else None,
             "history_features": self.history,
+            "near_repeat": self.near_repeat.to_json() if self.near_repeat else None,
             "rolling_origin": self.rolling.to_json(),
             "temporal_holdout": self.temporal.to_json(),
             "spatial_block_cv": self.spatial.to_json(),
@@ -452,13 +474,19 @@ def _auto(
     top: float,
     config_dir: Path | None,
     toggle_months: list[Month],
+    repeats: bool = True,
 ) -> tuple[ModelRecipe, Design, RollingOrigin | Skipped, Choice]:
-    """``model: auto``: the recipe by the 1-SE rule, then the feature groups by held-out
-    skill (:meth:`Toggle.compare`): the neighbourhood class fractions kept unless leaving
-    them out is clearly better; incident history added if it adds skill over the rolling
-    months and the earlier of ``toggle_months`` (the map choice's, up to 12: on the few
-    rolling months alone its gain followed their noise). With no static feature
-    (incidents alone), history is in from the start."""
+    """``model: auto``: the recipe (:func:`one_se_choice`: the best candidate, averaged with
+    the runner-up within one standard error), then the feature groups by held-out skill
+    (:meth:`Toggle.compare`) over the rolling months and the earlier of ``toggle_months``
+    (the map choice's, up to 12: on the few rolling months alone a toggle followed their
+    noise): the neighbourhood class fractions kept unless leaving them out is clearly
+    better; incident history added if it adds skill, and only if it adds clearly (one
+    standard error) when the reports do not repeat near each other (``repeats`` false:
+    :mod:`hwc_risk.near_repeat`; history then carries only the static pattern the
+    covariates may already describe, and on sparse series a chance gain on the held-out
+    months let it add noise to the map). With no static feature (incidents alone),
+    history is in from the start."""
     names = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
     static = design.with_history(None)
     if not static.names:
@@ -469,42 +497,97 @@ def _auto(
     summaries = run_jobs(design.compute, jobs, "rolling-origin candidates")
     results = dict(zip(names, summaries, strict=True))
     choice = one_se_choice(results, top)
-    chosen = load_recipe(choice.chosen, config_dir)
-    rolling = results[choice.chosen]
+    chosen = average_recipe(choice.chosen.split("+"), config_dir)
+    if choice.chosen in results:
+        rolling = results[choice.chosen]
+    else:
+        job = RollingMonths(static, chosen, tuple(origins), fractions)
+        rolling = run_jobs(design.compute, [job], "the candidates' average")[0]
+    months = _ToggleMonths(
+        recipe=chosen,
+        origins=tuple(origins),
+        extra=tuple(m for m in toggle_months if m not in origins),
+        fractions=fractions,
+    )
+    static_later: list[RollingOrigin | Skipped] | None = None
     if any(layer.kind == "fraction" for layer in design.stack.layers):
-        no_fractions = static.without("fraction")
-        job = RollingMonths(no_fractions, chosen, tuple(origins), fractions)
-        r_nf = run_jobs(design.compute, [job], "without class fractions")[0]
-        toggle = Toggle.compare(rolling, r_nf, keep_unless_worse=True)
-        choice = choice.toggled("neighbourhood_fractions", toggle, "neighbourhood class fractions")
-        if not toggle.used:
-            static, rolling = no_fractions, r_nf
+        static, rolling, static_later, choice = _toggle_fractions(
+            static, rolling, choice, months, design.compute
+        )
     if design.history is not None and static.history is None:
         with_history = static.with_history(design.history)
-        extra = tuple(m for m in toggle_months if m not in origins)
-        jobs = [RollingMonths(with_history, chosen, tuple(origins), fractions)]
-        if extra:
-            jobs += [
-                RollingMonths(with_history, chosen, extra, fractions, with_baselines=False),
-                RollingMonths(static, chosen, extra, fractions, with_baselines=False),
-            ]
+        jobs = [months.rolling(with_history), *months.later(with_history)]
+        if static_later is None:
+            jobs += months.later(static)
         found = run_jobs(design.compute, jobs, "with incident history")
-        r_h = found[0]
-        if extra:
-            toggle = Toggle.compare(_joined(r_h, found[1]), _joined(rolling, found[2]))
-        else:
-            toggle = Toggle.compare(r_h, rolling)
+        r_h, h_later = found[0], found[1:2]
+        without_later = found[2:3] if static_later is None else static_later
+        toggle = Toggle.compare(
+            _joined(r_h, *h_later), _joined(rolling, *without_later), clear_gain=not repeats
+        )
         choice = choice.toggled("history", toggle, "incident history")
         if toggle.used:
             return chosen, with_history, r_h, choice
     return chosen, static, rolling, choice
 
 
-def _joined(a: RollingOrigin | Skipped, b: RollingOrigin | Skipped) -> RollingOrigin | Skipped:
-    """Two rolling-origin validations of one model on different months, as one."""
-    parts = [r for r in (a, b) if isinstance(r, RollingOrigin)]
+@dataclass(frozen=True, kw_only=True)
+class _ToggleMonths:
+    """The months ``model: auto`` judges feature groups on, with its chosen recipe: the
+    rolling ones and the map choice's earlier ones (``extra``)."""
+
+    recipe: ModelRecipe
+    origins: tuple[Month, ...]
+    extra: tuple[Month, ...]
+    fractions: tuple[float, ...]
+
+    def rolling(self, design: Design) -> RollingMonths:
+        return RollingMonths(design, self.recipe, self.origins, self.fractions)
+
+    def later(self, design: Design) -> list[RollingMonths]:
+        """The job on the earlier months (none without them); no baselines needed."""
+        if not self.extra:
+            return []
+        return [
+            RollingMonths(design, self.recipe, self.extra, self.fractions, with_baselines=False)
+        ]
+
+
+def _toggle_fractions(
+    static: Design,
+    rolling: RollingOrigin | Skipped,
+    choice: Choice,
+    months: _ToggleMonths,
+    compute: Compute,
+) -> tuple[Design, RollingOrigin | Skipped, list[RollingOrigin | Skipped], Choice]:
+    """The class fractions kept unless leaving them out is clearly better; the design,
+    its rolling months and its earlier months as kept."""
+    no_fractions = static.without("fraction")
+    jobs = [months.rolling(no_fractions), *months.later(no_fractions), *months.later(static)]
+    found = run_jobs(compute, jobs, "without class fractions")
+    r_nf, nf_later, with_later = found[0], found[1:2], found[2:3]
+    toggle = Toggle.compare(
+        _joined(rolling, *with_later), _joined(r_nf, *nf_later), keep_unless_worse=True
+    )
+    choice = choice.toggled("neighbourhood_fractions", toggle, "neighbourhood class fractions")
+    if toggle.used:
+        return static, rolling, with_later, choice
+    return no_fractions, r_nf, nf_later, choice
+
+
+def _near_repeat(design: Design, run_month: Month) -> NearRepeat:
+    """The Knox test of the incidents up to the run's month."""
+    p = design.is_presence & (design.months <= run_month.index)
+    return knox_test(design.rows[p], design.cols[p], design.months[p], design.stack.grid.cell_size)
+
+
+def _joined(
+    first: RollingOrigin | Skipped, *rest: RollingOrigin | Skipped
+) -> RollingOrigin | Skipped:
+    """Rolling-origin validations of one model on different months, as one."""
+    parts = [r for r in (first, *rest) if isinstance(r, RollingOrigin)]
     if not parts:
-        return a
+        return first
     per_month = sorted((e for r in parts for e in r.per_month), key=lambda e: e.month.index)
     return RollingOrigin(per_month=tuple(per_month))
 
@@ -518,6 +601,15 @@ class TimeAblation:
     with_time: RollingOrigin | Skipped
     without_time: RollingOrigin | Skipped
     kept: bool
+
+    @property
+    def toggle(self) -> Toggle:
+        """The ablation as a feature-group toggle (``model_choice`` in metrics.json)."""
+        return Toggle(
+            used=self.kept,
+            score_with=skill_of(self.with_time),
+            score_without=skill_of(self.without_time),
+        )
 
     @property
     def summary(self) -> str:
@@ -625,8 +717,7 @@ def select_and_validate(
     are chosen here. Returns the recipe and features to fit on all incidents,
     and every validation result of ``metrics.json``.
     """
-    settings, neighbourhood = options.validation, options.neighbourhood
-    use_history, ablate_connectivity = options.use_history, options.ablate_connectivity
+    settings, use_history = options.validation, options.use_history
     fractions = validation_fractions(settings.top_fraction)
     p_months = design.months[design.is_presence]
     origins = held_out_months(p_months, run_month, settings.rolling_months)
@@ -635,13 +726,21 @@ def select_and_validate(
     history_settings = design.history
     grid = design.stack.grid
     block_size = settings.block_size or default_block_size(
-        grid.shape, grid.cell_size, neighbourhood
+        grid.shape, grid.cell_size, options.neighbourhood
     )
     choice_months = map_months(p_months, run_month, settings.map_months)
+    near_repeat = _near_repeat(design, run_month)
     choice = None
     if recipe.estimator == "auto":
         recipe, design, rolling, choice = _auto(
-            design, recipe, origins, fractions, settings.top_fraction, config_dir, choice_months
+            design,
+            recipe,
+            origins,
+            fractions,
+            settings.top_fraction,
+            config_dir,
+            choice_months,
+            repeats=near_repeat.clustered,
         )
     else:
         job = RollingMonths(design, recipe, tuple(origins), fractions)
@@ -650,12 +749,18 @@ def select_and_validate(
         design, recipe, origins, fractions, rolling, decide=choice is not None
     )
     if choice is not None and time_ablation is not None:
-        toggle = Toggle.compare(time_ablation.with_time, time_ablation.without_time)
-        choice = choice.toggled("time_features", toggle, "time features")
+        choice = choice.toggled("time_features", time_ablation.toggle, "time features")
     temporal = rolling.month(run_month) if isinstance(rolling, RollingOrigin) else rolling
     map_job = None
     if choice is not None and settings.map_choice and history_settings is not None:
-        map_job = MapMonths(design, recipe, tuple(choice_months), history_settings, fractions)
+        map_job = MapMonths(
+            design,
+            recipe,
+            tuple(choice_months),
+            history_settings,
+            fractions,
+            model_first=not near_repeat.clustered,
+        )
     spatial, spread, ablation, map_choice = _final_validation(
         design,
         recipe,
@@ -665,7 +770,7 @@ def select_and_validate(
         block_size,
         run_month,
         rolling,
-        ablate_connectivity,
+        options.ablate_connectivity,
         map_job,
     )
     return Selection(
@@ -683,4 +788,5 @@ def select_and_validate(
         ablation=ablation,
         time_ablation=time_ablation,
         map_choice=map_choice,
+        near_repeat=near_repeat,
     )

@@ -53,7 +53,7 @@ from ..history import HistorySettings
 from ..incidents import MonthIncidents, incidents_for_month
 from ..map_choice import MapChoice, chosen_surface, model_share
 from ..modelling import MIN_TRAINING_INCIDENTS, Design, FittedModel, fit_final
-from ..models import load_recipe
+from ..models import average_recipe
 from ..months import Month
 from ..plan import Plan, plan_run
 from ..predict import RiskMap, predict_to_geotiff
@@ -133,7 +133,7 @@ def refit_final(
         )
     recipe = plan.recipe
     if recipe.estimator == "auto":
-        recipe = load_recipe(str(record["recipe"]), plan.config_dir)
+        recipe = average_recipe(str(record["recipe"]).split("+"), plan.config_dir)
     return fit_final(design, recipe, plan.month), design
 
 

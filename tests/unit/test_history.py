@@ -170,3 +170,18 @@ def test_choose_history_equals_its_grid_definition(tmp_path: Path) -> None:
             total += float(np.log(p[rows[now], cols[now]]).sum())
             count += int(now.sum())
         assert cand["mean_log_likelihood"] == pytest.approx(total / count, rel=1e-9)
+
+
+def test_an_equal_weight_blend_weighs_its_members_by_their_own_scale() -> None:
+    """cv=0: each member's scores relative to its mean over the background, averaged;
+    a member whose scores run ten times higher does not drown the other."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 2)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] + rng.normal(scale=0.5, size=3000) > 2.2).astype(int)
+    blend = BlendClassifier(members=("glm", "maxent"), cv=0, random_state=0).fit(X, y)
+    means = blend.member_scores(X[y == 0]).mean(axis=0)
+    assert blend.weights_.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(blend.weights_ * means, (blend.weights_ * means)[0], rtol=1e-5)
+    scores = risk_scores(blend, X)
+    assert 0.0 <= scores.min() and scores.max() <= 1.0
+    assert scores[y == 1].mean() > 3 * scores[y == 0].mean()

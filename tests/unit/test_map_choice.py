@@ -165,3 +165,18 @@ def test_the_model_clearly_above_history_alone_is_shipped_before_the_blend() -> 
         for k, d in enumerate([0.04, -0.03, 0.03, -0.02, 0.02, -0.03])
     ]
     assert choose_map(even).chosen == "blend_50"
+
+
+def test_where_reports_do_not_repeat_the_model_comes_first() -> None:
+    # model and history alone tie, the even blend leads them within noise: the blend is
+    # kept by default, the model when the reports show no near-repeats (history has no
+    # news of its own there)
+    def months(leads: list[float]) -> list[MapMonth]:
+        base = {name: 0.20 for name in CANDIDATES} | {"model": 0.40, "history_density": 0.40}
+        return [_month(24300 + k, base | {"blend_50": 0.40 + d}) for k, d in enumerate(leads)]
+
+    assert choose_map(months(NOISY_LEAD)).chosen == "blend_50"
+    choice = choose_map(months(NOISY_LEAD), model_first=True)
+    assert choice.chosen == "model" and "do not repeat" in choice.reason
+    # a clear lead still wins
+    assert choose_map(months(STEADY_LEAD), model_first=True).chosen == "blend_50"

@@ -51,3 +51,32 @@ def test_history_is_judged_on_the_rolling_months_and_the_map_choices_earlier_one
     # better on the rolling months alone, worse over all the months: not kept
     assert Toggle.compare(with_late, without_late).used
     assert not Toggle.compare(both, _joined(without_late, without_early)).used
+
+
+def test_history_needs_a_clear_gain_where_reports_do_not_repeat() -> None:
+    # a noisy gain joins by default, not when a clear gain is asked for; a clear one does
+    assert not Toggle.compare(
+        _rolling(NOISY_GAIN[0]), _rolling(NOISY_GAIN[1]), clear_gain=True
+    ).used
+    assert Toggle.compare(_rolling(CLEAR_GAIN[0]), _rolling(CLEAR_GAIN[1]), clear_gain=True).used
+
+
+def test_candidates_the_months_cannot_tell_apart_are_averaged() -> None:
+    from hwc_risk.models import average_recipe
+    from hwc_risk.selection import one_se_choice
+
+    tied = {
+        "glm": _rolling(NOISY_GAIN[1]),
+        "maxent": _rolling(NOISY_GAIN[0]),
+        "gbm": _rolling([0.1, 0.12, 0.11, 0.1]),
+    }
+    choice = one_se_choice(tied, 0.10)
+    assert choice.chosen == "glm+maxent"
+    assert "the average of maxent (best) and glm" in choice.reason
+    recipe = average_recipe(choice.chosen.split("+"))
+    assert recipe.name == "glm+maxent" and recipe.estimator == "blend"
+    assert recipe.params == {"members": ["glm", "maxent"], "cv": 0}
+    # a clear winner is taken alone
+    clear = {"glm": _rolling(CLEAR_GAIN[1]), "maxent": _rolling(CLEAR_GAIN[0])}
+    assert one_se_choice(clear, 0.10).chosen == "maxent"
+    assert average_recipe(["maxent"]).estimator == "maxent"
