@@ -26,9 +26,12 @@ error of the best one's:
 - :data:`PREFERENCE`: the even blend ``blend_50`` unless another candidate is
   clearly better, then the simpler ones first;
 - :data:`MODEL_FIRST`, when the model is clearly better than the best history
-  alone: the model, then the blends mostly model. History has then shown no
-  value of its own on these months, and blending it in only dilutes the model
-  (synthetic series where reports do not repeat).
+  alone, or when the reports do not repeat near each other (the Knox test of
+  :mod:`hwc_risk.near_repeat`): the model, then the blends mostly model.
+  History has then shown no value of its own, and blending it in only dilutes
+  the model (synthetic series where reports do not repeat: on sparse ones the
+  months could not tell the even blend from the model, and the blend was far
+  below it against the truth).
 
 The even blend comes first otherwise because it hedges: when the held-out
 months cannot tell the model from history, a mixture of the two is rarely far
