@@ -7,9 +7,10 @@ Everything a run decides by held-out skill lives here:
   they hold 30 incidents;
 - whether the reports repeat near each other in space and time (the Knox test
   of :mod:`hwc_risk.near_repeat`, ``near_repeat`` in metrics.json);
-- with ``model: auto``, which recipe (:func:`one_se_choice`: the best
-  candidate, averaged with the runner-up when the months cannot tell them
-  apart), and whether the neighbourhood class fractions and the incident
+- with ``model: auto``, which recipe (:func:`one_se_choice`: the simplest
+  candidate within one standard error of the best; where reports do not
+  repeat, the best averaged with a runner-up the months cannot tell from it),
+  and whether the neighbourhood class fractions and the incident
   history add skill (:class:`Toggle`);
 - the validation reported in ``metrics.json``: rolling origin, the temporal
   holdout (the run's own month), spatial block cross-validation and, with a
@@ -191,19 +192,27 @@ class Choice:
         return out
 
 
-def one_se_choice(results: dict[str, RollingOrigin | Skipped], top: float) -> Choice:
-    """The candidate with the best skill, averaged with the runner-up when that is within
-    one standard error of it (:func:`hwc_risk.models.average_recipe`).
+def one_se_choice(
+    results: dict[str, RollingOrigin | Skipped], top: float, average: bool = False
+) -> Choice:
+    """The recipe by the one-standard-error rule: the simplest candidate (the first in the
+    recipe's order) within one standard error of the best skill; with ``average``, the
+    best averaged with the runner-up when that is within one standard error of it
+    (:func:`hwc_risk.models.average_recipe`).
 
     Skill is :attr:`~hwc_risk.validation.Metrics.skill` on the rolling-origin
     months. With few held-out incidents the months cannot tell close candidates
-    apart, and shipping the one that led on them (or the simplest, as the 1-SE
-    rule did) is a coin toss between maps that differ where it matters; their
-    average is rarely far below the better of them (issue 17: on synthetic
-    landscapes without repeat reporting the GLM and MaxEnt tied on the held-out
-    months while one was 0.01-0.02 better against the truth, and their average
-    was within 0.01 of the better). Only the two best are averaged: a third that
-    trails within the error drags the average down (on the same landscapes, GBM).
+    apart; the simplest is then the one less likely to have won by chance. But
+    where the map shipped is the model itself (reports that do not repeat: the
+    map choice puts the model first), the pick between close candidates is a coin
+    toss between maps that differ where it matters, and their average is rarely
+    far below the better of them (issue 17: on synthetic landscapes without repeat
+    reporting the GLM and MaxEnt tied on the held-out months while one was
+    0.01-0.02 better against the truth, and their average was within 0.01 of the
+    better). Only the two best are averaged: a third that trails within the error
+    drags the average down (on the same landscapes, GBM). Where reports repeat, the
+    map is mostly a blend of the model with history, itself a hedge; averaging
+    recipes there too cost the opossum series 0.03 (README, "Real data").
     ``chosen`` is the names joined by ``+``, in the recipe's order.
     """
     scored = {n: r for n, r in results.items() if isinstance(r, RollingOrigin)}
@@ -218,21 +227,23 @@ def one_se_choice(results: dict[str, RollingOrigin | Skipped], top: float) -> Ch
     best = max(skill, key=lambda n: skill[n])
     per_month = scored[best].month_skills()
     se = float(per_month.std(ddof=1) / np.sqrt(per_month.size)) if per_month.size > 1 else 0.0
-    runner_up = sorted(skill, key=lambda n: skill[n])[-2:][0]
-    averaged = runner_up != best and skill[runner_up] >= skill[best] - se
-    within = [n for n in skill if n == best or (averaged and n == runner_up)]
-    months = scored[best].months
-    capture = ", ".join(f"{n} {r.mean.model.capture(top):.1%}" for n, r in scored.items())
-    if averaged:
+    close = [n for n in skill if skill[n] >= skill[best] - se]
+    if not average:
+        chosen, what = [close[0]], f"simplest candidate within one standard error (best: {best})"
+    elif len(close) > 1:
+        runner_up = max((n for n in close if n != best), key=lambda n: skill[n])
+        chosen = [n for n in skill if n in (best, runner_up)]
         what = f"the average of {best} (best) and {runner_up}, within one standard error"
     else:
-        what = f"{best}, no other candidate within one standard error"
+        chosen, what = [best], f"{best}, no other candidate within one standard error"
+    months = scored[best].months
+    capture = ", ".join(f"{n} {r.mean.model.capture(top):.1%}" for n, r in scored.items())
     reason = (
         f"{what} ({se:.3f}) of the best skill (mean of top-10 % and top-20 % capture and "
         f"AUC) on {len(months)} rolling-origin month(s) ({', '.join(months)}); "
         f"top-{top:.0%} capture: {capture}"
     )
-    return Choice(chosen="+".join(within), reason=reason, candidates=candidates, skill=skill)
+    return Choice(chosen="+".join(chosen), reason=reason, candidates=candidates, skill=skill)
 
 
 def _model_json(result: RollingOrigin | SpatialCV | Skipped) -> dict[str, Any]:
@@ -476,17 +487,18 @@ def _auto(
     toggle_months: list[Month],
     repeats: bool = True,
 ) -> tuple[ModelRecipe, Design, RollingOrigin | Skipped, Choice]:
-    """``model: auto``: the recipe (:func:`one_se_choice`: the best candidate, averaged with
-    the runner-up within one standard error), then the feature groups by held-out skill
+    """``model: auto``: the recipe (:func:`one_se_choice`: the simplest candidate within
+    one standard error of the best; where the reports do not repeat near each other,
+    ``repeats`` false (:mod:`hwc_risk.near_repeat`), the best averaged with a runner-up
+    within one standard error), then the feature groups by held-out skill
     (:meth:`Toggle.compare`) over the rolling months and the earlier of ``toggle_months``
     (the map choice's, up to 12: on the few rolling months alone a toggle followed their
     noise): the neighbourhood class fractions kept unless leaving them out is clearly
     better; incident history added if it adds skill, and only if it adds clearly (one
-    standard error) when the reports do not repeat near each other (``repeats`` false:
-    :mod:`hwc_risk.near_repeat`; history then carries only the static pattern the
-    covariates may already describe, and on sparse series a chance gain on the held-out
-    months let it add noise to the map). With no static feature (incidents alone),
-    history is in from the start."""
+    standard error) where the reports do not repeat (history then carries only the
+    static pattern the covariates may already describe, and on sparse series a chance
+    gain on the held-out months let it add noise to the map). With no static feature
+    (incidents alone), history is in from the start."""
     names = [str(c) for c in recipe.params.get("candidates", ["maxent", "glm", "gbm"])]
     static = design.with_history(None)
     if not static.names:
@@ -496,7 +508,7 @@ def _auto(
     ]
     summaries = run_jobs(design.compute, jobs, "rolling-origin candidates")
     results = dict(zip(names, summaries, strict=True))
-    choice = one_se_choice(results, top)
+    choice = one_se_choice(results, top, average=not repeats)
     chosen = average_recipe(choice.chosen.split("+"), config_dir)
     if choice.chosen in results:
         rolling = results[choice.chosen]
