@@ -55,7 +55,8 @@ def test_risk_geotiff(sample_run: Path) -> None:
         assert ds.shape == shape and ds.transform == transform
         assert ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
         assert ds.profile["tiled"] and ds.overviews(1)
-        assert ds.tags()["month"] == "2026-10" and set(ds.tags()["model"].split("+")) <= {"maxent", "glm", "gbm"}
+        assert ds.tags()["month"] == "2026-10"
+        assert set(ds.tags()["model"].split("+")) <= {"maxent", "glm", "gbm"}
         risk = ds.read(1)
     assert cog_validate(sample_run / "risk.tif")[0]
     valid = np.isfinite(risk)

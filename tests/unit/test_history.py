@@ -183,5 +183,5 @@ def test_an_equal_weight_blend_weighs_its_members_by_their_own_scale() -> None:
     assert blend.weights_.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(blend.weights_ * means, (blend.weights_ * means)[0], rtol=1e-5)
     scores = risk_scores(blend, X)
-    assert 0.0 <= scores.min() and scores.max() <= 1.0
+    assert scores.min() >= 0.0 and scores.max() <= 1.0
     assert scores[y == 1].mean() > 3 * scores[y == 0].mean()
