@@ -117,13 +117,29 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> BlendClassifier:
+        recipes = [load_recipe(m) for m in self.members]
+        y = np.asarray(y)
+        weights = self._learned_weights(recipes, X, y) if self.cv else None
+        self.members_ = []
+        for recipe in recipes:
+            est = build_estimator(recipe, self.random_state)
+            fit_estimator(est, X, y)
+            self.members_.append(est)
+        self.classes_ = np.array([0, 1])
+        if weights is None:  # cv=0: each member by the inverse of its background mean
+            background = X[y == 0] if (y == 0).any() else X
+            means = self.member_scores(background).astype(np.float64).mean(axis=0)
+            weights = 1.0 / np.maximum(means, 1e-12)
+        self.weights_ = weights / weights.sum()
+        return self
+
+    def _learned_weights(
+        self, recipes: list[ModelRecipe], X: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
+        """Non-negative least squares of the labels on out-of-fold member scores."""
         from scipy.optimize import nnls
         from sklearn.model_selection import StratifiedKFold
 
-        recipes = [load_recipe(m) for m in self.members]
-        y = np.asarray(y)
-        if self.cv == 0:
-            return self._fit_equal(recipes, X, y)
         oof = np.zeros((len(y), len(recipes)))
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         for train, test in folds.split(X, y):
@@ -132,31 +148,7 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
                 fit_estimator(est, X[train], y[train])
                 oof[test, j] = risk_scores(est, X[test])
         weights, _ = nnls(oof, y.astype(float))
-        if weights.sum() <= 0:
-            weights = np.ones(len(recipes))
-        self.weights_ = weights / weights.sum()
-        self.members_ = []
-        for recipe in recipes:
-            est = build_estimator(recipe, self.random_state)
-            fit_estimator(est, X, y)
-            self.members_.append(est)
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def _fit_equal(
-        self, recipes: list[ModelRecipe], X: np.ndarray, y: np.ndarray
-    ) -> BlendClassifier:
-        self.members_ = []
-        for recipe in recipes:
-            est = build_estimator(recipe, self.random_state)
-            fit_estimator(est, X, y)
-            self.members_.append(est)
-        self.classes_ = np.array([0, 1])
-        background = X[y == 0] if (y == 0).any() else X
-        means = self.member_scores(background).astype(np.float64).mean(axis=0)
-        inverse = 1.0 / np.maximum(means, 1e-12)
-        self.weights_ = inverse / inverse.sum()
-        return self
+        return weights if weights.sum() > 0 else np.ones(len(recipes))
 
     def member_scores(self, X: np.ndarray) -> np.ndarray:
         return np.column_stack([risk_scores(m, X) for m in self.members_])

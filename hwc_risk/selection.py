@@ -518,12 +518,11 @@ def _auto(
     static = design.with_history(None)
     if not static.names:
         static = design
-    jobs = [
-        RollingMonths(static, load_recipe(n, config_dir), tuple(origins), fractions) for n in names
-    ]
+    recipes = {n: load_recipe(n, config_dir) for n in names}
+    jobs = [RollingMonths(static, r, tuple(origins), fractions) for r in recipes.values()]
     summaries = run_jobs(design.compute, jobs, "rolling-origin candidates")
-    results = dict(zip(names, summaries, strict=True))
-    additive = tuple(n for n in names if load_recipe(n, config_dir).estimator in _ADDITIVE)
+    results = dict(zip(recipes, summaries, strict=True))
+    additive = tuple(n for n, r in recipes.items() if r.estimator in _ADDITIVE)
     choice = one_se_choice(results, top, average=() if repeats else additive[:2])
     chosen = average_recipe(choice.chosen.split("+"), config_dir)
     if choice.chosen in results:
